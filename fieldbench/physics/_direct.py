@@ -5,10 +5,15 @@ Everything here is a pure function of arrays (float64, jittable). A family is a 
 pair kernel needs (for prisms: also the multipole coefficients, computed once per source), and
 ``pair(*offsets, *params)`` evaluates one (point, source) pair elementwise.
 
-Speed comes from the shape of the computation, not from clever kernels: points are processed in
-chunks of ``CHUNK`` with ``lax.map``, and potential and field are stacked into ONE reduction over
-sources, so XLA fuses kernel and sum into a loop whose working set stays in cache (a naive
-(N, K, 2) broadcast is ~20x slower on CPU; see ``fieldbench bench solvers``).
+Speed comes from the shape of the computation (measured with ``fieldbench bench solvers``):
+- points are processed in chunks of ``CHUNK`` with ``lax.map`` so the working set stays in cache
+  (a plain (N, K) broadcast is ~20x slower on CPU);
+- potential and field components are summed over sources by ONE variadic reduction, which XLA
+  fuses with the kernel into a single loop (stacking the outputs first made XLA materialise every
+  shared intermediate: 2x slower for prisms);
+- the points (or the samples of a batch) are split across all local devices with ``shard_map``.
+  On CPU, ``fieldbench.physics`` asks JAX for one CPU device per core at import (XLA runs one
+  computation on one thread), which doubles throughput on 2 cores.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
 from ..sources import Family
 from . import _kernels2d, _kernels3d
 
 __all__ = ["FamilyKernel", "KERNELS", "direct_sum", "direct_sum_batched", "CHUNK"]
 
-#: Points per chunk of the direct sum: measured best on 2-core AVX2 CPUs (64 to 512 tried).
+#: Points per chunk of the direct sum: measured best on 2-core AVX2 CPUs (16 to 2048 tried).
 CHUNK = 128
 
 
@@ -64,12 +70,39 @@ def _pair_options(family: Family, any_far: bool) -> dict:
     return {"any_far": any_far} if family == Family.PRISM else {}
 
 
-def _sum_chunk(points, centers, params, mask, pair):
+def _add(x, y):
+    return tuple(u + v for u, v in zip(x, y))
+
+
+def _sum_chunk(points, centers, params, pair):
     """(C, d) points against (K, ...) sources -> (1 + d, C) stacked potential and field."""
     offsets = [points[:, i, None] - centers[None, :, i] for i in range(points.shape[-1])]
-    params = [p[None] for p in params]
-    outputs = pair(*offsets, *params)
-    return jnp.stack([jnp.where(mask[None, :], out, 0.0) for out in outputs]).sum(axis=-1)
+    outputs = pair(*offsets, *[p[None] for p in params])
+    zeros = tuple(jnp.zeros((), out.dtype) for out in outputs)
+    return jnp.stack(jax.lax.reduce(tuple(outputs), zeros, _add, (1,)))
+
+
+def _devices() -> list:
+    return jax.local_devices()
+
+
+def _direct_sum_local(points, centers, magnetisations, sizes, mask, *, family: Family, any_far: bool = True,
+               chunk: int = CHUNK):
+    kernel = KERNELS[family]
+    pair = functools.partial(kernel.pair, **_pair_options(family, any_far))
+    # Masking happens on the sources, not on the outputs: the kernels are linear in M, so a padding
+    # source with M = 0 (and a unit size, so no kernel divides by zero) adds exactly 0. A select on
+    # the kernels' outputs would also stop XLA from vectorising their logs (measured 5x slower).
+    magnetisations = jnp.where(mask[:, None], magnetisations, 0.0)
+    sizes = jnp.where(mask[:, None], sizes, 1.0)
+    params = kernel.prepare(magnetisations, sizes / 2)
+    count, dim = points.shape
+    padded = -(-count // chunk) * chunk
+    points = jnp.pad(points, ((0, padded - count), (0, 0)))
+    blocks = points.reshape(padded // chunk, chunk, dim)
+    stacked = jax.lax.map(lambda block: _sum_chunk(block, centers, params, pair), blocks)
+    stacked = jnp.moveaxis(stacked, 1, 0).reshape(1 + dim, padded)[:, :count]
+    return stacked[0], stacked[1:].T
 
 
 @functools.partial(jax.jit, static_argnames=("family", "any_far", "chunk"))
@@ -89,16 +122,18 @@ def direct_sum(points, centers, magnetisations, sizes, mask, *, family: Family, 
     Returns:
       phi (N,) and H (N, d), float64.
     """
-    kernel = KERNELS[family]
-    pair = functools.partial(kernel.pair, **_pair_options(family, any_far))
-    params = kernel.prepare(magnetisations, sizes / 2)
-    count, dim = points.shape
-    padded = -(-count // chunk) * chunk
-    points = jnp.pad(points, ((0, padded - count), (0, 0)))
-    blocks = points.reshape(padded // chunk, chunk, dim)
-    stacked = jax.lax.map(lambda block: _sum_chunk(block, centers, params, mask, pair), blocks)
-    stacked = jnp.moveaxis(stacked, 1, 0).reshape(1 + dim, padded)[:, :count]
-    return stacked[0], stacked[1:].T
+    devices = _devices()
+    local = functools.partial(_direct_sum_local, family=family, any_far=any_far, chunk=chunk)
+    if len(devices) == 1:
+        return local(points, centers, magnetisations, sizes, mask)
+    count = points.shape[0]
+    share = -(-count // (len(devices) * chunk)) * chunk
+    points = jnp.pad(points, ((0, share * len(devices) - count), (0, 0)))
+    mesh = Mesh(np.array(devices), ("points",))
+    split, whole = PartitionSpec("points"), PartitionSpec()
+    phi, field = jax.shard_map(local, mesh=mesh, in_specs=(split, whole, whole, whole, whole),
+                               out_specs=(split, split))(points, centers, magnetisations, sizes, mask)
+    return phi[:count], field[:count]
 
 
 @functools.partial(jax.jit, static_argnames=("family", "any_far", "chunk"))
@@ -110,8 +145,25 @@ def direct_sum_batched(points, centers, magnetisations, sizes, mask, *, family: 
     Returns phi (B, N) and H (B, N, d).
     """
     point_axis = 0 if points.ndim == 3 else None
-    single = functools.partial(direct_sum, family=family, any_far=any_far, chunk=chunk)
-    return jax.vmap(single, in_axes=(point_axis, 0, 0, 0, 0))(points, centers, magnetisations, sizes, mask)
+    single = functools.partial(_direct_sum_local, family=family, any_far=any_far, chunk=chunk)
+    batched = jax.vmap(single, in_axes=(point_axis, 0, 0, 0, 0))
+    devices = _devices()
+    size = centers.shape[0]
+    if len(devices) == 1 or size < len(devices):
+        return batched(points, centers, magnetisations, sizes, mask)
+    padded = -(-size // len(devices)) * len(devices)
+
+    def pad(x):
+        return jnp.pad(x, [(0, padded - size)] + [(0, 0)] * (x.ndim - 1))
+
+    mesh = Mesh(np.array(devices), ("samples",))
+    split, whole = PartitionSpec("samples"), PartitionSpec()
+    point_spec = split if points.ndim == 3 else whole
+    points = pad(points) if points.ndim == 3 else points
+    phi, field = jax.shard_map(batched, mesh=mesh, in_specs=(point_spec, split, split, split, split),
+                               out_specs=(split, split))(points, pad(centers), pad(magnetisations), pad(sizes),
+                                                         pad(mask))
+    return phi[:size], field[:size]
 
 
 def any_far_from_prisms(points: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> bool:

@@ -50,56 +50,99 @@ def disc_pair(dx, dy, mx, my, radius):
     return phi, hx, hy
 
 
+# Cephes' rational approximation of atan on [0, 0.66] (S. Moshier, atan.c), accurate to 1 ulp.
+_ATAN_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1, -7.500855792314704667340e1,
+           -1.228866684490136173410e2, -6.485021904942025371773e1)
+_ATAN_Q = (2.485846490142306297962e1, 1.650270098316988542046e2, 4.328810604912902668951e2,
+           4.853903996359136964868e2, 1.945506571482613964425e2)
+_PI_4_LOW = 0.5 * 6.123233995736765886130e-17  # the bits of pi/4 that a double drops
+
+
+def _angle_of(y, x):
+    """atan2(y, x) for y, x >= 0, in [0, pi/2], to 1 ulp; atan2(0, 0) = 0.
+
+    XLA's CPU atan2 is a scalar libm call (~10x slower than vectorised arithmetic), so the first
+    quadrant is folded onto [0, 1] and reduced (Cephes' scheme) to a rational function that XLA
+    vectorises. This made the prism kernel ~5x faster (``fieldbench bench solvers``).
+    """
+    small = jnp.minimum(y, x)
+    large = jnp.maximum(y, x)
+    upper = small > 0.66 * large  # reduce atan(s/l) = pi/4 + atan((s - l)/(s + l))
+    t = jnp.where(upper, small - large, small) / jnp.where(upper, small + large, jnp.where(large > 0.0, large, 1.0))
+    z = t * t
+    p = (((_ATAN_P[0] * z + _ATAN_P[1]) * z + _ATAN_P[2]) * z + _ATAN_P[3]) * z + _ATAN_P[4]
+    q = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z + _ATAN_Q[4]
+    base = t + t * (z * p / q)
+    base = jnp.where(upper, base + (0.25 * math.pi + _PI_4_LOW), base)
+    return jnp.where(y <= x, base, 0.5 * math.pi - base)
+
+
 def _sign(v):
-    return jnp.sign(v)
+    """sign(v) as a float (0 at 0). Comparisons vectorise better than XLA's sign on CPU."""
+    return (v > 0.0).astype(v.dtype) - (v < 0.0).astype(v.dtype)
+
+
+def _log_ratio(gap, r2_a, r2_b):
+    """ln(r2_a / r2_b) given gap = r2_a - r2_b (known in closed form), without cancellation.
+
+    log1p always gets a non-negative argument (the smaller r2 in the denominator), so it is
+    accurate near the source, far away (where the ratio tends to 1) and near corners alike. At a
+    corner (a zero r2) it returns 0: the divergent log is dropped (the documented finite part).
+    The guard is on the input: a select on log1p's output stops XLA from vectorising it (6x).
+    """
+    smaller = jnp.minimum(r2_a, r2_b)
+    return _sign(gap) * jnp.log1p(jnp.abs(gap) / jnp.where(smaller == 0.0, jnp.inf, smaller))
 
 
 def prism_near(dx, dy, mx, my, a, b):
     """Closed form of an axis-aligned prism with half-sides (a, b): returns (phi, hx, hy).
 
-    Written over the four corners c = (+-a, +-b) with p = dx - cx, q = dy - cy and the corner
-    weight s_c = -sign(cx) sign(cy), so that each corner needs one log and one atan2:
-      phi = -(1/2pi) sum_c s_c [ mx G_I + my G_J ],
-        G_I = (q/2) ln(p^2+q^2) + |p| sgn(q) t,   G_J = (p/2) ln(p^2+q^2) + |q| sgn(p) (pi/2 - t),
-        t = atan2(|q|, |p|);
-      hx = (mx/2pi) S + (my/4pi) L,   hy = (mx/4pi) L + (my/2pi) (W - S),
-        S = sum_c s_c sgn(p) sgn(q) t,  W = (pi/2) sum_c s_c sgn(p) sgn(q)  (-2pi inside, 0 outside),
-        L = sum_c s_c ln(p^2+q^2), evaluated as log1p(16 a b dx dy / (r2(a,b) r2(-a,-b))) where
-        that is stable (the four logs cancel far from the source).
-    These are PHYSICS.md's face formulas regrouped by corner; sgn(0) = 0 gives the principal value
+    PHYSICS.md's face formulas, regrouped so that every transcendental is needed once:
+    with p = dx -+ a, q = dy -+ b at the four corners, corner weight s = -sgn(cx) sgn(cy) and the
+    corner angle t = atan2(|q|, |p|),
+      phi = -(1/2pi) [ mx ((dy-b) l_top + (dy+b) l_bot) / 2 + my ((dx-a) l_right + (dx+a) l_left) / 2
+                       + sum_c s (mx |p| sgn(q) t + my |q| sgn(p) (pi/2 - t)) ],
+      hx = (mx/2pi) S + (my/4pi) L,  hy = (mx/4pi) L + (my/2pi) (W - S),
+        S = sum_c s sgn(p) sgn(q) t,  W = (pi/2) sum_c s sgn(p) sgn(q)  (-2pi inside, 0 outside),
+        L = l_top + l_bot = l_right + l_left,
+    where l_top = ln(r2(-a,b)/r2(a,b)) etc. are logs of ratios of squared corner distances whose
+    differences are known exactly (4a dx, 4b dy): computed by ``_log_ratio`` they stay accurate far
+    from the source, where the naive per-corner logs cancel. sgn(0) = 0 gives the principal value
     on faces.
     """
-    phi = 0.0
+    xm, xp = dx - a, dx + a
+    ym, yp = dy - b, dy + b
+    r2_pp = xm * xm + ym * ym  # corner (+a, +b)
+    r2_pm = xm * xm + yp * yp  # corner (+a, -b)
+    r2_mp = xp * xp + ym * ym  # corner (-a, +b)
+    r2_mm = xp * xp + yp * yp  # corner (-a, -b)
+    four_ax = 4.0 * a * dx
+    four_by = 4.0 * b * dy
+    l_top = _log_ratio(four_ax, r2_mp, r2_pp)
+    l_bot = _log_ratio(-four_ax, r2_pm, r2_mm)
+    l_right = _log_ratio(four_by, r2_pm, r2_pp)
+    l_left = _log_ratio(-four_by, r2_mp, r2_mm)
+
+    ax_m, ax_p, ay_m, ay_p = jnp.abs(xm), jnp.abs(xp), jnp.abs(ym), jnp.abs(yp)
+    sx_m, sx_p, sy_m, sy_p = _sign(xm), _sign(xp), _sign(ym), _sign(yp)
+    angles = 0.0
     s_sum = 0.0
     w_sum = 0.0
-    log_sum = 0.0
-    r2_pp = r2_mm = None
-    for cx, cy, weight in ((1.0, 1.0, -1.0), (1.0, -1.0, 1.0), (-1.0, 1.0, 1.0), (-1.0, -1.0, -1.0)):
-        p = dx - cx * a
-        q = dy - cy * b
-        r2 = p * p + q * q
-        at_corner = r2 == 0.0
-        log_r2 = jnp.log(jnp.where(at_corner, 1.0, r2))
-        abs_p, abs_q = jnp.abs(p), jnp.abs(q)
-        t = jnp.arctan2(abs_q, abs_p)
-        sp, sq = _sign(p), _sign(q)
-        g_i = 0.5 * q * log_r2 + abs_p * sq * t
-        g_j = 0.5 * p * log_r2 + abs_q * sp * (0.5 * math.pi - t)
-        phi = phi + weight * (mx * g_i + my * g_j)
+    for abs_p, abs_q, sp, sq, weight in (
+        (ax_m, ay_m, sx_m, sy_m, -1.0),  # (+a, +b)
+        (ax_m, ay_p, sx_m, sy_p, 1.0),  # (+a, -b)
+        (ax_p, ay_m, sx_p, sy_m, 1.0),  # (-a, +b)
+        (ax_p, ay_p, sx_p, sy_p, -1.0),  # (-a, -b)
+    ):
+        t = _angle_of(abs_q, abs_p)
+        angles = angles + weight * (mx * abs_p * sq * t + my * abs_q * sp * (0.5 * math.pi - t))
         spq = weight * sp * sq
         s_sum = s_sum + spq * t
         w_sum = w_sum + spq
-        log_sum = log_sum + weight * log_r2
-        if weight < 0 and cx > 0:
-            r2_pp = r2
-        elif weight < 0:
-            r2_mm = r2
-    den = r2_pp * r2_mm
-    ratio = 16.0 * a * b * dx * dy / jnp.where(den == 0.0, 1.0, den)
-    stable = (jnp.abs(ratio) < 0.5) & (den != 0.0)
-    log_term = jnp.where(stable, jnp.log1p(jnp.where(stable, ratio, 0.0)), log_sum)
+    logs = 0.5 * (mx * (ym * l_top + yp * l_bot) + my * (xm * l_right + xp * l_left))
+    log_term = l_top + l_bot
     winding = 0.5 * math.pi * w_sum
-    phi = -_INV_2PI * phi
+    phi = -_INV_2PI * (logs + angles)
     hx = _INV_2PI * mx * s_sum + _INV_4PI * my * log_term
     hy = _INV_4PI * mx * log_term + _INV_2PI * my * (winding - s_sum)
     return phi, hx, hy
