@@ -1,0 +1,123 @@
+"""Speed of the exact solvers, measured (never asserted in unit tests): `fieldbench bench solvers`.
+
+Reports exact (source, point) pairs per second for potential plus field in float64, per family,
+next to the same work done by magpylib's fastest vectorised call in the same run (2D prisms as
+long cuboids through ``magpylib.func.cuboid_field``, which returns H only).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import jax
+import numpy as np
+
+from .sources import Family
+from .physics import direct_sum
+from .physics._direct import any_far_from_prisms
+
+__all__ = ["Throughput", "solver_throughput", "device_description"]
+
+MU0 = 4e-7 * np.pi
+
+
+@dataclass(frozen=True)
+class Throughput:
+    solver: str
+    family: str
+    sources: int
+    points: int
+    seconds: float
+    compile_seconds: float
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.sources * self.points / self.seconds
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"pairs_per_second": self.pairs_per_second}
+
+
+def device_description() -> str:
+    """Processor (or accelerator) and thread count, for reports."""
+    device = jax.devices()[0]
+    if device.platform != "cpu":
+        return f"{device.device_kind} ({device.platform})"
+    cpu = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} threads, {len(jax.devices())} JAX CPU device(s)"
+
+
+def _best_of(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _configuration(rng, family: Family, sources: int, points: int):
+    # Sources of size ~0.1 spread over [-1, 1]^2, points over the same square: the regime of the
+    # standard datasets (most pairs at a few source sizes), not the far field.
+    centers = rng.uniform(-1.0, 1.0, (sources, 2))
+    magnetisations = rng.normal(size=(sources, 2))
+    sizes = rng.uniform(0.05, 0.2, (sources, 1)) * np.ones((1, 2))
+    if family == Family.PRISM:
+        sizes = rng.uniform(0.05, 0.2, (sources, 2))
+    return centers, magnetisations, sizes, rng.uniform(-1.0, 1.0, (points, 2))
+
+
+def solver_throughput(sources: int = 2000, points: int = 50_000, *, magpylib_pairs: int = 2_000_000,
+                      repeats: int = 3, seed: int = 0) -> list[Throughput]:
+    """Time potential+field for 2D discs and prisms (fieldbench) and long cuboids (magpylib).
+
+    Warm-up (JIT compilation) is timed apart and excluded; each figure is the best of ``repeats``.
+    """
+    rng = np.random.default_rng(seed)
+    results = []
+    for family in (Family.DISC, Family.PRISM):
+        centers, magnetisations, sizes, pts = _configuration(rng, family, sources, points)
+        any_far = family == Family.PRISM and any_far_from_prisms(pts, centers, sizes)
+        args = [jax.numpy.asarray(x) for x in (pts, centers, magnetisations, sizes)] + [
+            jax.numpy.ones(sources, dtype=bool)]
+
+        def run():
+            jax.block_until_ready(direct_sum(*args, family=family, any_far=any_far))
+
+        start = time.perf_counter()
+        run()
+        compile_seconds = time.perf_counter() - start
+        results.append(Throughput("fieldbench", family.name.lower(), sources, points, _best_of(run, repeats),
+                                  compile_seconds))
+    results.append(_magpylib_cuboids(rng, magpylib_pairs, repeats))
+    return results
+
+
+def _magpylib_cuboids(rng, pairs: int, repeats: int) -> Throughput:
+    from magpylib.func import cuboid_field
+
+    count_sources = max(1, int(np.sqrt(pairs) / 10))
+    count_points = pairs // count_sources
+    centers, magnetisations, sizes, pts = _configuration(rng, Family.PRISM, count_sources, count_points)
+    length = 1e3 * sizes.max()
+    observers = np.zeros((count_sources * count_points, 3))
+    observers[:, :2] = np.tile(pts, (count_sources, 1))
+    dimensions = np.repeat(np.c_[sizes, np.full(count_sources, length)], count_points, axis=0)
+    positions = np.repeat(np.c_[centers, np.zeros(count_sources)], count_points, axis=0)
+    polarizations = np.repeat(np.c_[magnetisations, np.zeros(count_sources)] * MU0, count_points, axis=0)
+
+    def run():
+        cuboid_field("H", observers, dimensions, polarizations, positions=positions)
+
+    start = time.perf_counter()
+    run()
+    warm = time.perf_counter() - start
+    return Throughput("magpylib", "cuboid (long)", count_sources, count_points, _best_of(run, repeats), warm)

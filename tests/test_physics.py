@@ -1,0 +1,332 @@
+"""Physics of the exact solvers: identities that any correct potential and field must satisfy.
+
+Cross-checks against independent libraries (magpylib, MagTense) live in test_references.py.
+"""
+
+import jax
+import jax.numpy as jnp
+import mpmath
+import numpy as np
+import pytest
+
+import fieldbench as fb
+from fieldbench import Family, SourceBatch, Sources
+from fieldbench.physics import direct_sum, potential_and_field, potential_and_field_batched
+
+RNG_SEED = 20261124
+
+
+def random_sources(family: Family, count: int, rng, *, spread: float = 1.5) -> Sources:
+    dim = family.dim
+    centers = rng.uniform(-spread, spread, (count, dim))
+    magnetisations = rng.normal(size=(count, dim))
+    if family.is_round:
+        maker = Sources.discs if family == Family.DISC else Sources.spheres
+        return maker(centers, magnetisations, rng.uniform(0.2, 0.6, count))
+    maker = Sources.prisms if family == Family.PRISM else Sources.cuboids
+    return maker(centers, magnetisations, rng.uniform(0.2, 1.0, (count, dim)))
+
+
+ALL_FAMILIES = [Family.DISC, Family.PRISM, Family.CUBOID, Family.SPHERE]
+
+
+def single_source_potential(sources: Sources):
+    """phi at one point (d,) as a JAX function of the point, for autodiff."""
+    family = Family(int(sources.family[0]))
+    args = [jnp.asarray(x) for x in (sources.centers, sources.magnetisations, sources.sizes)]
+
+    def phi(point):
+        return direct_sum(point[None], *args, jnp.ones(len(sources), bool), family=family)[0][0]
+
+    return phi
+
+
+# -- closed-form anchors -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "sources, inside_field",
+    [
+        (Sources.discs([[0.3, -0.2]], [[1.2, -0.7]], [0.8]), -0.5),
+        (Sources.prisms([[0.3, -0.2]], [[1.2, -0.7]], [[1.0, 1.0]]), -0.5),
+        (Sources.spheres([[0.3, -0.2, 0.1]], [[1.2, -0.7, 0.4]], [0.8]), -1 / 3),
+        (Sources.cuboids([[0.3, -0.2, 0.1]], [[1.2, -0.7, 0.4]], [[1.0, 1.0, 1.0]]), -1 / 3),
+    ],
+    ids=["disc", "square", "sphere", "cube"],
+)
+def test_demagnetising_field_at_the_centre(sources, inside_field):
+    _, field = potential_and_field(sources, sources.centers)
+    np.testing.assert_allclose(field[0], inside_field * sources.magnetisations[0], rtol=1e-13, atol=1e-15)
+
+
+def test_disc_matches_physics_md_closed_form():
+    rng = np.random.default_rng(RNG_SEED)
+    m, radius = np.array([0.4, -1.1]), 0.7
+    sources = Sources.discs([[0.0, 0.0]], [m], [radius])
+    points = rng.uniform(-2, 2, (500, 2))
+    phi, field = potential_and_field(sources, points)
+    d2 = np.sum(points ** 2, axis=1)
+    md = points @ m
+    outside = d2 > radius ** 2
+    expected_phi = np.where(outside, radius ** 2 * md / (2 * d2), md / 2)
+    expected_h = np.where(outside[:, None],
+                          radius ** 2 / 2 * (2 * md[:, None] * points / d2[:, None] ** 2 - m / d2[:, None]),
+                          -m / 2)
+    np.testing.assert_allclose(phi, expected_phi, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(field, expected_h, rtol=1e-12, atol=1e-14)
+
+
+# -- identities ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
+def test_superposition_including_overlaps(family):
+    rng = np.random.default_rng(RNG_SEED)
+    first = random_sources(family, 3, rng, spread=0.4)  # tightly packed: they overlap
+    second = random_sources(family, 2, rng, spread=0.4)
+    points = rng.uniform(-1.5, 1.5, (300, family.dim))
+    phi_a, h_a = potential_and_field(first, points)
+    phi_b, h_b = potential_and_field(second, points)
+    phi, h = potential_and_field(Sources.concat([first, second]), points)
+    np.testing.assert_allclose(phi, phi_a + phi_b, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(h, h_a + h_b, rtol=1e-12, atol=1e-13)
+
+
+def test_mixed_families_add_up():
+    rng = np.random.default_rng(RNG_SEED)
+    discs, prisms = random_sources(Family.DISC, 3, rng), random_sources(Family.PRISM, 3, rng)
+    points = rng.uniform(-2, 2, (200, 2))
+    total = potential_and_field(Sources.concat([discs, prisms]), points)
+    parts = [potential_and_field(s, points) for s in (discs, prisms)]
+    np.testing.assert_allclose(total[0], parts[0][0] + parts[1][0], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(total[1], parts[0][1] + parts[1][1], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
+def test_field_is_minus_gradient_of_potential(family):
+    rng = np.random.default_rng(RNG_SEED)
+    source = random_sources(family, 1, rng, spread=0.0)
+    phi = single_source_potential(source)
+    gradient = jax.jit(jax.grad(phi))
+    points = rng.uniform(-1.2, 1.2, (40, family.dim))  # inside and outside
+    _, field = potential_and_field(source, points)
+    for point, h in zip(points, field):
+        np.testing.assert_allclose(-np.asarray(gradient(jnp.asarray(point))), h, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
+def test_field_is_divergence_and_curl_free_away_from_boundaries(family):
+    rng = np.random.default_rng(RNG_SEED)
+    source = random_sources(family, 1, rng, spread=0.0)
+    hessian = jax.jit(jax.hessian(single_source_potential(source)))
+    points = rng.uniform(-1.5, 1.5, (60, family.dim))
+    half = source.sizes[0] / 2
+    if family.is_round:
+        keep = np.abs(np.linalg.norm(points, axis=1) - half[0]) > 0.05
+    else:
+        keep = np.min(np.abs(np.abs(points) - half), axis=1) > 0.05
+    for point in points[keep]:
+        hess = np.asarray(hessian(jnp.asarray(point)))
+        scale = np.abs(hess).max() + 1e-12
+        assert abs(np.trace(hess)) < 1e-8 * scale  # div H = -lap(phi) = 0 (inside too: M is uniform)
+        np.testing.assert_allclose(hess, hess.T, atol=1e-10 * scale)  # curl H = 0 (mixed partials agree)
+
+
+def test_normal_field_jumps_by_m_dot_n_and_tangential_is_continuous():
+    rng = np.random.default_rng(RNG_SEED)
+    eps = 1e-7
+    m = np.array([0.9, -0.4])
+    cases = []
+    disc = Sources.discs([[0.0, 0.0]], [m], [0.5])
+    for angle in np.r_[rng.uniform(0, 2 * np.pi, 6), 0.0, np.pi / 2, np.pi]:
+        n = np.array([np.cos(angle), np.sin(angle)])
+        cases.append((disc, 0.5 * n, n))
+    prism = Sources.prisms([[0.0, 0.0]], [m], [[1.0, 0.6]])
+    for offset in rng.uniform(-0.25, 0.25, 4):
+        cases += [(prism, np.array([0.5, offset]), np.array([1.0, 0.0])),
+                  (prism, np.array([offset, -0.3]), np.array([0.0, -1.0]))]
+    for sources, boundary, n in cases:
+        _, (h_out, h_in, h_on) = potential_and_field(sources, np.array([boundary + eps * n, boundary - eps * n,
+                                                                         boundary]))
+        assert (h_out - h_in) @ n == pytest.approx(m @ n, abs=1e-5)
+        tangent = np.array([-n[1], n[0]])
+        assert (h_out - h_in) @ tangent == pytest.approx(0.0, abs=1e-5)
+        on_rim_exactly = sources.family[0] != Family.DISC or np.sum(boundary ** 2) == 0.25
+        if on_rim_exactly:  # exactly on the boundary: the documented mean of both limits
+            np.testing.assert_allclose(h_on, (h_out + h_in) / 2, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
+def test_far_field_is_the_dipole_of_the_moment(family):
+    rng = np.random.default_rng(RNG_SEED)
+    source = random_sources(family, 1, rng, spread=0.0)
+    moment = source.moments()[0]
+    direction = rng.normal(size=family.dim)
+    direction /= np.linalg.norm(direction)
+    # 2D: far enough for the multipole series; 3D cuboids use the closed form everywhere, whose
+    # corner terms cancel far away (documented), so they are checked nearer.
+    distance = 1e4 if family.dim == 2 else 100.0
+    point = distance * direction
+    phi, _ = potential_and_field(source, point[None])
+    if family.dim == 2:
+        dipole = moment @ point / (2 * np.pi * distance ** 2)
+    else:
+        dipole = moment @ point / (4 * np.pi * distance ** 3)
+    # The next multipole order is down by (size / distance)^2 (even orders vanish by symmetry).
+    assert phi[0] == pytest.approx(dipole, rel=3 * (source.sizes.max() / distance) ** 2)
+
+
+def test_prism_far_field_keeps_precision_against_40_digit_arithmetic():
+    """The naive face formula loses ~2 digits per decade; the stable forms keep 1e-9 at |r| = 100."""
+    mpmath.mp.dps = 40
+    a, b = mpmath.mpf("0.15"), mpmath.mpf("0.35")
+    mx, my = mpmath.mpf("0.8"), mpmath.mpf("-1.3")
+
+    def exact_phi(x, y):
+        def f(u, v):
+            term = u / 2 * mpmath.log(u * u + v * v) if u != 0 else mpmath.mpf(0)
+            return term - u + abs(v) * mpmath.atan2(u, abs(v))
+
+        def i_(v):
+            return f(y + b, v) - f(y - b, v)
+
+        def j_(v):
+            return f(x + a, v) - f(x - a, v)
+
+        return -(mx * (i_(x - a) - i_(x + a)) + my * (j_(y - b) - j_(y + b))) / (2 * mpmath.pi)
+
+    exact_field = lambda x, y: [-mpmath.diff(lambda s: exact_phi(s, y), x), -mpmath.diff(lambda s: exact_phi(x, s), y)]
+    sources = Sources.prisms([[0.0, 0.0]], [[0.8, -1.3]], [[0.3, 0.7]])
+    for radius, tolerance in ((0.9, 1e-12), (3.0, 1e-11), (30.0, 1e-10), (100.0, 1e-9), (1e4, 1e-9)):
+        for angle in (0.3, 1.9, 4.0):
+            x, y = radius * np.cos(angle), radius * np.sin(angle)
+            phi, field = potential_and_field(sources, [[x, y]])
+            reference_phi = float(exact_phi(mpmath.mpf(x), mpmath.mpf(y)))
+            reference_field = np.array([float(v) for v in exact_field(mpmath.mpf(x), mpmath.mpf(y))])
+            assert abs(phi[0] - reference_phi) <= tolerance * abs(reference_phi), (radius, angle)
+            assert np.linalg.norm(field[0] - reference_field) <= tolerance * np.linalg.norm(reference_field)
+
+
+def test_rotating_a_disc_configuration_rotates_the_field():
+    rng = np.random.default_rng(RNG_SEED)
+    sources = random_sources(Family.DISC, 4, rng)
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    rotated = Sources.discs(sources.centers @ rotation.T, sources.magnetisations @ rotation.T, sources.radii)
+    points = rng.uniform(-2, 2, (200, 2))
+    phi, field = potential_and_field(sources, points)
+    phi_r, field_r = potential_and_field(rotated, points @ rotation.T)
+    np.testing.assert_allclose(phi_r, phi, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(field_r, field @ rotation.T, rtol=1e-11, atol=1e-12)
+
+
+def test_quarter_turn_of_a_prism_rotates_the_field():
+    rng = np.random.default_rng(RNG_SEED)
+    rotation = np.array([[0.0, -1.0], [1.0, 0.0]])
+    sources = random_sources(Family.PRISM, 3, rng)
+    turned = Sources.prisms(sources.centers @ rotation.T, sources.magnetisations @ rotation.T, sources.sizes[:, ::-1])
+    points = rng.uniform(-2, 2, (200, 2))
+    phi, field = potential_and_field(sources, points)
+    phi_t, field_t = potential_and_field(turned, points @ rotation.T)
+    np.testing.assert_allclose(phi_t, phi, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(field_t, field @ rotation.T, rtol=1e-10, atol=1e-11)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_two_abutting_boxes_equal_one_box(dim):
+    rng = np.random.default_rng(RNG_SEED)
+    m = rng.normal(size=dim)
+    maker = Sources.prisms if dim == 2 else Sources.cuboids
+    whole_sides = np.array([[1.0, 0.6, 0.8][:dim]])
+    half_sides = whole_sides * np.r_[0.5, np.ones(dim - 1)]
+    offset = np.r_[0.25, np.zeros(dim - 1)]
+    halves = maker(np.stack([-offset, offset]), np.stack([m, m]), np.repeat(half_sides, 2, axis=0))
+    whole = maker(np.zeros((1, dim)), m[None], whole_sides)
+    points = rng.uniform(-1.5, 1.5, (300, dim))
+    points = points[np.abs(points[:, 0]) > 1e-3]  # not on the shared face, where each half has its mean
+    phi_h, field_h = potential_and_field(halves, points)
+    phi_w, field_w = potential_and_field(whole, points)
+    np.testing.assert_allclose(phi_h, phi_w, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(field_h, field_w, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
+def test_cancelling_pair_gives_zero(family):
+    rng = np.random.default_rng(RNG_SEED)
+    source = random_sources(family, 1, rng)
+    pair = Sources.concat([source, source.with_magnetisations(-source.magnetisations)])
+    phi, field = potential_and_field(pair, rng.uniform(-2, 2, (100, family.dim)))
+    single_phi, single_field = potential_and_field(source, rng.uniform(-2, 2, (100, family.dim)))
+    assert np.abs(phi).max() <= 1e-14 * np.abs(single_phi).max()
+    assert np.abs(field).max() <= 1e-14 * np.abs(single_field).max()
+
+
+# -- singular points -----------------------------------------------------------------------------
+
+def test_points_on_corners_raise_or_give_the_documented_finite_part():
+    prism = Sources.prisms([[0.25, 0.5]], [[1.0, 0.5]], [[0.5, 0.75]])  # binary fractions: exact corners
+    corner = np.array([[0.5, 0.875]])
+    with pytest.raises(ValueError, match="corner"):
+        potential_and_field(prism, corner)
+    phi, field = potential_and_field(prism, corner, corners="finite-part")
+    assert np.all(np.isfinite(phi)) and np.all(np.isfinite(field))
+    # The potential is continuous at a corner: the finite-part value is its limit.
+    near_phi, _ = potential_and_field(prism, corner + 1e-9)
+    assert phi[0] == pytest.approx(near_phi[0], abs=1e-7)
+    cube = Sources.cuboids([[0.0, 0.0, 0.0]], [[1.0, 0.5, 0.2]], [[0.5, 0.75, 1.0]])
+    with pytest.raises(ValueError, match="corner"):
+        potential_and_field(cube, [[0.25, -0.375, 0.5]])
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
+def test_no_nan_anywhere_on_sources(family):
+    """Centres, faces, rims, edges, corners and their extensions: always finite values."""
+    source = random_sources(family, 1, np.random.default_rng(RNG_SEED), spread=0.0)
+    half = source.sizes[0] / 2
+    dim = family.dim
+    steps = np.array(np.meshgrid(*[np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])] * dim)).reshape(dim, -1).T
+    points = steps * half
+    phi, field = potential_and_field(source, points, corners="finite-part")
+    assert np.all(np.isfinite(phi)) and np.all(np.isfinite(field))
+
+
+# -- batched raw core ----------------------------------------------------------------------------
+
+def test_batched_core_matches_the_functional_layer_and_padding_adds_nothing():
+    rng = np.random.default_rng(RNG_SEED)
+    samples = [Sources.concat([random_sources(Family.DISC, k, rng), random_sources(Family.PRISM, 4 - k, rng)])
+               for k in (1, 2, 3)] + [random_sources(Family.DISC, 1, rng)]
+    batch = SourceBatch.pad(samples, max_sources=6)
+    per_sample_points = rng.uniform(-2, 2, (len(samples), 64, 2))
+    phi, field = potential_and_field_batched(batch, per_sample_points)
+    shared = rng.uniform(-2, 2, (50, 2))
+    phi_shared, _ = potential_and_field_batched(batch, shared)
+    for index, sample in enumerate(samples):
+        expected_phi, expected_field = potential_and_field(sample, per_sample_points[index])
+        np.testing.assert_allclose(phi[index], expected_phi, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(field[index], expected_field, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(phi_shared[index], potential_and_field(sample, shared)[0], rtol=1e-12, atol=1e-13)
+        assert batch.sample(index).centers.shape == sample.centers.shape
+
+
+def test_masked_sources_contribute_exactly_zero_even_with_garbage():
+    rng = np.random.default_rng(RNG_SEED)
+    points = jnp.asarray(rng.uniform(-1, 1, (40, 2)))
+    centers = jnp.asarray([[0.0, 0.0], [0.5, 0.5]])
+    magnetisations = jnp.asarray([[1.0, 0.0], [3.0, 4.0]])
+    sizes = jnp.asarray([[0.4, 0.4], [0.0, -1.0]])  # the masked one is degenerate
+    for family in (Family.DISC, Family.PRISM):
+        masked = direct_sum(points, centers, magnetisations, sizes, jnp.asarray([True, False]), family=family)
+        alone = direct_sum(points, centers[:1], magnetisations[:1], sizes[:1], jnp.asarray([True]), family=family)
+        for got, want in zip(masked, alone):
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_functional_layer_rejects_bad_points():
+    discs = Sources.discs([[0.0, 0.0]], [[1.0, 0.0]], [1.0])
+    with pytest.raises(ValueError, match=r"points must have shape \(N, d\) with d = 2"):
+        fb.potential(discs, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="single point"):
+        fb.field(discs, [0.0, 1.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        fb.potential(discs, [[0.0, np.nan]])
+    with pytest.raises(TypeError, match="fieldbench.Sources"):
+        fb.potential({"centers": [[0, 0]]}, [[0.0, 1.0]])
