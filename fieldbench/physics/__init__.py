@@ -35,8 +35,9 @@ from . import _kernels2d as kernels2d  # noqa: E402
 from . import _kernels3d as kernels3d  # noqa: E402
 from ._api import field, potential, potential_and_field, potential_and_field_batched  # noqa: E402
 from ._direct import CHUNK, KERNELS, direct_sum, direct_sum_batched  # noqa: E402
+from ._references import BACKENDS, reference_backends, reference_field  # noqa: E402
 
 __all__ = [
-    "CHUNK", "KERNELS", "direct_sum", "direct_sum_batched", "field", "kernels2d", "kernels3d",
-    "potential", "potential_and_field", "potential_and_field_batched",
+    "BACKENDS", "CHUNK", "KERNELS", "direct_sum", "direct_sum_batched", "field", "kernels2d", "kernels3d",
+    "potential", "potential_and_field", "potential_and_field_batched", "reference_backends", "reference_field",
 ]

@@ -22,11 +22,12 @@ __all__ = ["disc_pair", "prism_pair", "prism_multipoles", "FAR_RATIO", "MULTIPOL
 _INV_2PI = 1.0 / (2.0 * math.pi)
 _INV_4PI = 1.0 / (4.0 * math.pi)
 
-#: A point is "far" from a prism when |d| > FAR_RATIO * half-diagonal; there the closed form's face
-#: terms cancel (about two digits lost per decade) and the multipole series is used instead.
-FAR_RATIO = 6.0
-#: Order of that series; the truncation error is below FAR_RATIO ** -MULTIPOLE_ORDER ~ 1e-17.
-MULTIPOLE_ORDER = 22
+#: A point is "far" from a prism when |d| > FAR_RATIO * half-diagonal. The closed form (with its
+#: stable log ratios) still loses digits slowly with distance, about 1e-11 relative at this ratio
+#: and 2e-9 at ten times it; beyond, the multipole series takes over and keeps full precision.
+FAR_RATIO = 100.0
+#: Order of that series; the truncation error is below FAR_RATIO ** -MULTIPOLE_ORDER = 1e-18.
+MULTIPOLE_ORDER = 9
 
 
 def disc_pair(dx, dy, mx, my, radius):
@@ -65,8 +66,9 @@ def _angle_of(y, x):
     quadrant is folded onto [0, 1] and reduced (Cephes' scheme) to a rational function that XLA
     vectorises. This made the prism kernel ~5x faster (``fieldbench bench solvers``).
     """
-    small = jnp.minimum(y, x)
-    large = jnp.maximum(y, x)
+    y_smaller = y <= x
+    small = jnp.where(y_smaller, y, x)  # plain selects: jnp.minimum also propagates NaN, which costs
+    large = jnp.where(y_smaller, x, y)
     upper = small > 0.66 * large  # reduce atan(s/l) = pi/4 + atan((s - l)/(s + l))
     t = jnp.where(upper, small - large, small) / jnp.where(upper, small + large, jnp.where(large > 0.0, large, 1.0))
     z = t * t
@@ -74,54 +76,63 @@ def _angle_of(y, x):
     q = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z + _ATAN_Q[4]
     base = t + t * (z * p / q)
     base = jnp.where(upper, base + (0.25 * math.pi + _PI_4_LOW), base)
-    return jnp.where(y <= x, base, 0.5 * math.pi - base)
+    return jnp.where(y_smaller, base, 0.5 * math.pi - base)
 
 
 def _sign(v):
     """sign(v) as a float (0 at 0). Comparisons vectorise better than XLA's sign on CPU."""
+    v = jnp.asarray(v)
     return (v > 0.0).astype(v.dtype) - (v < 0.0).astype(v.dtype)
+
+
+#: Squared distances to a corner are floored here (a distance of 1e-50): the field at a corner
+#: itself diverges logarithmically, and the kernel returns it as if 1e-50 away (finite, documented);
+#: the potential is continuous there and comes out exact.
+_R2_FLOOR = 1e-100
+
+
+def _log1p(u):
+    """log(1 + u) for u >= 0 to 1 ulp (Goldberg's correction); 1.5x faster than XLA's log1p on CPU."""
+    w = 1.0 + u
+    return jnp.log(w) - ((w - 1.0) - u) / w
 
 
 def _log_ratio(gap, r2_a, r2_b):
     """ln(r2_a / r2_b) given gap = r2_a - r2_b (known in closed form), without cancellation.
 
-    log1p always gets a non-negative argument (the smaller r2 in the denominator), so it is
-    accurate near the source, far away (where the ratio tends to 1) and near corners alike. At a
-    corner (a zero r2) it returns 0: the divergent log is dropped (the documented finite part).
-    The guard is on the input: a select on log1p's output stops XLA from vectorising it (6x).
+    log1p always gets a non-negative argument (the smaller value in the denominator), so it is
+    accurate near the source, far away (where the ratio tends to 1) and near corners alike.
     """
-    smaller = jnp.minimum(r2_a, r2_b)
-    return _sign(gap) * jnp.log1p(jnp.abs(gap) / jnp.where(smaller == 0.0, jnp.inf, smaller))
+    return _sign(gap) * _log1p(jnp.abs(gap) / jnp.where(r2_a < r2_b, r2_a, r2_b))
 
 
 def prism_near(dx, dy, mx, my, a, b):
     """Closed form of an axis-aligned prism with half-sides (a, b): returns (phi, hx, hy).
 
-    PHYSICS.md's face formulas, regrouped so that every transcendental is needed once:
-    with p = dx -+ a, q = dy -+ b at the four corners, corner weight s = -sgn(cx) sgn(cy) and the
-    corner angle t = atan2(|q|, |p|),
-      phi = -(1/2pi) [ mx ((dy-b) l_top + (dy+b) l_bot) / 2 + my ((dx-a) l_right + (dx+a) l_left) / 2
+    PHYSICS.md's face formulas, regrouped so that every transcendental is needed once: with
+    p = dx -+ a, q = dy -+ b at the four corners, corner weight s = -sgn(cx) sgn(cy), corner angle
+    t = atan2(|q|, |p|) and squared corner distances r2(+-a, +-b),
+      phi = -(1/2pi) [ (mx (dy L - b Dx) + my (dx L - a Dy)) / 2
                        + sum_c s (mx |p| sgn(q) t + my |q| sgn(p) (pi/2 - t)) ],
       hx = (mx/2pi) S + (my/4pi) L,  hy = (mx/4pi) L + (my/2pi) (W - S),
         S = sum_c s sgn(p) sgn(q) t,  W = (pi/2) sum_c s sgn(p) sgn(q)  (-2pi inside, 0 outside),
-        L = l_top + l_bot = l_right + l_left,
-    where l_top = ln(r2(-a,b)/r2(a,b)) etc. are logs of ratios of squared corner distances whose
-    differences are known exactly (4a dx, 4b dy): computed by ``_log_ratio`` they stay accurate far
-    from the source, where the naive per-corner logs cancel. sgn(0) = 0 gives the principal value
-    on faces.
+        L  = ln(r2(-a,b) r2(a,-b) / (r2(a,b) r2(-a,-b))),   numerator - denominator = 16 a b dx dy,
+        Dx = ln(r2(-a,b) r2(-a,-b) / (r2(a,b) r2(a,-b))),   difference = 8 a dx (dx^2 + dy^2 + a^2 + b^2),
+        Dy = ln(r2(a,-b) r2(-a,-b) / (r2(a,b) r2(-a,b))),   difference = 8 b dy (dx^2 + dy^2 + a^2 + b^2).
+    Knowing the differences exactly, ``_log_ratio`` evaluates the logs without the cancellation that
+    costs the naive per-corner form two digits per decade of distance. sgn(0) = 0 gives the
+    principal value (mean of both sides) on faces.
     """
     xm, xp = dx - a, dx + a
     ym, yp = dy - b, dy + b
-    r2_pp = xm * xm + ym * ym  # corner (+a, +b)
-    r2_pm = xm * xm + yp * yp  # corner (+a, -b)
-    r2_mp = xp * xp + ym * ym  # corner (-a, +b)
-    r2_mm = xp * xp + yp * yp  # corner (-a, -b)
-    four_ax = 4.0 * a * dx
-    four_by = 4.0 * b * dy
-    l_top = _log_ratio(four_ax, r2_mp, r2_pp)
-    l_bot = _log_ratio(-four_ax, r2_pm, r2_mm)
-    l_right = _log_ratio(four_by, r2_pm, r2_pp)
-    l_left = _log_ratio(-four_by, r2_mp, r2_mm)
+    r2_pp = jnp.maximum(xm * xm + ym * ym, _R2_FLOOR)  # corner (+a, +b)
+    r2_pm = jnp.maximum(xm * xm + yp * yp, _R2_FLOOR)  # corner (+a, -b)
+    r2_mp = jnp.maximum(xp * xp + ym * ym, _R2_FLOOR)  # corner (-a, +b)
+    r2_mm = jnp.maximum(xp * xp + yp * yp, _R2_FLOOR)  # corner (-a, -b)
+    spread = 8.0 * (dx * dx + dy * dy + a * a + b * b)
+    log_l = _log_ratio(16.0 * a * b * dx * dy, r2_mp * r2_pm, r2_pp * r2_mm)
+    log_dx = _log_ratio(spread * a * dx, r2_mp * r2_mm, r2_pp * r2_pm)
+    log_dy = _log_ratio(spread * b * dy, r2_pm * r2_mm, r2_pp * r2_mp)
 
     ax_m, ax_p, ay_m, ay_p = jnp.abs(xm), jnp.abs(xp), jnp.abs(ym), jnp.abs(yp)
     sx_m, sx_p, sy_m, sy_p = _sign(xm), _sign(xp), _sign(ym), _sign(yp)
@@ -139,12 +150,11 @@ def prism_near(dx, dy, mx, my, a, b):
         spq = weight * sp * sq
         s_sum = s_sum + spq * t
         w_sum = w_sum + spq
-    logs = 0.5 * (mx * (ym * l_top + yp * l_bot) + my * (xm * l_right + xp * l_left))
-    log_term = l_top + l_bot
+    logs = 0.5 * (mx * (dy * log_l - b * log_dx) + my * (dx * log_l - a * log_dy))
     winding = 0.5 * math.pi * w_sum
     phi = -_INV_2PI * (logs + angles)
-    hx = _INV_2PI * mx * s_sum + _INV_4PI * my * log_term
-    hy = _INV_4PI * mx * log_term + _INV_2PI * my * (winding - s_sum)
+    hx = _INV_2PI * mx * s_sum + _INV_4PI * my * log_l
+    hy = _INV_4PI * mx * log_l + _INV_2PI * my * (winding - s_sum)
     return phi, hx, hy
 
 
