@@ -32,7 +32,7 @@ def main(
 ) -> None:
     """Run with no command for the main job on its embedded defaults (currently: `demo`)."""
     if ctx.invoked_subcommand is None:
-        demo()
+        _demo(Path("fieldbench-out"), seed=7)
 
 
 @app.command()
@@ -41,6 +41,10 @@ def demo(
     seed: int = typer.Option(7, help="Seed of the random configuration."),
 ) -> None:
     """Compute and plot the exact potential and field of a few discs and prisms; cross-check with magpylib."""
+    _demo(out, seed)
+
+
+def _demo(out: Path, seed: int) -> None:
     from ..demo import run_demo
 
     start = time.perf_counter()

@@ -1,0 +1,54 @@
+"""The `fieldbench` command: help, version, and the main job end to end (small)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import fieldbench
+from fieldbench.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "bench"):
+        assert command in result.output
+
+
+def test_version_matches_the_package():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert fieldbench.__version__ in result.output
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("fieldbench")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert fieldbench.__version__ in result.stdout
+
+
+def test_demo_writes_a_picture_and_agrees_with_magpylib(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    image = tmp_path / "demo-fields.png"
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from fieldbench.demo import run_demo
+
+    outcome = run_demo(tmp_path, seed=3, resolution=40)
+    assert outcome.max_deviation < 1e-7 and outcome.check_points > 300
+
+
+def test_unknown_command_fails_with_usage():
+    result = runner.invoke(app, ["no-such-command"])
+    assert result.exit_code != 0
+
+
+def test_bench_solvers_runs_and_reports_both_solvers():
+    result = runner.invoke(app, ["bench", "solvers", "--sources", "8", "--points", "300", "--repeats", "1"])
+    assert result.exit_code == 0, result.output
+    assert "prism" in result.output and "magpylib" in result.output
