@@ -1,0 +1,151 @@
+"""Specs of datasets: what to generate, fully and serialisably (they go into every dataset card)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..sources import ConfigurationSpec, Family
+
+__all__ = ["SplitSpec", "DatasetSpec", "POINT_METHODS"]
+
+POINT_METHODS = ("uniform", "grid")
+
+
+def _configuration_to_dict(spec: ConfigurationSpec) -> dict:
+    out = dataclasses.asdict(spec)
+    out["families"] = [Family.parse(f).name.lower() for f in spec.families]
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in out.items()}
+
+
+def _configuration_from_dict(data: Mapping) -> ConfigurationSpec:
+    data = dict(data)
+    unknown = set(data) - {f.name for f in dataclasses.fields(ConfigurationSpec)}
+    if unknown:
+        raise ValueError(f"unknown configuration field(s) {sorted(unknown)}; known: "
+                         + ", ".join(f.name for f in dataclasses.fields(ConfigurationSpec)))
+    for key in ("families", "sources", "domain", "size"):
+        if isinstance(data.get(key), list):
+            data[key] = tuple(data[key])
+    return ConfigurationSpec(**data)
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSpec:
+    """One split of a dataset: ``samples`` configurations, each evaluated at ``points`` points.
+
+    configuration: how each sample's sources are drawn (families, count, overlap policy, ...).
+    points: N evaluation points per sample.
+    point_method: "uniform" (random in the domain) or "grid" (regular, N = n^d).
+    point_domain: where points go; None means the configuration's domain.
+    exclude_interiors: keep points strictly outside every source of their sample.
+    seed: root of all randomness of the split (shard i draws from SeedSequence(seed, spawn_key=(i,))).
+    shard_size: samples per Parquet shard (the unit of work, of resumption and of download).
+    """
+
+    configuration: ConfigurationSpec
+    samples: int
+    points: int = 1024
+    point_method: str = "uniform"
+    point_domain: float | tuple[float, float] | None = None
+    exclude_interiors: bool = False
+    seed: int = 0
+    shard_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.configuration, ConfigurationSpec):
+            raise TypeError("configuration must be a fieldbench.sources.ConfigurationSpec")
+        for name in ("samples", "points", "shard_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if self.point_method not in POINT_METHODS:
+            raise ValueError(f"point_method must be one of {POINT_METHODS}; got {self.point_method!r}")
+        if self.point_method == "grid":
+            side = round(self.points ** (1 / self.configuration.dim))
+            if side ** self.configuration.dim != self.points:
+                raise ValueError(f"point_method='grid' needs points = n^{self.configuration.dim}; got {self.points}")
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        if isinstance(self.point_domain, list):
+            object.__setattr__(self, "point_domain", tuple(self.point_domain))
+
+    @property
+    def dim(self) -> int:
+        return self.configuration.dim
+
+    @property
+    def shards(self) -> int:
+        return math.ceil(self.samples / self.shard_size)
+
+    @property
+    def max_sources(self) -> int:
+        return int(self.configuration.sources[1])
+
+    def shard_range(self, index: int) -> range:
+        """Global sample indices of one shard."""
+        if not 0 <= index < self.shards:
+            raise IndexError(f"shard {index} out of range: this split has {self.shards} shard(s)")
+        return range(index * self.shard_size, min((index + 1) * self.shard_size, self.samples))
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["configuration"] = _configuration_to_dict(self.configuration)
+        if isinstance(self.point_domain, tuple):
+            out["point_domain"] = list(self.point_domain)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "SplitSpec":
+        data = dict(data)
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown split field(s) {sorted(unknown)}; known: "
+                             + ", ".join(f.name for f in dataclasses.fields(cls)))
+        if "configuration" not in data or "samples" not in data:
+            raise ValueError("a split needs at least 'configuration' and 'samples'")
+        data["configuration"] = _configuration_from_dict(data["configuration"])
+        return cls(**data)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """A named dataset: a set of splits (e.g. train, val, test-single, test-multi, test-overlap)."""
+
+    name: str
+    splits: Mapping[str, SplitSpec]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\ "):
+            raise ValueError(f"dataset name must be non-empty without '/', '\\' or spaces; got {self.name!r}")
+        if not self.splits:
+            raise ValueError("a dataset needs at least one split")
+        for split in self.splits:
+            if not split or any(c in split for c in "/\\ "):
+                raise ValueError(f"split name must be non-empty without '/', '\\' or spaces; got {split!r}")
+        seeds = [s.seed for s in self.splits.values()]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("every split needs its own seed (splits must not share configurations); "
+                             f"got seeds {dict(zip(self.splits, seeds))}")
+        dims = {s.dim for s in self.splits.values()}
+        if len(dims) > 1:
+            raise ValueError("all splits of a dataset must have the same dimension")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "splits": {name: spec.to_dict() for name, spec in self.splits.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "DatasetSpec":
+        if "name" not in data or "splits" not in data:
+            raise ValueError("a dataset spec needs 'name' and 'splits'")
+        return cls(name=data["name"], description=data.get("description", ""),
+                   splits={name: SplitSpec.from_dict(split) for name, split in data["splits"].items()})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
