@@ -136,6 +136,45 @@ def direct_sum(points, centers, magnetisations, sizes, mask, *, family: Family, 
     return phi[:count], field[:count]
 
 
+#: Pairs per block when many small samples are evaluated together (measured: 8k-16k is best).
+_BLOCK_PAIRS = 16384
+
+
+def _batched_local(points, centers, magnetisations, sizes, mask, *, family, any_far, chunk):
+    """Batched direct sum on one device. Samples with few pairs (datasets: K <= 8 sources, N ~ 1e3
+    points) are evaluated a block of samples at a time over (b, N, K), which measured 3-5x faster
+    than mapping the single-sample path; big samples go through the chunked single-sample path."""
+    count, sources, dim = centers.shape
+    if points.ndim == 2:
+        points = jnp.broadcast_to(points, (count,) + points.shape)
+    per_sample = points.shape[1]
+    if per_sample * sources > _BLOCK_PAIRS:
+        single = functools.partial(_direct_sum_local, family=family, any_far=any_far, chunk=chunk)
+        return jax.vmap(single)(points, centers, magnetisations, sizes, mask)
+    kernel = KERNELS[family]
+    pair = functools.partial(kernel.pair, **_pair_options(family, any_far))
+    magnetisations = jnp.where(mask[..., None], magnetisations, 0.0)
+    sizes = jnp.where(mask[..., None], sizes, 1.0)
+    params = kernel.prepare(magnetisations, sizes / 2)
+    block = max(1, min(count, _BLOCK_PAIRS // (per_sample * sources)))
+    padded = -(-count // block) * block
+
+    def pad(x):  # repeat the last sample: discarded afterwards, but never a degenerate source
+        x = jnp.pad(x, [(0, padded - count)] + [(0, 0)] * (x.ndim - 1), mode="edge")
+        return x.reshape((padded // block, block) + x.shape[1:])
+
+    def one_block(args):
+        block_points, block_centers, block_params = args  # (b, N, d), (b, K, d), (b, K, ...)
+        offsets = [block_points[:, :, None, i] - block_centers[:, None, :, i] for i in range(dim)]
+        outputs = pair(*offsets, *[p[:, None, :] for p in block_params])
+        zeros = tuple(jnp.zeros((), out.dtype) for out in outputs)
+        return jax.lax.reduce(tuple(outputs), zeros, _add, (2,))  # 1 + d arrays (b, N)
+
+    sums = jax.lax.map(one_block, (pad(points), pad(centers), tuple(pad(p) for p in params)))
+    phi, *field = (x.reshape((padded,) + x.shape[2:])[:count] for x in sums)
+    return phi, jnp.stack(field, axis=-1)
+
+
 @functools.partial(jax.jit, static_argnames=("family", "any_far", "chunk"))
 def direct_sum_batched(points, centers, magnetisations, sizes, mask, *, family: Family, any_far: bool = True,
                        chunk: int = CHUNK):
@@ -144,9 +183,7 @@ def direct_sum_batched(points, centers, magnetisations, sizes, mask, *, family: 
     points: (B, N, d) per sample, or (N, d) shared by all samples; sources (B, K, d), mask (B, K).
     Returns phi (B, N) and H (B, N, d).
     """
-    point_axis = 0 if points.ndim == 3 else None
-    single = functools.partial(_direct_sum_local, family=family, any_far=any_far, chunk=chunk)
-    batched = jax.vmap(single, in_axes=(point_axis, 0, 0, 0, 0))
+    batched = functools.partial(_batched_local, family=family, any_far=any_far, chunk=chunk)
     devices = _devices()
     size = centers.shape[0]
     if len(devices) == 1 or size < len(devices):

@@ -428,7 +428,7 @@ def sample_sources(spec: ConfigurationSpec, rng: np.random.Generator) -> Sources
     The generator is consumed in a fixed order, so the same spec and generator state give the same
     sample: (1) K, one ``integers`` draw, only when ``k_min < k_max``; (2) the geometry, in blocks of
     candidates, each block drawing family indices (only with several families), size variates
-    (n, d) and position variates (n, d): ``"allowed"`` draws one block of K; ``"none"`` draws blocks
+    (n, d) and position variates (n, d): ``"allowed"`` (and ``"none"`` when K = 1) draws one block of K; ``"none"`` draws blocks
     of up to 32 per source until one fits (restarting the sample if a source does not fit within
     ``max_attempts``); ``"forced"`` draws one candidate for the first source, then per source one
     anchor index and blocks of up to 32 until one overlaps the anchor; (3) the magnetisations, one
@@ -443,7 +443,8 @@ def sample_sources(spec: ConfigurationSpec, rng: np.random.Generator) -> Sources
     rng = _check_rng(rng)
     k_min, k_max = spec.sources
     count = int(rng.integers(k_min, k_max + 1)) if k_max > k_min else k_min
-    if spec.overlap == "allowed":
+    if spec.overlap == "allowed" or (spec.overlap == "none" and count == 1):
+        # A lone source cannot overlap anything: no rejection step, one block of K candidates.
         family, sizes, unit = _draw_candidates(spec, rng, count)
         centers = _place_uniform(spec, unit)
     elif spec.overlap == "none":

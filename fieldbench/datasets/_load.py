@@ -1,0 +1,163 @@
+"""Loaders: a whole split as NumPy arrays, or a stream of JAX-ready batches read shard by shard."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import fsspec
+import numpy as np
+import pyarrow.parquet as pq
+
+from ..pipeline import SCHEMA_VERSION, DatasetSpec, batch_from_tables, read_card, shard_paths
+from ..sources import SourceBatch, Sources
+
+__all__ = ["SplitData", "load", "iter_batches", "open_dataset", "DatasetHandle"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetHandle:
+    """A generated dataset: where it is and its card."""
+
+    root: str
+    card: dict
+    storage_options: dict
+
+    @property
+    def spec(self) -> DatasetSpec:
+        return DatasetSpec.from_dict(self.card["spec"])
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.card["splits"])
+
+    def shards(self, split: str) -> list[dict]:
+        if split not in self.card["splits"]:
+            raise KeyError(f"split {split!r} not in {self.card['spec']['name']}; available: {self.splits}")
+        return self.card["splits"][split]["shards"]
+
+    def read_shard(self, split: str, index: int):
+        fs, base = fsspec.core.url_to_fs(self.root, **self.storage_options)
+        paths = shard_paths(split, index)
+        with fs.open(f"{base}/{paths['sources']}", "rb") as handle:
+            sources = pq.read_table(handle)
+        with fs.open(f"{base}/{paths['points']}", "rb") as handle:
+            points = pq.read_table(handle)
+        return sources, points
+
+
+def open_dataset(name_or_path: str, *, storage_options: dict | None = None) -> DatasetHandle:
+    """A dataset by path/URL (a directory with card.json) or by standard name (fetched or rebuilt)."""
+    storage_options = storage_options or {}
+    root = str(name_or_path)
+    fs, base = fsspec.core.url_to_fs(root, **storage_options)
+    if not fs.exists(f"{base}/card.json"):
+        from ._registry import list_datasets
+
+        if root in list_datasets():
+            from ._fetch import get
+
+            root = str(get(root))
+        elif fs.exists(base):
+            read_card(root, storage_options)  # raises the explanatory FileNotFoundError
+        else:
+            raise FileNotFoundError(f"{name_or_path!r} is neither a dataset directory nor a standard dataset; "
+                                    f"standard datasets: {', '.join(list_datasets())}")
+    card = read_card(root, storage_options)
+    if card.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"{root} uses dataset schema version {card.get('schema_version')}, this fieldbench reads "
+                         f"version {SCHEMA_VERSION}: upgrade fieldbench or regenerate the dataset")
+    return DatasetHandle(root, card, storage_options)
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitData:
+    """A split as arrays. S samples, K sources (padded, ``mask``), N points per sample, d dims.
+
+    family (S, K) int8 codes; centers, magnetisations, sizes (S, K, d) float64 (sizes are full
+    extents); mask (S, K) bool; points (S, N, d), phi (S, N), field (S, N, d) float32.
+    """
+
+    name: str
+    split: str
+    family: np.ndarray
+    centers: np.ndarray
+    magnetisations: np.ndarray
+    sizes: np.ndarray
+    mask: np.ndarray
+    points: np.ndarray
+    phi: np.ndarray
+    field: np.ndarray
+
+    def __len__(self) -> int:
+        return self.points.shape[0]
+
+    @property
+    def batch(self) -> SourceBatch:
+        return SourceBatch(self.family, self.centers, self.magnetisations, self.sizes, self.mask)
+
+    def sources(self, index: int) -> Sources:
+        """The sources of one sample (unpadded)."""
+        return self.batch.sample(index)
+
+
+def _as_split_data(name: str, split: str, arrays: dict) -> SplitData:
+    return SplitData(name, split, *(arrays[k] for k in ("family", "centers", "magnetisations", "sizes", "mask",
+                                                         "points", "phi", "field")))
+
+
+def load(name_or_path: str, split: str, *, storage_options: dict | None = None) -> SplitData:
+    """Load a whole split into memory (fine for test splits and mini datasets; stream big ones with
+    :func:`iter_batches`)."""
+    handle = open_dataset(name_or_path, storage_options=storage_options)
+    shards = handle.shards(split)
+    dim = handle.spec.splits[split].dim
+    width = handle.spec.splits[split].max_sources
+    blocks = [batch_from_tables(*handle.read_shard(split, s["index"]), dim, width) for s in shards]
+    arrays = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
+    return _as_split_data(handle.card["spec"]["name"], split, arrays)
+
+
+def iter_batches(name_or_path: str, split: str, batch_size: int, *, shuffle: bool = False, seed: int = 0,
+                 epoch: int = 0, drop_remainder: bool = False, as_jax: bool = True,
+                 storage_options: dict | None = None) -> Iterator[dict]:
+    """Yield batches of ``batch_size`` samples, reading one shard at a time.
+
+    Each batch is a dict with the arrays of :class:`SplitData` (keys ``family``, ``centers``,
+    ``magnetisations``, ``sizes``, ``mask``, ``points``, ``phi``, ``field``, plus ``sample``, the
+    global sample indices), as JAX arrays when ``as_jax`` (float32 targets, float64 sources).
+    With ``shuffle``, shard order and sample order within each shard are permuted from
+    (seed, epoch), so an epoch is reproducible and memory stays at about one shard.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive; got {batch_size}")
+    handle = open_dataset(name_or_path, storage_options=storage_options)
+    shards = [s["index"] for s in handle.shards(split)]
+    dim = handle.spec.splits[split].dim
+    width = handle.spec.splits[split].max_sources
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch,)))
+    if shuffle:
+        shards = list(rng.permutation(shards))
+    carry: dict | None = None
+    for index in shards:
+        block = batch_from_tables(*handle.read_shard(split, int(index)), dim, width)
+        if shuffle:
+            order = rng.permutation(len(block["sample"]))
+            block = {k: v[order] for k, v in block.items()}
+        if carry is not None:
+            block = {k: np.concatenate([carry[k], block[k]]) for k in block}
+        count = len(block["sample"])
+        full = count - count % batch_size
+        for start in range(0, full, batch_size):
+            yield _convert({k: v[start:start + batch_size] for k, v in block.items()}, as_jax)
+        carry = {k: v[full:] for k, v in block.items()} if full < count else None
+    if carry is not None and not drop_remainder:
+        yield _convert(carry, as_jax)
+
+
+def _convert(batch: dict, as_jax: bool) -> dict:
+    if not as_jax:
+        return batch
+    import jax.numpy as jnp
+
+    return {key: jnp.asarray(value) for key, value in batch.items()}
