@@ -121,3 +121,57 @@ def _magpylib_cuboids(rng, pairs: int, repeats: int) -> Throughput:
     run()
     warm = time.perf_counter() - start
     return Throughput("magpylib", "cuboid (long)", count_sources, count_points, _best_of(run, repeats), warm)
+
+
+@dataclass(frozen=True)
+class GenerationThroughput:
+    dataset: str
+    split: str
+    samples: int
+    points: int
+    seconds: float
+    stages: dict  # thread-seconds per stage: sampling, solving, conversion, encoding, writing
+    workers: int
+
+    @property
+    def points_per_second(self) -> float:
+        return self.points / self.seconds
+
+    def shares(self) -> dict:
+        """Fraction of the workers' wall time in each stage; the rest is scheduling and waiting."""
+        budget = self.seconds * self.workers
+        shares = {stage: seconds / budget for stage, seconds in self.stages.items()}
+        shares["scheduling and other"] = max(0.0, 1.0 - sum(shares.values()))
+        return shares
+
+
+def generation_throughput(dataset: str = "circles2d", split: str = "train", *, workers: int = 2,
+                          out_dir: str | None = None) -> GenerationThroughput:
+    """End-to-end generation of one standard split to Parquet (a warm-up shard first, excluded)."""
+    import json
+    import shutil
+    import tempfile
+
+    import fsspec
+
+    from .datasets._registry import dataset_spec
+    from .pipeline import generate, produce_shard
+
+    spec = dataset_spec(dataset)
+    split_spec = spec.splits[split]
+    scratch = tempfile.mkdtemp(prefix="fieldbench-bench-", dir=out_dir)
+    try:
+        produce_shard(f"{scratch}/warm-up", split, split_spec.to_dict(), 0)  # compile outside the timing
+        target = f"{scratch}/{dataset}"
+        start = time.perf_counter()
+        generate(spec, target, splits=[split], workers=workers)
+        seconds = time.perf_counter() - start
+        fs = fsspec.filesystem("file")
+        stages: dict[str, float] = {}
+        for path in fs.glob(f"{target}/{split}/_manifest/*.json"):
+            for stage, value in json.loads(fs.cat_file(path))["timings"].items():
+                stages[stage] = stages.get(stage, 0.0) + value
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return GenerationThroughput(dataset, split, split_spec.samples, split_spec.samples * split_spec.points,
+                                seconds, stages, workers)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -13,10 +14,42 @@ app = typer.Typer(
     help="fieldbench: exact solvers, datasets and a benchmark suite for source-to-field models.",
     no_args_is_help=False,
     add_completion=False,
+    pretty_exceptions_show_locals=False,
 )
 bench_app = typer.Typer(help="Speed measurements (benchmarks, never unit tests).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 console = Console()
+#: Errors caused by what the user asked for: shown as one clear line, not a traceback.
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, ImportError, TypeError)
+
+
+def user_errors(command):
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as error:
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            console.print(f"[bold red]error:[/bold red] {message}")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _range(text: str, kind=float):
+    """'3' -> 3, '2-8' or '2:8' -> (2, 8) (for counts and size ranges)."""
+    for separator in (":", "-"):
+        head, sep, tail = text.partition(separator)
+        if sep and head and tail:
+            return kind(head), kind(tail)
+    return kind(text)
+
+
+def _progress_bar(description: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
 def _version(value: bool) -> None:
@@ -36,6 +69,7 @@ def main(
 
 
 @app.command()
+@user_errors
 def demo(
     out: Path = typer.Option(Path("fieldbench-out"), help="Folder for the PNG."),
     seed: int = typer.Option(7, help="Seed of the random configuration."),
@@ -62,6 +96,7 @@ def _demo(out: Path, seed: int) -> None:
 
 
 @bench_app.command("solvers")
+@user_errors
 def bench_solvers(
     sources: int = typer.Option(2000, help="Sources M per configuration."),
     points: int = typer.Option(50_000, help="Evaluation points N."),
@@ -82,3 +117,80 @@ def bench_solvers(
     magpylib = results[-1].pairs_per_second
     for r in results[:-1]:
         console.print(f"{r.family}: {r.pairs_per_second / magpylib:,.0f}x magpylib's cuboid_field")
+
+
+@bench_app.command("datasets")
+@user_errors
+def bench_datasets(
+    dataset: list[str] = typer.Option(["circles2d", "prisms2d"], help="Standard datasets to time."),
+    split: str = typer.Option("train", help="Split to generate."),
+    workers: int = typer.Option(2, help="Dask threads."),
+) -> None:
+    """End-to-end generation throughput (points with potential and field written to Parquet per second)."""
+    from ..bench import device_description, generation_throughput
+
+    table = Table(title=f"dataset generation on {device_description()}")
+    stages = ("sampling", "solving", "conversion", "encoding", "writing", "scheduling and other")
+    for column in ("dataset", "points", "seconds", "M points/s") + stages:
+        table.add_column(column, justify="left" if column == "dataset" else "right")
+    for name in dataset:
+        with console.status(f"generating {name}/{split}..."):
+            result = generation_throughput(name, split, workers=workers)
+        shares = result.shares()
+        table.add_row(f"{name}/{split}", f"{result.points:,}", f"{result.seconds:.2f}",
+                      f"{result.points_per_second / 1e6:.2f}", *(f"{100 * shares.get(s, 0):.0f}%" for s in stages))
+    console.print(table)
+    console.print("Stage shares are of the workers' combined wall time (threads x seconds).")
+
+
+@app.command()
+@user_errors
+def generate(
+    spec: str = typer.Argument(None, help="A standard dataset name (see `fieldbench datasets list`) or a JSON "
+                                          "spec file; omit to describe one split with the options below."),
+    out: str = typer.Option(..., "--out", "-o", help="Target directory or fsspec URL (memory://, s3://, ...)."),
+    split: list[str] = typer.Option(None, help="Only these splits (repeatable)."),
+    scheduler: str = typer.Option(None, help="'threads' (default), 'processes', 'sync', or tcp://HOST:PORT of a "
+                                             "running dask.distributed scheduler."),
+    workers: int = typer.Option(None, help="Workers for the local schedulers."),
+    families: str = typer.Option("disc", help="Comma-separated families: disc, prism (2D) or cuboid, sphere (3D)."),
+    sources: str = typer.Option("1", help="Sources per sample: K or a range like 2-8."),
+    overlap: str = typer.Option("none", help="none | allowed | forced."),
+    domain: float = typer.Option(3.0, help="Half-width h of the domain [-h, h]^d."),
+    size: str = typer.Option("1", help="Radius (discs, spheres) or full side (prisms, cuboids): value or lo-hi."),
+    aspect: str = typer.Option("square", help="square | free (prisms and cuboids)."),
+    magnetisation: float = typer.Option(1.0, help="Std of the normal magnetisation components."),
+    points: int = typer.Option(1024, help="Evaluation points per sample."),
+    point_method: str = typer.Option("uniform", help="uniform | grid."),
+    exclude_interiors: bool = typer.Option(False, help="Keep points outside every source."),
+    samples: int = typer.Option(1000, help="Samples (configurations)."),
+    seed: int = typer.Option(0, help="Seed of the split."),
+    shard_size: int = typer.Option(1000, help="Samples per shard."),
+    name: str = typer.Option("custom", help="Dataset name (options mode)."),
+) -> None:
+    """Generate (or resume) a dataset of Parquet shards and its card; rerun to resume after an interruption."""
+    import json
+
+    from ..pipeline import DatasetSpec, SplitSpec, generate as run_generate
+    from ..sources import ConfigurationSpec
+
+    if spec is None:
+        configuration = ConfigurationSpec(families=tuple(f.strip() for f in families.split(",")),
+                                          sources=_range(sources, int), domain=domain, size=_range(size),
+                                          aspect=aspect, magnetisation=magnetisation, overlap=overlap)
+        dataset = DatasetSpec(name=name, splits={"data": SplitSpec(
+            configuration, samples=samples, points=points, point_method=point_method,
+            exclude_interiors=exclude_interiors, seed=seed, shard_size=shard_size)})
+    elif Path(spec).suffix == ".json" or Path(spec).is_file():
+        dataset = DatasetSpec.from_dict(json.loads(Path(spec).read_text()))
+    else:
+        from ..datasets._registry import dataset_spec
+
+        dataset = dataset_spec(spec)
+    with _progress_bar("shards") as bar:
+        task = bar.add_task(f"generating {dataset.name}", total=None)
+        card = run_generate(dataset, out, splits=split or None, scheduler=scheduler, workers=workers,
+                            progress=lambda done, total: bar.update(task, completed=done, total=total))
+    total_points = sum(s["points"] for entry in card["splits"].values() for s in entry["shards"])
+    console.print(f"[bold]{dataset.name}[/bold] -> {out}: {len(card['splits'])} split(s), {total_points:,} points; "
+                  f"content sha256 {card['content_sha256'][:16]}...")
