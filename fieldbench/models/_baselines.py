@@ -1,0 +1,188 @@
+"""The paper's learned baselines behind the protocol: Fourier hypernetwork, FC+ILR, FC INR, Linear.
+
+Sizes follow the paper's Table 3 by default (``preset="paper"``); ``preset="quick"`` gives small
+models for tests and quick runs. Every model is built with ``Model.create(dim=..., length_scale=...,
+key=..., **hyperparameters)``, and the hyperparameters (plus the class) are all a checkpoint needs
+to rebuild it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ._protocol import LinearBasisModel, SourceFieldModel, feature_count
+
+__all__ = ["FourierHypernetwork", "FCILR", "FCINR", "LinearModel", "PRESETS"]
+
+
+def _hypernet(features: int, outputs: int, width: int, depth: int, key) -> eqx.nn.MLP:
+    """A fully connected hypernetwork g: source features -> code. depth = number of hidden layers."""
+    return eqx.nn.MLP(features, outputs, width_size=max(1, width), depth=depth, activation=jax.nn.silu, key=key,
+                      dtype=jnp.float32)
+
+
+class FourierHypernetwork(LinearBasisModel):
+    """Fourier hypernetwork (paper Eq. 11): phi = sum_{n,m} a cos.cos + b sin.cos + c cos.sin + d sin.sin.
+
+    Wavenumbers: the zero mode plus ``order - 1`` wavenumbers log-spaced between two learnable
+    bounds (paper section 3.2); 4 order^2 coefficients come from the summed hypernetwork codes.
+
+    Harmonicity: the separable products cos(k_n x) cos(k_m y) solve Laplace's equation only if
+    k_n^2 + k_m^2 = 0, so the paper's form is NOT harmonic (its Laplacian is -(k_n^2 + k_m^2) times
+    each term; the tests check this claim). ``variant="harmonic"`` replaces the basis by harmonic
+    pairs, {cos, sin}(k x) {cosh, sinh}(k y) and {cosh, sinh}(k x) {cos, sin}(k y) (each scaled by
+    1/cosh(k) to stay O(1) in the unit box) plus 1, x, y: every basis function solves Laplace's
+    equation exactly, so the field is divergence-free by construction.
+    """
+
+    name: ClassVar[str] = "fourier"
+    hypernet: eqx.nn.MLP
+    log_k_bounds: jax.Array
+    order: int = eqx.field(static=True)
+    variant: str = eqx.field(static=True, default="paper")
+
+    @property
+    def harmonic(self) -> bool:  # type: ignore[override]
+        return self.variant == "harmonic"
+
+    @classmethod
+    def create(cls, *, dim: int = 2, length_scale: float = 1.0, key=0, order: int = 32, variant: str = "paper",
+               hypernet_width: float = 0.25, hypernet_depth: int = 3, k_min: float = 0.3, k_max: float = 12.0):
+        if dim != 2:
+            raise ValueError("the Fourier hypernetwork is implemented for 2D sources (dim=2)")
+        if variant not in ("paper", "harmonic"):
+            raise ValueError(f"variant must be 'paper' (Eq. 11, not harmonic) or 'harmonic'; got {variant!r}")
+        size = 4 * order * order if variant == "paper" else 3 + 8 * (order - 1)
+        key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+        hypernet = _hypernet(feature_count(dim), size, int(hypernet_width * size), hypernet_depth, key)
+        return cls(hypernet=hypernet, log_k_bounds=jnp.log(jnp.array([k_min, k_max], jnp.float32)), order=order,
+                   variant=variant, length_scale=length_scale)
+
+    def wavenumbers(self):
+        """(order,) wavenumbers in units of 1/length_scale: 0, then log-spaced between the bounds."""
+        lo, hi = self.log_k_bounds[0], self.log_k_bounds[1]
+        spaced = jnp.exp(lo + (hi - lo) * jnp.linspace(0.0, 1.0, self.order - 1, dtype=lo.dtype))
+        return jnp.concatenate([jnp.zeros(1, spaced.dtype), spaced])
+
+    def encode_sources(self, features):
+        return jax.vmap(self.hypernet)(features)
+
+    def basis(self, points):
+        r = points / self.length_scale
+        x, y = r[:, :1], r[:, 1:2]
+        k = self.wavenumbers()[None, :]
+        if self.variant == "paper":
+            cx, sx, cy, sy = jnp.cos(k * x), jnp.sin(k * x), jnp.cos(k * y), jnp.sin(k * y)
+            products = [jnp.einsum("ni,nj->nij", a, b).reshape(len(points), -1)
+                        for a, b in ((cx, cy), (sx, cy), (cx, sy), (sx, sy))]
+            return jnp.concatenate(products, axis=1)
+        k = k[:, 1:]
+        scale = 1.0 / jnp.cosh(k)
+        trig_x, trig_y = (jnp.cos(k * x), jnp.sin(k * x)), (jnp.cos(k * y), jnp.sin(k * y))
+        hyp_x, hyp_y = (jnp.cosh(k * x), jnp.sinh(k * x)), (jnp.cosh(k * y), jnp.sinh(k * y))
+        terms = [a * b * scale for a in trig_x for b in hyp_y] + [a * b * scale for a in hyp_x for b in trig_y]
+        return jnp.concatenate([jnp.ones_like(x), x, y] + terms, axis=1)
+
+
+class FCILR(LinearBasisModel):
+    """FC+ILR: a shared fully connected basis network psi(r) (tanh, ``depth`` layers of ``width``)
+    whose final linear layer's weights and bias are the summed hypernetwork codes (additive)."""
+
+    name: ClassVar[str] = "fc-ilr"
+    basis_layers: list
+    hypernet: eqx.nn.MLP
+
+    @classmethod
+    def create(cls, *, dim: int = 2, length_scale: float = 1.0, key=0, width: int = 400, depth: int = 3,
+               hypernet_width: float = 1.5, hypernet_depth: int = 3):
+        key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+        keys = jax.random.split(key, depth + 1)
+        sizes = [dim] + [width] * depth
+        layers = [eqx.nn.Linear(a, b, key=k, dtype=jnp.float32) for a, b, k in zip(sizes[:-1], sizes[1:], keys[:-1])]
+        code = width + 1
+        hypernet = _hypernet(feature_count(dim), code, int(hypernet_width * code), hypernet_depth, keys[-1])
+        return cls(basis_layers=layers, hypernet=hypernet, length_scale=length_scale)
+
+    def encode_sources(self, features):
+        return jax.vmap(self.hypernet)(features)
+
+    def basis(self, points):
+        h = points / self.length_scale
+        for layer in self.basis_layers:
+            h = jnp.tanh(h @ layer.weight.T + layer.bias)
+        return jnp.concatenate([h, jnp.ones((h.shape[0], 1), h.dtype)], axis=1)
+
+
+class FCINR(SourceFieldModel):
+    """FC INR: every weight and bias of the evaluation network comes from the summed hypernetwork
+    output. NOT additive: a sum of codes is not a sum of fields, so it cannot generalise from single
+    to multiple sources (the paper's Table 2 shows it; the benchmark shows it too)."""
+
+    name: ClassVar[str] = "fc-inr"
+    additive: ClassVar[bool] = False
+    hypernet: eqx.nn.MLP
+    layer_sizes: tuple = eqx.field(static=True)
+
+    @classmethod
+    def create(cls, *, dim: int = 2, length_scale: float = 1.0, key=0, width: int = 20, depth: int = 3,
+               hypernet_width: float = 1.0, hypernet_depth: int = 2):
+        sizes = (dim,) + (width,) * depth + (1,)
+        count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+        hypernet = _hypernet(feature_count(dim), count, int(hypernet_width * count), hypernet_depth, key)
+        return cls(hypernet=hypernet, layer_sizes=sizes, length_scale=length_scale)
+
+    def encode_sources(self, features):
+        return jax.vmap(self.hypernet)(features)
+
+    def potential(self, code, points):
+        h = points / self.length_scale
+        offset = 0
+        pairs = list(zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+        for index, (fan_in, fan_out) in enumerate(pairs):
+            weight = code[offset:offset + fan_in * fan_out].reshape(fan_in, fan_out) / math.sqrt(fan_in)
+            offset += fan_in * fan_out
+            bias = code[offset:offset + fan_out]
+            offset += fan_out
+            h = h @ weight + bias
+            if index < len(pairs) - 1:
+                h = jnp.tanh(h)
+        return h[:, 0]
+
+
+class LinearModel(LinearBasisModel):
+    """Linear baseline: g and f single linear layers, phi = g(features) . (x, y, 1). Additive; it can
+    only represent a plane per collection, hence the paper's ~70% error floor."""
+
+    name: ClassVar[str] = "linear"
+    hypernet: eqx.nn.Linear
+
+    @classmethod
+    def create(cls, *, dim: int = 2, length_scale: float = 1.0, key=0):
+        key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+        return cls(hypernet=eqx.nn.Linear(feature_count(dim), dim + 1, key=key, dtype=jnp.float32),
+                   length_scale=length_scale)
+
+    def encode_sources(self, features):
+        return jax.vmap(self.hypernet)(features)
+
+    def basis(self, points):
+        r = points / self.length_scale
+        return jnp.concatenate([r, jnp.ones((r.shape[0], 1), r.dtype)], axis=1)
+
+
+#: Hyperparameters per preset. "paper" = Table 3 of the paper; "quick" = minutes on a laptop CPU.
+PRESETS = {
+    "fourier": {"paper": {"order": 32, "hypernet_width": 0.25, "hypernet_depth": 3},
+                "quick": {"order": 12, "hypernet_width": 0.5, "hypernet_depth": 2}},
+    "fc-ilr": {"paper": {"width": 400, "depth": 3, "hypernet_width": 1.5, "hypernet_depth": 3},
+               "quick": {"width": 64, "depth": 3, "hypernet_width": 2.0, "hypernet_depth": 2}},
+    "fc-inr": {"paper": {"width": 20, "depth": 3, "hypernet_width": 1.0, "hypernet_depth": 2},
+               "quick": {"width": 16, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2}},
+    "linear": {"paper": {}, "quick": {}},
+}

@@ -1,0 +1,158 @@
+"""Model names, user models loaded by path, and checkpoints (equinox leaves + a JSON of provenance)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import equinox as eqx
+
+from .._version import __version__
+from ._baselines import FCILR, FCINR, PRESETS, FourierHypernetwork, LinearModel
+from ._protocol import Predictor, SourceFieldModel
+from ._reference import ExactPredictor, FMMPredictor
+
+__all__ = [
+    "LEARNED", "REFERENCE", "model_names", "model_class", "build_model", "build_reference", "save_checkpoint",
+    "load_checkpoint", "load_predictor", "code_location", "git_commit",
+]
+
+#: Learned baselines: name -> (class, fixed hyperparameters).
+LEARNED: dict[str, tuple[type[SourceFieldModel], dict]] = {
+    "fourier": (FourierHypernetwork, {"variant": "paper"}),
+    "fourier-harmonic": (FourierHypernetwork, {"variant": "harmonic"}),
+    "fc-ilr": (FCILR, {}),
+    "fc-inr": (FCINR, {}),
+    "linear": (LinearModel, {}),
+}
+#: Non-learned references.
+REFERENCE = {
+    "exact": lambda: ExactPredictor(),
+    "fmm": lambda: FMMPredictor("corrected"),
+    "fmm-pure": lambda: FMMPredictor("pure"),
+}
+
+
+def model_names() -> list[str]:
+    return list(LEARNED) + list(REFERENCE)
+
+
+def _load_user_class(spec: str) -> type:
+    path_text, _, class_name = spec.rpartition(":")
+    path = Path(path_text)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} not found (expected 'path/to/file.py:ClassName')")
+    module_name = f"fieldbench_user_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, class_name):
+        raise ValueError(f"{path} defines no {class_name!r}; classes there: "
+                         + ", ".join(n for n, v in vars(module).items() if inspect.isclass(v)))
+    cls = getattr(module, class_name)
+    if not (inspect.isclass(cls) and issubclass(cls, SourceFieldModel)):
+        raise TypeError(f"{spec} must be a subclass of fieldbench.models.SourceFieldModel "
+                        "(see examples/my_model.py)")
+    if not hasattr(cls, "create"):
+        raise TypeError(f"{spec} needs a classmethod create(*, dim, length_scale, key, **hyperparameters)")
+    return cls
+
+
+def model_class(spec: str) -> tuple[type, dict]:
+    """(class, fixed hyperparameters) for a baseline name or a user model 'file.py:Class'."""
+    if spec in LEARNED:
+        return LEARNED[spec]
+    if ":" in spec and spec.split(":")[0].endswith(".py"):
+        return _load_user_class(spec), {}
+    raise ValueError(f"unknown model {spec!r}; baselines: {', '.join(model_names())}, or a user model "
+                     "'path/to/file.py:ClassName'")
+
+
+def build_model(spec: str, *, dim: int = 2, length_scale: float = 1.0, preset: str = "quick", seed: int = 0,
+                **overrides) -> tuple[SourceFieldModel, dict]:
+    """A fresh learned model and the full hyperparameters that rebuild it."""
+    cls, fixed = model_class(spec)
+    base = spec.replace("-harmonic", "")
+    presets = PRESETS.get(base, {})
+    if presets and preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; {spec} has {list(presets)}")
+    hyperparameters = dict(presets.get(preset, {})) | fixed | overrides
+    model = cls.create(dim=dim, length_scale=length_scale, key=seed, **hyperparameters)
+    return model, hyperparameters | {"dim": dim, "length_scale": length_scale}
+
+
+def build_reference(spec: str) -> Predictor:
+    if spec not in REFERENCE:
+        raise ValueError(f"{spec!r} is not a reference method; references: {', '.join(REFERENCE)}")
+    return REFERENCE[spec]()
+
+
+def code_location(spec: str) -> dict:
+    """Where a model's code lives and a hash of it (for provenance)."""
+    cls, _ = model_class(spec)
+    source_file = Path(inspect.getsourcefile(cls))
+    return {"module": cls.__module__ if spec in LEARNED else str(source_file), "class": cls.__qualname__,
+            "sha256": hashlib.sha256(source_file.read_bytes()).hexdigest()}
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def save_checkpoint(path: str | Path, model: SourceFieldModel, info: dict) -> Path:
+    """Write ``path`` (.eqx leaves) and ``path.with_suffix('.json')`` (hyperparameters, provenance).
+
+    Both are written under temporary names and renamed, so an interrupted save never leaves a
+    half-written checkpoint in place of a good one. Returns the .eqx path.
+    """
+    path = Path(path).with_suffix(".eqx")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    eqx.tree_serialise_leaves(temporary, model)
+    digest = hashlib.sha256(temporary.read_bytes()).hexdigest()
+    meta = {"fieldbench_version": __version__, "checkpoint_sha256": digest} | info
+    meta_path = path.with_suffix(".json")
+    meta_temporary = meta_path.with_name(f".{meta_path.name}.tmp")
+    meta_temporary.write_text(json.dumps(meta, indent=1, default=str))
+    temporary.replace(path)
+    meta_temporary.replace(meta_path)
+    return path
+
+
+def load_checkpoint(path: str | Path, model_spec: str | None = None) -> tuple[SourceFieldModel, dict]:
+    """Rebuild a model from its checkpoint (the JSON names the model unless ``model_spec`` is given)."""
+    path = Path(path).with_suffix(".eqx")
+    meta_path = path.with_suffix(".json")
+    if not path.is_file() or not meta_path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} (and its {meta_path.name}) not found")
+    meta = json.loads(meta_path.read_text())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if meta.get("checkpoint_sha256") not in (None, digest):
+        raise ValueError(f"checkpoint {path} does not match the sha256 recorded in {meta_path.name}: corrupted")
+    spec = model_spec or meta["model"]
+    hyperparameters = dict(meta["hyperparameters"])
+    cls, _ = model_class(spec)
+    dim = hyperparameters.pop("dim")
+    length_scale = hyperparameters.pop("length_scale")
+    skeleton = cls.create(dim=dim, length_scale=length_scale, key=0, **hyperparameters)
+    return eqx.tree_deserialise_leaves(path, skeleton), meta
+
+
+def load_predictor(spec: str, checkpoint: str | Path | None = None) -> Predictor:
+    """Any model for evaluation: a reference by name, or a learned model from its checkpoint."""
+    if spec in REFERENCE:
+        return build_reference(spec)
+    if checkpoint is None:
+        raise ValueError(f"{spec} is a learned model: pass its checkpoint (--checkpoint FILE)")
+    return load_checkpoint(checkpoint, spec)[0]
