@@ -18,9 +18,12 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Speed measurements (benchmarks, never unit tests).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+datasets_app = typer.Typer(help="Standard datasets: list, get (download or rebuild, verified), verify, publish.",
+                           no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
 console = Console()
 #: Errors caused by what the user asked for: shown as one clear line, not a traceback.
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, ImportError, TypeError)
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, ImportError, TypeError, RuntimeError)
 
 
 def user_errors(command):
@@ -194,3 +197,108 @@ def generate(
     total_points = sum(s["points"] for entry in card["splits"].values() for s in entry["shards"])
     console.print(f"[bold]{dataset.name}[/bold] -> {out}: {len(card['splits'])} split(s), {total_points:,} points; "
                   f"content sha256 {card['content_sha256'][:16]}...")
+
+
+@datasets_app.command("list")
+@user_errors
+def datasets_list() -> None:
+    """The standard datasets, their splits and sizes, and whether a verified copy is cached."""
+    from ..datasets import dataset_path, dataset_spec, list_datasets
+
+    table = Table(title="standard datasets")
+    for column in ("name", "splits (samples)", "points/sample", "cached"):
+        table.add_column(column)
+    for name in list_datasets():
+        spec = dataset_spec(name)
+        splits = ", ".join(f"{s} ({v.samples:,})" for s, v in spec.splits.items())
+        points = {v.points for v in spec.splits.values()}
+        cached = (dataset_path(name) / "card.json").is_file()
+        table.add_row(name, splits, ",".join(map(str, points)), "yes" if cached else "-")
+    console.print(table)
+
+
+@datasets_app.command("get")
+@user_errors
+def datasets_get(
+    name: str = typer.Argument(..., help="Standard dataset name."),
+    mirror: str = typer.Option(None, help="Mirror base URL (else $FIELDBENCH_MIRROR or the config file)."),
+    cache_dir: Path = typer.Option(None, help="Cache root (else $FIELDBENCH_CACHE or the OS cache folder)."),
+    rebuild: bool = typer.Option(True, help="Rebuild locally (and verify) when no mirror is reachable."),
+) -> None:
+    """Download a standard dataset from a mirror (sha256-checked) or rebuild it, verified against the registry."""
+    from ..datasets import get
+
+    path = get(name, mirror=mirror, cache_dir=cache_dir, rebuild=rebuild)
+    console.print(f"[bold]{name}[/bold]: {path}")
+
+
+@datasets_app.command("verify")
+@user_errors
+def datasets_verify(path: Path = typer.Argument(..., help="A dataset directory (with card.json).")) -> None:
+    """Check every file against its card, and a standard dataset against the registry."""
+    from ..datasets import verify
+
+    report = verify(path)
+    console.print(str(report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@datasets_app.command("publish")
+@user_errors
+def datasets_publish(
+    name: str = typer.Argument(..., help="Standard dataset name."),
+    to: Path = typer.Option(..., "--to", help="Folder to fill with mirror-ready files."),
+) -> None:
+    """Write mirror-ready files (serve the folder with any static file server) and print registry lines."""
+    from ..datasets import publish
+
+    lines = publish(name, to)
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"{len(lines)} files under {to / name}; serve {to} (e.g. `python -m http.server`) and set "
+                  "FIELDBENCH_MIRROR to its URL")
+
+
+@app.command()
+@user_errors
+def train(
+    model: str = typer.Argument(..., help="fourier, fourier-harmonic, fc-ilr, fc-inr, linear, or path/file.py:Class"),
+    dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
+    config: Path = typer.Option(None, help="JSON file with TrainConfig fields (options below override it)."),
+    checkpoint: Path = typer.Option(None, help="Checkpoint path (.eqx); resumed if it exists. Default: "
+                                               "fieldbench-out/checkpoints/<model>-<dataset>.eqx"),
+    preset: str = typer.Option(None, help="quick | paper (model sizes)."),
+    steps: int = typer.Option(None, help="Adam steps."),
+    batch_size: int = typer.Option(None, help="Samples per step."),
+    learning_rate: list[float] = typer.Option(None, help="Step-wise schedule, repeatable (default 1e-3 1e-4 1e-5 1e-6)."),
+    seed: int = typer.Option(None, help="Seed (initialisation and data order)."),
+    restart: bool = typer.Option(False, help="Ignore an existing checkpoint and start over."),
+) -> None:
+    """Train a model with Adam and the paper's step-wise schedule; checkpoints and resumes."""
+    import json
+
+    from ..models import TrainConfig, train as run_train
+
+    fields = json.loads(config.read_text()) if config else {}
+    fields |= {"model": model, "dataset": dataset}
+    for key, value in (("preset", preset), ("steps", steps), ("batch_size", batch_size), ("seed", seed),
+                       ("learning_rates", tuple(learning_rate) if learning_rate else None)):
+        if value is not None:
+            fields[key] = value
+    settings = TrainConfig(**fields)
+    target = checkpoint or Path("fieldbench-out/checkpoints") / f"{Path(model).stem}-{Path(dataset).name}.eqx"
+    with _progress_bar("steps") as bar:
+        task = bar.add_task(f"training {model} on {dataset}", total=settings.steps)
+
+        def report(done, total, record):
+            text = f"training {model}"
+            if record:
+                text += f"  val: phi {record['phi_error']:.2f}%  H {record['field_error']:.2f}%"
+                report.last = text
+            bar.update(task, completed=done, description=getattr(report, "last", text))
+
+        result = run_train(settings, target, resume=not restart, progress=report)
+    last = result.history[-1] if result.history else {}
+    console.print(f"checkpoint: {result.checkpoint}; {result.seconds:.1f} s; validation: "
+                  f"phi {last.get('phi_error', float('nan')):.2f}%, H {last.get('field_error', float('nan')):.2f}%")
