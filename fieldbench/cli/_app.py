@@ -302,3 +302,28 @@ def train(
     last = result.history[-1] if result.history else {}
     console.print(f"checkpoint: {result.checkpoint}; {result.seconds:.1f} s; validation: "
                   f"phi {last.get('phi_error', float('nan')):.2f}%, H {last.get('field_error', float('nan')):.2f}%")
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model: str = typer.Argument(..., help="A reference (exact, fmm, fmm-pure), a baseline name, or path/file.py:Class."),
+    dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
+    split: list[str] = typer.Option(["test-single", "test-multi", "test-overlap"], help="Splits (repeatable)."),
+    checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
+    limit: int = typer.Option(None, help="Only the first N samples of each split."),
+) -> None:
+    """Score a model on dataset splits with the paper's Eq. 10 metrics (the model never sees targets)."""
+    from ..evaluation import evaluate as run_evaluate
+    from ..models import load_predictor
+
+    predictor = load_predictor(model, checkpoint)
+    table = Table(title=f"{model} on {dataset} (median relative error, %)")
+    for column in ("split", "samples", "phi", "H", "phi inside", "phi outside", "per-sample p90 (phi)", "excluded"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for name in split:
+        result = run_evaluate(predictor, dataset, name, limit=limit, name=model)
+        table.add_row(name, str(result.samples), f"{result.phi_error:.3g}", f"{result.field_error:.3g}",
+                      f"{result.inside['phi_error']:.3g}", f"{result.outside['phi_error']:.3g}",
+                      f"{result.per_sample['phi']['p90']:.3g}", str(sum(result.excluded.values())))
+    console.print(table)

@@ -1,0 +1,140 @@
+"""The evaluator: score any protocol model on a dataset split with the paper's Eq. 10 metrics.
+
+The model receives sources and points only, never targets. Metrics, in percent:
+- ``phi_error`` / ``field_error``: median relative error pooled over all points of the split;
+- ``per_sample``: median and 90th percentile over samples of each sample's median error;
+- ``inside`` / ``outside``: the pooled medians over points inside any source / outside all;
+- ``by_distance``: pooled medians binned by the distance to the nearest source boundary divided
+  by that source's size (paper Fig. 5b), negative inside sources;
+- ``excluded``: points left out of a median because their true |phi| or ||H|| is below
+  ``metrics.TINY`` times the median magnitude (Eq. 10 is undefined there); they are counted here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from ..datasets import load
+from ..metrics import relative_errors
+from ..models import Predictor
+from ..sources import Family
+
+__all__ = ["EvaluationResult", "evaluate", "InvalidPrediction", "DISTANCE_BINS", "boundary_distance"]
+
+#: Edges of the distance bins (distance to the nearest boundary / that source's size).
+DISTANCE_BINS = (-0.5, -0.1, 0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, np.inf)
+
+
+class InvalidPrediction(ValueError):
+    """A model returned output of the wrong shape, dtype, or with NaN/inf."""
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+    model: str
+    dataset: str
+    split: str
+    samples: int
+    points: int
+    phi_error: float
+    field_error: float
+    per_sample: dict
+    inside: dict
+    outside: dict
+    by_distance: list
+    excluded: dict
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def boundary_distance(family, centers, sizes, mask, points) -> np.ndarray:
+    """Signed distance from each point to the nearest source boundary over that source's size
+    (negative inside). family, mask (S, K); centers, sizes (S, K, d); points (S, N, d) -> (S, N)."""
+    d = points[:, :, None, :] - centers[:, None, :, :]
+    half = sizes[:, None, :, :] / 2
+    round_ = np.isin(family, [int(Family.DISC), int(Family.SPHERE)])[:, None, :]
+    radial = np.linalg.norm(d, axis=-1) - half[..., 0]
+    outside = np.linalg.norm(np.maximum(np.abs(d) - half, 0.0), axis=-1)
+    inside = np.max(np.abs(d) - half, axis=-1)
+    box = np.where(outside > 0, outside, inside)
+    signed = np.where(round_, radial, box) / np.max(sizes, axis=-1)[:, None, :]
+    signed = np.where(mask[:, None, :], signed, np.inf)
+    nearest = np.argmin(np.abs(signed), axis=-1)
+    return np.take_along_axis(signed, nearest[..., None], axis=-1)[..., 0]
+
+
+def _check(name: str, array, expected_shape, first_sample: int) -> np.ndarray:
+    array = np.asarray(array)
+    if array.shape != expected_shape:
+        raise InvalidPrediction(f"the model returned {name} of shape {array.shape} for samples {first_sample}..; "
+                                f"expected {expected_shape}")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InvalidPrediction(f"the model returned {name} of dtype {array.dtype}; expected floating point")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        sample = first_sample + int(np.argwhere(bad)[0][0])
+        raise InvalidPrediction(f"the model returned NaN or inf in {name} for sample {sample} "
+                                f"({int(bad.sum())} values in this batch)")
+    return array
+
+
+def _pooled(errors: np.ndarray, usable: np.ndarray, select: np.ndarray) -> float:
+    chosen = usable & select
+    return 100.0 * float(np.median(errors[chosen])) if chosen.any() else float("nan")
+
+
+def evaluate(model: Predictor, dataset: str, split: str, *, batch_size: int = 64, name: str | None = None,
+             limit: int | None = None) -> EvaluationResult:
+    """Score ``model`` on ``split`` of ``dataset`` (a standard name or a dataset path)."""
+    if not isinstance(model, Predictor):
+        raise TypeError(f"model must implement fieldbench.models.Predictor; got {type(model).__name__}")
+    data = load(dataset, split)
+    count = len(data) if limit is None else min(limit, len(data))
+    started = time.perf_counter()
+    phis, fields = [], []
+    for start in range(0, count, batch_size):
+        stop = min(start + batch_size, count)
+        batch = data.batch
+        block = type(batch)(batch.family[start:stop], batch.centers[start:stop], batch.magnetisations[start:stop],
+                            batch.sizes[start:stop], batch.mask[start:stop])
+        points = data.points[start:stop]
+        phi, field = model.evaluate(model.encode(block), points)
+        phis.append(_check("phi", phi, points.shape[:2], start))
+        fields.append(_check("the field", field, points.shape, start))
+    seconds = time.perf_counter() - started
+    phi, field = np.concatenate(phis), np.concatenate(fields)
+    target_phi, target_field = data.phi[:count], data.field[:count]
+    phi_err, phi_ok = relative_errors(phi, target_phi, vector=False)
+    field_err, field_ok = relative_errors(field, target_field, vector=True)
+    distance = boundary_distance(data.family[:count], data.centers[:count], data.sizes[:count], data.mask[:count],
+                                 data.points[:count].astype(np.float64)).ravel()
+    inside = distance < 0
+    everything = np.ones_like(inside)
+
+    def per_sample(errors, usable):
+        shaped = np.where(usable, errors, np.nan).reshape(count, -1)
+        medians = 100.0 * np.nanmedian(shaped, axis=1)
+        return {"median": float(np.nanmedian(medians)), "p90": float(np.nanpercentile(medians, 90))}
+
+    bins = []
+    for lo, hi in zip(DISTANCE_BINS[:-1], DISTANCE_BINS[1:]):
+        select = (distance >= lo) & (distance < hi)
+        bins.append({"from": lo, "to": hi, "points": int(select.sum()), "phi_error": _pooled(phi_err, phi_ok, select),
+                     "field_error": _pooled(field_err, field_ok, select)})
+    return EvaluationResult(
+        model=name or getattr(model, "name", type(model).__name__), dataset=str(dataset), split=split,
+        samples=count, points=int(phi.size),
+        phi_error=_pooled(phi_err, phi_ok, everything), field_error=_pooled(field_err, field_ok, everything),
+        per_sample={"phi": per_sample(phi_err, phi_ok), "field": per_sample(field_err, field_ok)},
+        inside={"points": int(inside.sum()), "phi_error": _pooled(phi_err, phi_ok, inside),
+                "field_error": _pooled(field_err, field_ok, inside)},
+        outside={"points": int((~inside).sum()), "phi_error": _pooled(phi_err, phi_ok, ~inside),
+                 "field_error": _pooled(field_err, field_ok, ~inside)},
+        by_distance=bins, excluded={"phi": int((~phi_ok).sum()), "field": int((~field_ok).sum())},
+        seconds=seconds,
+    )
