@@ -21,6 +21,9 @@ app.add_typer(bench_app, name="bench")
 datasets_app = typer.Typer(help="Standard datasets: list, get (download or rebuild, verified), verify, publish.",
                            no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+leaderboard_app = typer.Typer(help="Render the leaderboard (README.md + index.html), or verify its records.",
+                              invoke_without_command=True)
+app.add_typer(leaderboard_app, name="leaderboard")
 console = Console()
 #: Errors caused by what the user asked for: shown as one clear line, not a traceback.
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, ImportError, TypeError, RuntimeError)
@@ -66,9 +69,9 @@ def main(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    """Run with no command for the main job on its embedded defaults (currently: `demo`)."""
+    """Run with no command for the main job on its embedded defaults: `benchmark`."""
     if ctx.invoked_subcommand is None:
-        _demo(Path("fieldbench-out"), seed=7)
+        _benchmark(Path("fieldbench-out/benchmark"))
 
 
 @app.command()
@@ -327,3 +330,102 @@ def evaluate(
                       f"{result.inside['phi_error']:.3g}", f"{result.outside['phi_error']:.3g}",
                       f"{result.per_sample['phi']['p90']:.3g}", str(sum(result.excluded.values())))
     console.print(table)
+
+
+@app.command()
+@user_errors
+def submit(
+    model: str = typer.Argument(..., help="exact | fmm | fmm-pure | a baseline name | path/file.py:Class"),
+    name: str = typer.Option(..., help="Leaderboard name."),
+    checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
+    dataset: list[str] = typer.Option(None, help="Standard datasets (default: the training dataset, or all)."),
+    records: Path = typer.Option(Path("leaderboard/records"), help="Records folder."),
+    scaling: bool = typer.Option(True, help="Run the runtime-scaling measurement for the record."),
+    replace: bool = typer.Option(False, help="Overwrite an existing record of this name."),
+) -> None:
+    """Evaluate on all test splits, measure scaling, and write a validated result record."""
+    from ..leaderboard import submit as run_submit
+    from ..models import load_predictor
+
+    figures = None
+    if scaling:
+        from ..evaluation import scaling as run_scaling
+
+        with console.status("measuring runtime scaling..."):
+            result = run_scaling({name: load_predictor(model, checkpoint)}, sizes_m=(1e2, 1e3, 1e4, 1e5),
+                                 time_budget=30.0, repeats=2)
+        figures = _scaling_record(result)
+    with console.status(f"scoring {name} on the test splits..."):
+        paths = run_submit(model, name, checkpoint=checkpoint, datasets=dataset or None, directory=records,
+                           scaling=figures, replace=replace)
+    for path in paths:
+        console.print(f"record: {path}")
+
+
+def _scaling_record(result) -> dict:
+    import json
+
+    table = result.to_table()
+    return json.loads(json.dumps({"device": getattr(result, "device", ""), "rows": table if isinstance(table, list) else [],
+                                  "slopes": {str(k): v for k, v in (getattr(result, "slopes", {}) or {}).items()}},
+                                 default=str))
+
+
+@leaderboard_app.callback()
+@user_errors
+def leaderboard(
+    ctx: typer.Context,
+    records: Path = typer.Option(Path("leaderboard/records"), help="Records folder."),
+    out: Path = typer.Option(None, help="Output folder (default: the records' parent)."),
+) -> None:
+    """Render leaderboard/README.md and leaderboard/index.html (sortable tables and plots)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..leaderboard import render
+
+    paths = render(records, out)
+    console.print(f"rendered {paths['readme']} and {paths['html']}")
+
+
+@leaderboard_app.command("verify")
+@user_errors
+def leaderboard_verify(
+    records: Path = typer.Option(Path("leaderboard/records"), help="Records folder."),
+    rescore: bool = typer.Option(False, help="Re-evaluate each record from its checkpoint and compare."),
+) -> None:
+    """Validate every record (schema, registry checksums, checkpoint hashes, duplicates, ranges)."""
+    from ..leaderboard import load_records, verify_records
+
+    problems = verify_records(records, rescore=rescore)
+    for problem in problems:
+        console.print(f"[red]problem:[/red] {problem}")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{len(load_records(records))} record(s) valid")
+
+
+@app.command()
+@user_errors
+def benchmark(out: Path = typer.Option(Path("fieldbench-out/benchmark"), help="Output folder.")) -> None:
+    """The main job: mini datasets, shipped checkpoints, all test splits, quick scaling, the leaderboard page."""
+    _benchmark(out)
+
+
+def _benchmark(out: Path) -> None:
+    from ..leaderboard._benchmark import run_benchmark
+    from ..leaderboard._render import COLUMNS, _format, _row
+
+    result = run_benchmark(out, say=lambda text: console.print(f"[dim]{text}[/dim]"))
+    keys = ["name", "test-single:phi_error", "test-multi:phi_error", "test-overlap:phi_error",
+            "test-multi:field_error", "eval_us_per_point"]
+    labels = dict(COLUMNS)
+    for dataset in sorted({r["dataset"]["name"] for r in result.records}):
+        table = Table(title=f"{dataset}: median relative error (%)")
+        for key in keys:
+            table.add_column(labels[key], justify="left" if key == "name" else "right")
+        for record in result.records:
+            if record["dataset"]["name"] == dataset:
+                row = _row(record)
+                table.add_row(*(_format(row[key]) for key in keys))
+        console.print(table)
+    console.print(f"leaderboard page: {result.page}  ({result.seconds:.0f} s)")

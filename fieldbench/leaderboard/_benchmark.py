@@ -1,0 +1,94 @@
+"""The main job: the suite end to end on embedded defaults, in minutes on a laptop CPU.
+
+Mini datasets (fetched or rebuilt and verified), the shipped baseline checkpoints and the
+reference methods, evaluation on every test split, a quick runtime-scaling run, and the rendered
+leaderboard page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..datasets import get
+from ..models._registry import REFERENCE
+from ._records import TEST_SPLITS, load_records, submit
+from ._render import render
+
+__all__ = ["BenchmarkResult", "run_benchmark", "shipped_checkpoints", "BASELINES_DIR"]
+
+#: The shipped checkpoints (small, quick preset), next to the package in a source checkout.
+BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines" / "checkpoints"
+MINI = {"circles2d": "circles2d-mini", "prisms2d": "prisms2d-mini"}
+
+
+@dataclasses.dataclass
+class BenchmarkResult:
+    out_dir: Path
+    records: list[dict]
+    page: Path
+    scaling: dict | None
+    seconds: float
+
+
+def shipped_checkpoints(directory: Path = BASELINES_DIR) -> list[tuple[str, str, Path]]:
+    """(model, dataset it was trained on, path) of every shipped checkpoint."""
+    found = []
+    for path in sorted(directory.glob("*.eqx")):
+        if path.name.endswith(".opt.eqx"):
+            continue
+        meta = json.loads(path.with_suffix(".json").read_text())
+        found.append((meta["model"], meta["dataset"]["name"], path))
+    return found
+
+
+def run_benchmark(out_dir: str | Path = "fieldbench-out/benchmark", *, scaling_sizes=(1e2, 1e3, 1e4),
+                  references=("exact", "fmm", "fmm-pure"), say: Callable[[str], None] = print) -> BenchmarkResult:
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    records_dir = out_dir / "records"
+    for dataset in MINI.values():
+        say(f"dataset {dataset}: {get(dataset, progress=False)}")
+    jobs = [(model, MINI.get(trained, trained), path) for model, trained, path in shipped_checkpoints()]
+    for reference in references:
+        if reference == "exact" or _fmm_available():
+            jobs += [(reference, dataset, None) for dataset in MINI.values()]
+    scaling = _quick_scaling(scaling_sizes, say)
+    for model, dataset, checkpoint in jobs:
+        say(f"scoring {model} on {dataset}")
+        submit(model, model, checkpoint=checkpoint, datasets=[dataset], directory=records_dir, replace=True,
+               scaling=scaling.get(model) if scaling else None)
+    paths = render(records_dir, out_dir)
+    return BenchmarkResult(out_dir, load_records(records_dir), paths["html"], scaling,
+                           time.perf_counter() - started)
+
+
+def _fmm_available() -> bool:
+    try:
+        from ..models._fmm import fmm_available
+
+        return fmm_available()
+    except ImportError:
+        return False
+
+
+def _quick_scaling(sizes, say) -> dict:
+    """Per-method scaling rows (exact, FMM, the quick FC+ILR), or {} when the harness is absent."""
+    try:
+        from ..evaluation import scaling
+    except ImportError:
+        return {}
+    from ..models import build_model
+
+    predictors = {name: factory() for name, factory in REFERENCE.items() if name == "exact" or _fmm_available()}
+    predictors["fc-ilr"] = build_model("fc-ilr", dim=2, length_scale=3.0, preset="quick")[0]
+    say(f"runtime scaling for {', '.join(predictors)} up to M = N = {int(max(sizes)):,}")
+    result = scaling(predictors, sizes_m=sizes, time_budget=20.0, repeats=1)
+    table = result.to_table()
+    rows = table if isinstance(table, list) else []
+    return {name: {"device": getattr(result, "device", ""), "rows": [r for r in rows if r.get("method") == name],
+                   "slopes": {k: v for k, v in (getattr(result, "slopes", {}) or {}).items() if name in str(k)}}
+            for name in predictors}

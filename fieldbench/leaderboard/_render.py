@@ -1,0 +1,215 @@
+"""Render the leaderboard: ``README.md`` (tables per dataset) and a static ``index.html`` (sortable
+tables; plots of error against distance, runtime scaling and accuracy against speed)."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ._records import TEST_SPLITS, load_records  # noqa: E402
+
+__all__ = ["render", "COLUMNS"]
+
+COLUMNS = [("name", "model"), ("additive", "additive"), ("harmonic", "harmonic"), ("parameters", "parameters")] + [
+    (f"{split}:{metric}", f"{split} {label} (%)") for split in TEST_SPLITS
+    for metric, label in (("phi_error", "phi"), ("field_error", "H"))
+] + [("eval_us_per_point", "eval us/point")]
+
+
+def _row(record: dict) -> dict:
+    row = {"name": record["name"], "additive": record["model"]["additive"], "harmonic": record["model"]["harmonic"],
+           "parameters": record["model"]["parameters"]}
+    seconds = points = 0
+    for split in TEST_SPLITS:
+        metrics = record["metrics"].get(split, {})
+        row[f"{split}:phi_error"] = metrics.get("phi_error")
+        row[f"{split}:field_error"] = metrics.get("field_error")
+        seconds += metrics.get("seconds", 0) or 0
+        points += metrics.get("points", 0) or 0
+    row["eval_us_per_point"] = 1e6 * seconds / points if points else None
+    return row
+
+
+def _format(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.1e}"
+    return str(value)
+
+
+def _by_dataset(records: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for record in records:
+        groups.setdefault(record["dataset"]["name"], []).append(record)
+    for group in groups.values():
+        group.sort(key=lambda r: (r["metrics"].get("test-multi", {}).get("phi_error") or float("inf")))
+    return groups
+
+
+def _plot_distance(dataset: str, records: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    for record in records:
+        bins = record["metrics"].get("test-single", {}).get("by_distance", [])
+        xs, ys = [], []
+        for b in bins:
+            if b.get("phi_error") is None or not b.get("points"):
+                continue
+            hi = b["to"] if b["to"] is not None and math.isfinite(b["to"]) else b["from"] * 2 + 1
+            xs.append((b["from"] + hi) / 2)
+            ys.append(max(b["phi_error"], 1e-8))
+        if xs:
+            ax.plot(xs, ys, marker="o", label=record["name"])
+    ax.set_yscale("log")
+    ax.axvline(0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("distance to the nearest source boundary / source size (negative: inside)")
+    ax.set_ylabel("median relative error of phi (%)")
+    ax.set_title(f"{dataset}, test-single: error by distance")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_speed(dataset: str, records: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    for record in records:
+        row = _row(record)
+        error = row.get("test-multi:phi_error")
+        if row["eval_us_per_point"] and error is not None:
+            ax.scatter(row["eval_us_per_point"], max(error, 1e-8), s=40)
+            ax.annotate(record["name"], (row["eval_us_per_point"], max(error, 1e-8)), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("evaluation time per point (us, encode + evaluate, this record's device)")
+    ax.set_ylabel("test-multi median relative error of phi (%)")
+    ax.set_title(f"{dataset}: accuracy against speed")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_scaling(records: list[dict], path: Path) -> bool:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    drawn = set()
+    for record in records:
+        scaling = record.get("scaling") or {}
+        for row in scaling.get("rows", []):
+            drawn.add((record["name"], row.get("method"), row.get("phase")))
+        series: dict[tuple, list] = {}
+        for row in scaling.get("rows", []):
+            if row.get("status", "ok") == "ok" and row.get("seconds"):
+                series.setdefault((row.get("method"), row.get("phase")), []).append((row["M"], row["seconds"]))
+        for (method, phase), values in series.items():
+            values.sort()
+            m, seconds = np.array(values).T
+            ax.plot(m, seconds, ls="--" if phase == "encode" else "-", marker=".", label=f"{method} {phase}")
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("sources M (N = M points)")
+    ax.set_ylabel("wall time (s)")
+    ax.set_title("runtime scaling (encode dashed, evaluate solid)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+_SORT_SCRIPT = """
+document.querySelectorAll('table.board').forEach(function (table) {
+  table.querySelectorAll('th').forEach(function (th, column) {
+    th.addEventListener('click', function () {
+      var body = table.tBodies[0];
+      var rows = Array.from(body.rows);
+      var ascending = th.dataset.order !== 'asc';
+      rows.sort(function (a, b) {
+        var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var cmp = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
+        return ascending ? cmp : -cmp;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+      table.querySelectorAll('th').forEach(function (h) { delete h.dataset.order; });
+      th.dataset.order = ascending ? 'asc' : 'desc';
+    });
+  });
+});
+"""
+
+
+def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write README.md, index.html and plots/ into ``out_dir`` (default: the records' parent)."""
+    records_dir = Path(records_dir)
+    out_dir = Path(out_dir) if out_dir else records_dir.parent
+    plots = out_dir / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    records = load_records(records_dir)
+    groups = _by_dataset(records)
+    markdown = ["# fieldbench leaderboard", "",
+                "Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset. "
+                "Rendered by `fieldbench leaderboard` from the records in `records/`; validated by "
+                "`fieldbench leaderboard verify`.", ""]
+    sections = []
+    images = {}
+    for dataset, group in groups.items():
+        markdown += [f"## {dataset}", "", "| " + " | ".join(label for _, label in COLUMNS) + " |",
+                     "|" + "---|" * len(COLUMNS)]
+        rows_html = []
+        for record in group:
+            row = _row(record)
+            markdown.append("| " + " | ".join(_format(row[key]) for key, _ in COLUMNS) + " |")
+            cells = "".join(
+                f'<td data-value="{html.escape(str(row[key]) if row[key] is not None else "")}">'
+                f"{html.escape(_format(row[key]))}</td>" for key, _ in COLUMNS)
+            rows_html.append(f"<tr>{cells}</tr>")
+        distance_png, speed_png = plots / f"{dataset}-error-by-distance.png", plots / f"{dataset}-accuracy-vs-speed.png"
+        _plot_distance(dataset, group, distance_png)
+        _plot_speed(dataset, group, speed_png)
+        images[f"{dataset}-distance"], images[f"{dataset}-speed"] = distance_png, speed_png
+        markdown += ["", f"![error by distance](plots/{distance_png.name}) ![accuracy against speed](plots/{speed_png.name})", ""]
+        header = "".join(f"<th>{html.escape(label)}</th>" for _, label in COLUMNS)
+        sections.append(
+            f'<section id="{html.escape(dataset)}"><h2>{html.escape(dataset)}</h2>'
+            f'<table class="board"><thead><tr>{header}</tr></thead><tbody>{"".join(rows_html)}</tbody></table>'
+            f'<div class="plots"><img alt="error by distance" src="plots/{distance_png.name}">'
+            f'<img alt="accuracy against speed" src="plots/{speed_png.name}"></div></section>')
+    scaling_png = plots / "runtime-scaling.png"
+    if _plot_scaling(records, scaling_png):
+        images["scaling"] = scaling_png
+        markdown += ["## Runtime scaling", "", f"![runtime scaling](plots/{scaling_png.name})", ""]
+        sections.append(f'<section id="scaling"><h2>Runtime scaling</h2><img alt="runtime scaling" '
+                        f'src="plots/{scaling_png.name}"></section>')
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fieldbench leaderboard</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
+table.board {{ border-collapse: collapse; font-size: 14px; margin: 1em 0; }}
+table.board th, table.board td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+table.board th {{ background: #f0f0f0; cursor: pointer; }}
+table.board td:first-child, table.board th:first-child {{ text-align: left; }}
+th[data-order="asc"]::after {{ content: " \\25B2"; }} th[data-order="desc"]::after {{ content: " \\25BC"; }}
+.plots img, section img {{ max-width: 48%; margin-right: 1%; }}
+</style></head><body>
+<h1>fieldbench leaderboard</h1>
+<p>Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset; click a column to sort.
+{len(records)} record(s).</p>
+{"".join(sections)}
+<script>{_SORT_SCRIPT}</script>
+</body></html>
+"""
+    (out_dir / "index.html").write_text(page)
+    (out_dir / "README.md").write_text("\n".join(markdown) + "\n")
+    return {"readme": out_dir / "README.md", "html": out_dir / "index.html", **images}
