@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 
 import dask
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from .._version import __version__
 from ._format import SCHEMA_VERSION, sha256_bytes, table_to_bytes
@@ -163,12 +164,18 @@ def generate(
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}; {spec.name} has {list(spec.splits)}")
     fs, base = fsspec.core.url_to_fs(root, **(storage_options or {}))
+    if isinstance(fs, LocalFileSystem):
+        # Tasks may run in other processes (dask.distributed workers) with another working directory:
+        # give them the absolute path, not a relative one they would resolve against their own cwd.
+        root = base
     card_path = f"{base}/{CARD_NAME}"
     if fs.exists(card_path):
         existing = json.loads(fs.cat_file(card_path))
+        # Every split already there must keep its definition, generated now or not: the new card
+        # keeps the old splits' shards and describes them with this spec (new splits may be added).
         if existing.get("spec", {}).get("name") != spec.name or any(
-                existing["spec"]["splits"].get(s) != spec.splits[s].to_dict() for s in chosen
-                if s in existing["spec"]["splits"]):
+                s not in spec.splits or old != spec.splits[s].to_dict()
+                for s, old in existing["spec"]["splits"].items()):
             raise DatasetExistsError(f"{root} already holds a different dataset ({existing.get('spec', {}).get('name')!r});"
                                      " choose another path")
     fs.makedirs(base, exist_ok=True)

@@ -1,0 +1,98 @@
+"""Leaderboard: records with provenance, validation that catches tampering, rendering, a real browser."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fieldbench.leaderboard import load_records, record_path, render, submit, verify_records
+
+DATASET = "circles2d-mini"
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("board") / "records"
+    submit("exact", "exact", datasets=[DATASET], directory=directory, limit=8)
+    return directory
+
+
+def test_a_record_has_full_provenance_and_validates(records):
+    (record,) = load_records(records)
+    assert record["name"] == "exact" and record["model"]["additive"] and record["model"]["harmonic"]
+    assert set(record["metrics"]) == {"test-single", "test-multi", "test-overlap"}
+    for metrics in record["metrics"].values():
+        assert metrics["phi_error"] < 1e-4 and metrics["samples"] == 8  # exact: float32 rounding only
+    provenance = record["provenance"]
+    assert provenance["fieldbench_version"] and provenance["device"] and provenance["date"]
+    assert len(record["dataset"]["content_sha256"]) == 64
+    assert record["dataset"]["content_sha256"] == record["dataset"]["registry_content_sha256"]
+    assert verify_records(records) == []
+
+
+def test_existing_records_are_never_overwritten_silently(records):
+    path = record_path(records, "exact", DATASET)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="already on the board"):
+        submit("exact", "exact", datasets=[DATASET], directory=records, limit=8)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda r: r["metrics"]["test-multi"].__setitem__("phi_error", -1.0), "schema"),
+    (lambda r: r["dataset"].__setitem__("content_sha256", "0" * 64), "does not match the registry"),
+    (lambda r: r.__setitem__("record_version", 99), "schema"),
+    (lambda r: r["model"].pop("parameters"), "schema"),
+])
+def test_verify_catches_tampered_records(records, tmp_path, tamper, message):
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    path = record_path(copy, "exact", DATASET)
+    record = json.loads(path.read_text())
+    tamper(record)
+    path.write_text(json.dumps(record))
+    problems = verify_records(copy)
+    assert problems and any(message in str(p) for p in problems), problems
+
+
+def test_verify_catches_duplicates_and_rescoring_mismatches(records, tmp_path):
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    shutil.copy(record_path(copy, "exact", DATASET), copy / "exact-again.json")
+    assert any("duplicate" in str(p) for p in verify_records(copy))
+    (copy / "exact-again.json").unlink()
+    path = record_path(copy, "exact", DATASET)
+    record = json.loads(path.read_text())
+    record["metrics"]["test-single"]["phi_error"] = 0.5  # plausible, but not what the model scores
+    path.write_text(json.dumps(record))
+    assert verify_records(copy) == []
+    assert any("rescoring" in str(p) for p in verify_records(copy, rescore=True))
+
+
+def test_rendered_page_works_in_a_real_browser(records, tmp_path):
+    out = tmp_path / "site"
+    paths = render(records, out)
+    readme = paths["readme"].read_text()
+    assert "| exact |" in readme and "## circles2d-mini" in readme
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (./setup.sh test installs it where apt-get is available)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--allow-file-access-from-files"]
+    url = paths["html"].resolve().as_uri()
+    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    assert '<table class="board">' in dom and "<td" in dom and "exact" in dom
+    assert dom.count("<img") >= 2
+    shot = tmp_path / "page.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1280,1600", url],
+                   capture_output=True, timeout=120)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] >= 1000 and np.std(pixels) > 0.05  # a rendered page, not a blank one
+    for image in (out / "plots").glob("*.png"):
+        assert image.read_bytes()[:4] == b"\x89PNG"
