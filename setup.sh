@@ -48,6 +48,16 @@ MSG
   "$python" -m venv .venv
 fi
 
+if [ "${1:-}" = test ] && ! command -v chromium >/dev/null 2>&1; then
+  # The leaderboard page is tested in a real headless browser (the test skips without one).
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian's chromium for the leaderboard browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: note: no chromium found; the leaderboard browser test will be skipped (install chromium to run it)"
+  fi
+fi
+
 stamp=".venv/.fieldbench-installed${extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing fieldbench${extras} into .venv (the magtense extra downloads ~3 GB once)"
