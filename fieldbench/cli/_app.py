@@ -350,25 +350,17 @@ def submit(
     figures = None
     if scaling:
         from ..evaluation import scaling as run_scaling
+        from ..leaderboard._benchmark import scaling_figures
 
         with console.status("measuring runtime scaling..."):
             result = run_scaling({name: load_predictor(model, checkpoint)}, sizes_m=(1e2, 1e3, 1e4, 1e5),
                                  time_budget=30.0, repeats=2)
-        figures = _scaling_record(result)
+        figures = scaling_figures(result)
     with console.status(f"scoring {name} on the test splits..."):
         paths = run_submit(model, name, checkpoint=checkpoint, datasets=dataset or None, directory=records,
                            scaling=figures, replace=replace)
     for path in paths:
         console.print(f"record: {path}")
-
-
-def _scaling_record(result) -> dict:
-    import json
-
-    table = result.to_table()
-    return json.loads(json.dumps({"device": getattr(result, "device", ""), "rows": table if isinstance(table, list) else [],
-                                  "slopes": {str(k): v for k, v in (getattr(result, "slopes", {}) or {}).items()}},
-                                 default=str))
 
 
 @leaderboard_app.callback()
@@ -429,3 +421,43 @@ def _benchmark(out: Path) -> None:
                 table.add_row(*(_format(row[key]) for key in keys))
         console.print(table)
     console.print(f"leaderboard page: {result.page}  ({result.seconds:.0f} s)")
+
+
+@app.command("scaling")
+@user_errors
+def scaling_command(
+    methods: str = typer.Option("exact,fmm,fmm-pure,fc-ilr,fourier", help="Comma-separated methods."),
+    checkpoint: list[str] = typer.Option(None, help="NAME=FILE: time a trained or user model (repeatable)."),
+    preset: str = typer.Option("quick", help="Size of the learned baselines (untrained weights time the same)."),
+    sizes: str = typer.Option("1e2,1e3,1e4,1e5,1e6", help="Comma-separated M (= N unless --n-fixed)."),
+    n_fixed: int = typer.Option(None, help="Keep N fixed instead of N = M."),
+    m_fixed: int = typer.Option(None, help="Also sweep N with this M fixed."),
+    family: str = typer.Option("disc", help="disc | prism."),
+    points_inside: bool = typer.Option(False, help="Points at the source centres (FMM needs its correction)."),
+    time_budget: float = typer.Option(60.0, help="Stop growing a method past this many seconds per call."),
+    repeats: int = typer.Option(3, help="Timed repeats (best kept)."),
+    out: Path = typer.Option(Path("fieldbench-out/scaling"), help="Folder for the table, JSON and plot."),
+) -> None:
+    """Wall time against M (N = M) and N, encoding and evaluation apart, compile excluded; fits slopes."""
+    import json
+
+    from ..evaluation import scaling, scaling_predictors
+    from ..models import load_predictor
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    predictors = scaling_predictors(names, preset=preset)
+    for entry in checkpoint or []:
+        label, _, path = entry.partition("=")
+        meta = json.loads(Path(path).with_suffix(".json").read_text())
+        predictors[label] = load_predictor(meta["model"], path)
+    result = scaling(predictors, sizes_m=tuple(float(s) for s in sizes.split(",")),
+                     n_equals_m=n_fixed is None, n_fixed=n_fixed, m_fixed=m_fixed, family=family,
+                     points_inside=points_inside, time_budget=time_budget, repeats=repeats,
+                     progress=lambda text: console.print(f"[dim]{text}[/dim]"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scaling.json").write_text(json.dumps(result.as_dict(), indent=1, default=str))
+    (out / "scaling.md").write_text(result.to_table("markdown") + "\n\n" + result.slope_table("markdown") + "\n")
+    result.plot(out / "scaling.png")
+    console.print(result.to_table("markdown"))
+    console.print(result.slope_table("markdown"))
+    console.print(f"device: {result.environment.get('device', '')}; written to {out}")

@@ -75,20 +75,19 @@ def _fmm_available() -> bool:
         return False
 
 
-def _quick_scaling(sizes, say) -> dict:
-    """Per-method scaling rows (exact, FMM, the quick FC+ILR), or {} when the harness is absent."""
-    try:
-        from ..evaluation import scaling
-    except ImportError:
-        return {}
-    from ..models import build_model
+def scaling_figures(result) -> dict:
+    """The JSON-safe part of a ScalingResult that a record stores (rows, slopes, environment)."""
+    return json.loads(json.dumps(result.as_dict(), default=str).replace("NaN", "null"))
 
-    predictors = {name: factory() for name, factory in REFERENCE.items() if name == "exact" or _fmm_available()}
-    predictors["fc-ilr"] = build_model("fc-ilr", dim=2, length_scale=3.0, preset="quick")[0]
+
+def _quick_scaling(sizes, say) -> dict:
+    """Scaling rows of the exact sum, the FMM (when installed) and the quick FC+ILR, per method."""
+    from ..evaluation import scaling, scaling_predictors
+
+    names = ["exact", "fc-ilr"] + (["fmm", "fmm-pure"] if _fmm_available() else [])
+    predictors = scaling_predictors(names, preset="quick", length_scale=3.0)
     say(f"runtime scaling for {', '.join(predictors)} up to M = N = {int(max(sizes)):,}")
-    result = scaling(predictors, sizes_m=sizes, time_budget=20.0, repeats=1)
-    table = result.to_table()
-    rows = table if isinstance(table, list) else []
-    return {name: {"device": getattr(result, "device", ""), "rows": [r for r in rows if r.get("method") == name],
-                   "slopes": {k: v for k, v in (getattr(result, "slopes", {}) or {}).items() if name in str(k)}}
+    figures = scaling_figures(scaling(predictors, sizes_m=sizes, time_budget=20.0, repeats=1))
+    return {name: figures | {"rows": [r for r in figures["rows"] if r["method"] == name],
+                             "slopes": [s for s in figures["slopes"] if s.get("method") == name]}
             for name in predictors}
