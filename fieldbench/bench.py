@@ -17,7 +17,7 @@ import numpy as np
 
 from .sources import Family
 from .physics import direct_sum
-from .physics._direct import any_far_from_prisms
+from .physics._direct import FAR_RATIOS, any_far_from_boxes
 
 __all__ = ["Throughput", "solver_throughput", "device_description"]
 
@@ -85,7 +85,7 @@ def solver_throughput(sources: int = 2000, points: int = 50_000, *, magpylib_pai
     results = []
     for family in (Family.DISC, Family.PRISM):
         centers, magnetisations, sizes, pts = _configuration(rng, family, sources, points)
-        any_far = family == Family.PRISM and any_far_from_prisms(pts, centers, sizes)
+        any_far = family in FAR_RATIOS and any_far_from_boxes(pts, centers, sizes, family)
         args = [jax.numpy.asarray(x) for x in (pts, centers, magnetisations, sizes)] + [
             jax.numpy.ones(sources, dtype=bool)]
 

@@ -38,10 +38,10 @@ TOLERANCES = {
     (Family.CUBOID, "near_face"): {"magpylib": 1e-13, "magtense": 1e-13},
     # 1e-3 of the size from corners and edges the log terms cancel: a few digits are lost.
     (Family.CUBOID, "near_corner"): {"magpylib": 5e-11, "magtense": 5e-11},
-    # Far away every cuboid closed form (fieldbench's included) cancels: its terms are O(1) and the
-    # field is O((size/r)^3), so about eps (r/size)^3 is lost. Measured against long double at 100
-    # times the largest size (seeds 100-139): fieldbench up to 1.0e-8, magpylib 2.0e-8, MagTense
-    # 2.2e-9.
+    # Far away the libraries' cuboid closed forms cancel: their terms are O(1) and the field is
+    # O((size/r)^3), so about eps (r/size)^3 is lost. Measured against long double at 100 times the
+    # largest size (seeds 100-139): magpylib 2.0e-8, MagTense 2.2e-9 (fieldbench, with its
+    # multipole series there, ~1e-15).
     (Family.CUBOID, "far"): {"magpylib": 1e-7, "magtense": 5e-8},
     # 2D prisms = long cuboids extrapolated in length (see fieldbench/physics/_references.py).
     (Family.PRISM, "inside"): {"magpylib": 2e-10, "magtense": 2e-10},

@@ -10,7 +10,7 @@ import numpy as np
 import jax.numpy as jnp
 
 from ..sources import Family, SourceBatch, Sources
-from ._direct import any_far_from_prisms, direct_sum, direct_sum_batched
+from ._direct import FAR_RATIOS, any_far_from_boxes, direct_sum, direct_sum_batched
 
 __all__ = ["potential", "field", "potential_and_field", "potential_and_field_batched", "prism_corner_hits"]
 
@@ -75,7 +75,7 @@ def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
         return phi, field_
     for family in sources.families:
         part = sources.select(family)
-        any_far = family != Family.PRISM or any_far_from_prisms(points, part.centers, part.sizes)
+        any_far = family not in FAR_RATIOS or any_far_from_boxes(points, part.centers, part.sizes, family)
         p, h = direct_sum(
             jnp.asarray(points), jnp.asarray(part.centers), jnp.asarray(part.magnetisations),
             jnp.asarray(part.sizes), jnp.ones(len(part), dtype=bool), family=family, any_far=any_far,
@@ -115,8 +115,8 @@ def potential_and_field_batched(batch: SourceBatch, points):
     mask = np.asarray(batch.mask)
     for family in batch.families:
         family_mask = mask & (family_codes == int(family))
-        any_far = family != Family.PRISM or any_far_from_prisms(
-            points, np.asarray(batch.centers)[family_mask], np.asarray(batch.sizes)[family_mask])
+        any_far = family not in FAR_RATIOS or any_far_from_boxes(
+            points, np.asarray(batch.centers)[family_mask], np.asarray(batch.sizes)[family_mask], family)
         p, h = direct_sum_batched(
             jnp.asarray(points), jnp.asarray(batch.centers), jnp.asarray(batch.magnetisations),
             jnp.asarray(batch.sizes), jnp.asarray(family_mask), family=family, any_far=any_far,

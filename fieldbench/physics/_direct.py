@@ -2,8 +2,8 @@
 
 Everything here is a pure function of arrays (float64, jittable). A family is a pair of functions:
 ``prepare(magnetisations, half_sizes) -> params`` turns per-source data (K, ...) into what the
-pair kernel needs (for prisms: also the multipole coefficients, computed once per source), and
-``pair(*offsets, *params)`` evaluates one (point, source) pair elementwise.
+pair kernel needs (for prisms and cuboids: also the coefficients of their far-field series, computed
+once per source), and ``pair(*offsets, *params)`` evaluates one (point, source) pair elementwise.
 
 Speed comes from the shape of the computation (measured with ``fieldbench bench solvers``):
 - points are processed in chunks of ``CHUNK`` with ``lax.map`` so the working set stays in cache
@@ -51,7 +51,8 @@ def _prepare_prism(magnetisations, half_sizes):
 
 
 def _prepare_cuboid(magnetisations, half_sizes):
-    return tuple(magnetisations[..., i] for i in range(3)) + tuple(half_sizes[..., i] for i in range(3))
+    a, b, c = (half_sizes[..., i] for i in range(3))
+    return tuple(magnetisations[..., i] for i in range(3)) + (a, b, c, _kernels3d.cuboid_multipoles(a, b, c))
 
 
 def _prepare_sphere(magnetisations, half_sizes):
@@ -66,8 +67,13 @@ KERNELS: dict[Family, FamilyKernel] = {
 }
 
 
+#: Families whose pair kernel switches to a far-field series beyond FAR_RATIO half-diagonals, and
+#: takes the static ``any_far`` flag (see :func:`any_far_from_boxes`).
+FAR_RATIOS: dict[Family, float] = {Family.PRISM: _kernels2d.FAR_RATIO, Family.CUBOID: _kernels3d.FAR_RATIO}
+
+
 def _pair_options(family: Family, any_far: bool) -> dict:
-    return {"any_far": any_far} if family == Family.PRISM else {}
+    return {"any_far": any_far} if family in FAR_RATIOS else {}
 
 
 def _add(x, y):
@@ -115,8 +121,8 @@ def direct_sum(points, centers, magnetisations, sizes, mask, *, family: Family, 
       centers, magnetisations, sizes: (K, d) sources (sizes are FULL extents).
       mask: (K,) bool, False for padding sources (they contribute exactly zero).
       family: the family of every source (static).
-      any_far: prisms only (static): False promises that no point is far enough from a prism to
-        need the multipole series, which saves its cost.
+      any_far: prisms and cuboids only (static): False promises that no point is far enough from a
+        source to need its far-field series, which saves its cost (see :func:`any_far_from_boxes`).
       chunk: points per chunk (static).
 
     Returns:
@@ -203,17 +209,28 @@ def direct_sum_batched(points, centers, magnetisations, sizes, mask, *, family: 
     return phi[:size], field[:size]
 
 
-def any_far_from_prisms(points: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> bool:
-    """Whether some point is far enough from some prism to need its multipole series (concrete
-    NumPy check, done once outside jit; a cheap bound on the distance to the collection)."""
-    points = np.asarray(points).reshape(-1, 2)
-    centers = np.asarray(centers).reshape(-1, 2)
-    sizes = np.asarray(sizes).reshape(-1, 2)
+def any_far_from_boxes(points: np.ndarray, centers: np.ndarray, sizes: np.ndarray,
+                       family: Family | None = None) -> bool:
+    """Whether some point may be far enough from some prism or cuboid to need its far-field series
+    (concrete NumPy check, done once outside jit; a cheap, conservative bound on the distance to the
+    collection). ``family`` picks the ratio (default: PRISM in 2D, CUBOID in 3D)."""
+    centers = np.asarray(centers, dtype=np.float64)
+    dim = centers.shape[-1] if centers.ndim else np.asarray(points).shape[-1]
+    if family is None:
+        family = Family.PRISM if dim == 2 else Family.CUBOID
+    points = np.asarray(points, dtype=np.float64).reshape(-1, dim)
+    centers = centers.reshape(-1, dim)
+    sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, dim)
     if points.size == 0 or centers.size == 0:
         return False
     lo = centers.min(axis=0)
     hi = centers.max(axis=0)
-    # Largest possible distance from any point to any prism centre, against the smallest threshold.
+    # Largest possible distance from any point to any source centre, against the smallest threshold.
     reach = np.max(np.maximum(np.abs(points - lo), np.abs(points - hi)), axis=0)
-    threshold = _kernels2d.FAR_RATIO * np.sqrt(np.min(np.sum((sizes / 2) ** 2, axis=-1)))
-    return bool(np.hypot(*reach) > threshold)
+    threshold = FAR_RATIOS[family] * np.sqrt(np.min(np.sum((sizes / 2) ** 2, axis=-1)))
+    return bool(np.linalg.norm(reach) > threshold)
+
+
+def any_far_from_prisms(points: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> bool:
+    """:func:`any_far_from_boxes` for prisms (2D), kept for existing callers."""
+    return any_far_from_boxes(points, centers, sizes, Family.PRISM)

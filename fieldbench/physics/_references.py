@@ -46,8 +46,8 @@ disc      MagTense    2e-8      4e-10     --        2e-8
 ========  ==========  ========  ========  ========  ========
 
 The far-field errors are cancellation inside the libraries' closed forms (the terms are O(1), the
-field O((size/r)^3) for cuboids, O((size/r)^2) for the long magnets; fieldbench's own cuboid
-kernel loses as much: 1e-8 at 100 sizes). MagTense's prism kernel is evaluated with the point
+field O((size/r)^3) for cuboids, O((size/r)^2) for the long magnets; fieldbench itself switches to
+exact multipole series far from prisms and cuboids and keeps ~1e-15 there). MagTense's prism kernel is evaluated with the point
 reflected into the octant x, y, z <= 0 (and M reflected with it): elsewhere it errs by up to 25%
 near the extension of an edge. Near a prism corner the long-magnet rounding grows like
 eps (L / rho)^2, rho the distance to the corner (2e-6 at 1e-4 of the size). MagTense integrates
