@@ -32,14 +32,23 @@ def _check_points(points, dim: int, batched: bool = False) -> np.ndarray:
 
 
 def prism_corner_hits(sources: Sources, points) -> np.ndarray:
-    """Indices of points that sit exactly on a corner of a prism or cuboid (where H diverges)."""
+    """Indices of points that sit exactly on a corner of a prism or cuboid (where H diverges).
+
+    Exact equality |point - centre| == size / 2 per axis; checked in blocks of points so that the
+    memory stays bounded for any N x M."""
     boxes = np.isin(np.asarray(sources.family), [int(Family.PRISM), int(Family.CUBOID)])
     if not np.any(boxes):
         return np.zeros(0, dtype=int)
     points = np.asarray(points, dtype=np.float64)
-    offsets = np.abs(points[:, None, :] - np.asarray(sources.centers)[None, boxes])
-    on_corner = np.all(offsets == np.asarray(sources.sizes)[None, boxes] / 2, axis=-1)
-    return np.flatnonzero(np.any(on_corner, axis=1))
+    centers = np.asarray(sources.centers)[boxes]
+    half = np.asarray(sources.sizes)[boxes] / 2
+    block = max(1, 4_000_000 // len(centers))
+    hits = []
+    for start in range(0, len(points), block):
+        offsets = np.abs(points[start:start + block, None, :] - centers[None])
+        on_corner = np.all(offsets == half[None], axis=-1)
+        hits.append(start + np.flatnonzero(np.any(on_corner, axis=1)))
+    return np.concatenate(hits) if hits else np.zeros(0, dtype=int)
 
 
 def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
