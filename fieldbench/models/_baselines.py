@@ -88,6 +88,33 @@ class FourierHypernetwork(LinearBasisModel):
         terms = [a * b * scale for a in trig_x for b in hyp_y] + [a * b * scale for a in hyp_x for b in trig_y]
         return jnp.concatenate([jnp.ones_like(x), x, y] + terms, axis=1)
 
+    def evaluate(self, code, points):
+        """Eq. 11 as a bilinear form, without the (N, 4 order^2) basis: with X = [cos k x, sin k x] and
+        Y = [cos k y, sin k y] per point, phi_b = X^T Q_b Y where Q_b = [[a, c], [b, d]] holds the
+        code; the field uses d/dx X and d/dy Y. Same values as ``basis(points) @ code`` (to float32
+        rounding) at about half the cost, for shared (N, 2) and per-sample (B, N, 2) points alike
+        (the per-sample basis path would hold a B x N x 4 order^2 x 3 array)."""
+        if self.variant != "paper":
+            return super().evaluate(code, points)
+        points = jnp.asarray(points, jnp.float32)
+        k = self.wavenumbers()
+        kx, ky = (points[..., axis:axis + 1] / self.length_scale * k for axis in (0, 1))
+        x_factors = jnp.concatenate([jnp.cos(kx), jnp.sin(kx)], axis=-1)  # (..., N, 2 order)
+        y_factors = jnp.concatenate([jnp.cos(ky), jnp.sin(ky)], axis=-1)
+        k2 = jnp.concatenate([k, k]) / self.length_scale
+        x_slopes = jnp.concatenate([-jnp.sin(kx), jnp.cos(kx)], axis=-1) * k2  # d/dx of x_factors
+        y_slopes = jnp.concatenate([-jnp.sin(ky), jnp.cos(ky)], axis=-1) * k2
+        o = self.order
+        a, b, c, d = (code[:, i * o * o:(i + 1) * o * o].reshape(-1, o, o) for i in range(4))  # [x mode, y mode]
+        q = jnp.concatenate([jnp.concatenate([a, c], axis=2), jnp.concatenate([b, d], axis=2)], axis=1)
+        n = "n" if points.ndim == 2 else "bn"
+        along_y = jnp.einsum(f"bij,{n}j->bni", q, y_factors)  # (B, N, 2 order): Q_b Y
+        along_x = jnp.einsum(f"bij,{n}i->bnj", q, x_factors)  # Q_b^T X
+        phi = jnp.einsum(f"{n}i,bni->bn", x_factors, along_y)
+        field = -jnp.stack([jnp.einsum(f"{n}i,bni->bn", x_slopes, along_y),
+                            jnp.einsum(f"{n}j,bnj->bn", y_slopes, along_x)], axis=-1)
+        return phi, field
+
 
 class FCILR(LinearBasisModel):
     """FC+ILR: a shared fully connected basis network psi(r) (tanh, ``depth`` layers of ``width``)

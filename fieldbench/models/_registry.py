@@ -48,10 +48,20 @@ def _load_user_class(spec: str) -> type:
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} not found (expected 'path/to/file.py:ClassName')")
     module_name = f"fieldbench_user_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
-    module_spec.loader.exec_module(module)
+    # Import a file once (again only if it changed): re-executing it would make a new class per call,
+    # and models built, trained and loaded from one spec would then be different pytree types.
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    module = sys.modules.get(module_name)
+    if module is None or getattr(module, "__fieldbench_sha256__", None) != digest:
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+        module.__fieldbench_sha256__ = digest
     if not hasattr(module, class_name):
         raise ValueError(f"{path} defines no {class_name!r}; classes there: "
                          + ", ".join(n for n, v in vars(module).items() if inspect.isclass(v)))

@@ -135,8 +135,14 @@ class _Data:
         batch = SourceBatch(self.split.family[rows], self.split.centers[rows], self.split.magnetisations[rows],
                             self.split.sizes[rows], self.split.mask[rows])
         phi, field = potential_and_field_batched(batch, points)
-        return (features, mask, jnp.asarray(points, jnp.float32), jnp.asarray(phi, jnp.float32),
-                jnp.asarray(field, jnp.float32))
+        # Through NumPy: the exact solver returns arrays sharded over the CPU devices, and sharded
+        # targets would make the whole training step SPMD over them (the basis computed on each).
+        return (features, mask, jnp.asarray(points, jnp.float32), jnp.asarray(np.asarray(phi), jnp.float32),
+                jnp.asarray(np.asarray(field), jnp.float32))
+
+
+# Module level, so that validations of the same model reuse one compilation.
+_evaluate_features = eqx.filter_jit(lambda m, f, k, p: m.evaluate(m.code_from_features(f, k), p))
 
 
 def validate(model: SourceFieldModel, split, length_scale: float, limit: int) -> dict:
@@ -145,7 +151,7 @@ def validate(model: SourceFieldModel, split, length_scale: float, limit: int) ->
     features = source_features(jnp.asarray(split.family[rows]), jnp.asarray(split.centers[rows], jnp.float32),
                                jnp.asarray(split.magnetisations[rows], jnp.float32),
                                jnp.asarray(split.sizes[rows], jnp.float32), length_scale)
-    evaluate = eqx.filter_jit(lambda m, f, k, p: m.evaluate(m.code_from_features(f, k), p))
+    evaluate = _evaluate_features
     phi, field = [], []
     for start in range(0, len(rows), 64):
         part = slice(start, start + 64)

@@ -1,0 +1,219 @@
+"""Training (fieldbench.models.train): overfitting, the Linear model's floor, exact resume,
+determinism from a seed, and configuration errors.
+
+The datasets are generated into a temporary directory (no cache, no network): ``one`` holds ONE
+single-source configuration (the overfitting target) and ``few`` four single discs of different
+sizes; each has a separate validation split with its own seed, as a dataset must.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from fieldbench.datasets import load
+from fieldbench.models import TrainConfig, build_model, train
+from fieldbench.models._train import _Data, loss_fn, validate
+from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
+from fieldbench.sources import ConfigurationSpec
+
+LENGTH = 3.0  # the length scale train() derives from the domain [-3, 3]
+
+
+def _generate(root: Path, name: str, configuration: ConfigurationSpec, samples: int, points: int, seed: int,
+              **options) -> Path:
+    spec = DatasetSpec(name, {"train": SplitSpec(configuration, samples=samples, points=points, seed=seed, **options),
+                              "val": SplitSpec(configuration, samples=2, points=points, seed=seed + 1, **options)})
+    generate(spec, str(root / name), scheduler="sync")
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("training")
+    big_disc = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=2.0)
+    discs = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=(0.5, 1.5))
+    return {"one": _generate(root, "one", big_disc, samples=1, points=64, seed=11, exclude_interiors=True),
+            "few": _generate(root, "few", discs, samples=4, points=64, seed=41)}
+
+
+# -- overfitting ---------------------------------------------------------------------------------------
+# Each learned baseline except Linear (quick preset; FC+ILR with a 128-wide basis, a quarter of the
+# cost per step of the preset's 256) drives the median relative error of the potential (Eq. 10) on
+# its one training configuration well below 1% (measured: fc-inr 0.2%, fc-ilr 0.35%, fourier 0.43%).
+# The paper's joint potential + field loss is kept, so a wrong field (sign, scale) would stop the
+# potential from fitting too; the step-wise decay matters (constant rates leave Adam oscillating
+# at ~1-2%).
+# The configuration is a disc of radius 2 near a corner of the domain, points outside it. Smaller
+# sources take far longer under this loss: a radius-1 disc (the paper's) needs ~2500+ steps to pass
+# 1% (fourier 0.99%, fc-ilr 1.3% after 2500), radius 0.5 stalls at 6-14% after 2000 steps, and the
+# harmonic Fourier variant cannot fit a source surrounded by points at all (a harmonic function on
+# the whole box has no dipole singularity inside it).
+OVERFIT = {
+    "fc-inr": dict(steps=800, learning_rates=(3e-3, 1e-3, 3e-4, 1e-4)),
+    "fourier": dict(steps=1600, learning_rates=(3e-3, 1e-3, 3e-4, 1e-4)),
+    "fc-ilr": dict(steps=1200, learning_rates=(3e-3, 1e-3, 3e-4, 1e-4), hyperparameters={"width": 128}),
+}
+
+
+@pytest.mark.parametrize("name", OVERFIT)
+def test_learned_baselines_overfit_one_configuration(name, datasets):
+    settings = OVERFIT[name]
+    config = TrainConfig(model=name, dataset=str(datasets["one"]), points="dataset", batch_size=1,
+                         validate_every=settings["steps"], validation_samples=2, **settings)
+    result = train(config)
+    errors = validate(result.model, load(str(datasets["one"]), "train"), LENGTH, 1)
+    assert errors["phi_error"] < 1.0, errors
+    assert errors["field_error"] < 5.0, errors
+
+
+# -- Linear: down to its floor -------------------------------------------------------------------------------
+def _linear_floor(model, batch) -> tuple[float, float]:
+    """(loss of ``model``, minimum of the loss over the Linear model's weights), in float64: the loss
+    is quadratic in them, so one Newton step (pseudo-inverse Hessian) from anywhere reaches it."""
+    model = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, model)
+    params, static = eqx.partition(model, eqx.is_array)
+    flat, unravel = ravel_pytree(params)
+    batch = tuple(x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x for x in batch)
+
+    def loss(theta):
+        return loss_fn(eqx.combine(unravel(theta), static), *batch)
+
+    gradient, hessian = jax.jit(jax.grad(loss))(flat), jax.jit(jax.hessian(loss))(flat)
+    best = flat - jnp.linalg.pinv(hessian, hermitian=True) @ gradient
+    assert float(jnp.linalg.norm(jax.jit(jax.grad(loss))(best))) < 1e-8 * float(jnp.linalg.norm(gradient))
+    value = jax.jit(loss)
+    return float(value(flat)), float(value(best))
+
+
+def test_linear_loss_decreases_to_its_floor(datasets):
+    config = TrainConfig(model="linear", dataset=str(datasets["few"]), points="dataset", steps=300,
+                         learning_rates=(1e-1, 1e-2, 1e-3), validate_every=50, validation_samples=2)
+    split = load(str(datasets["few"]), "train")
+    batch = _Data(config, split, (-LENGTH, LENGTH), LENGTH).batch(0)  # the whole split: the loss is deterministic
+    initial, floor = _linear_floor(build_model("linear", length_scale=LENGTH, seed=0)[0], batch)
+    assert initial > 1.5 * floor > 0  # there is something to learn, and a plane cannot fit a dipole
+    result = train(config)
+    losses = [record["loss"] for record in result.history]
+    final, floor_again = _linear_floor(result.model, batch)
+    assert floor_again == pytest.approx(floor, rel=1e-9)
+    assert floor <= final < floor * (1 + 1e-6), (final, floor)  # at the floor
+    assert losses[-1] < initial and abs(losses[-1] - losses[-2]) < 1e-3 * floor  # and it has plateaued
+
+
+# -- resume and determinism ------------------------------------------------------------------------------------
+class Interrupted(Exception):
+    pass
+
+
+def _resume_config(dataset: Path, **changes) -> TrainConfig:
+    settings = dict(model="fc-ilr", dataset=str(dataset), steps=8, batch_size=2, points_per_batch=32,
+                    learning_rates=(1e-3, 1e-4), validate_every=4, validation_samples=2,
+                    hyperparameters={"width": 32, "hypernet_width": 1.0, "hypernet_depth": 1})
+    return TrainConfig(**(settings | changes))
+
+
+def _leaves(model) -> list[np.ndarray]:
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))]
+
+
+def _identical(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(_leaves(a), _leaves(b), strict=True))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(datasets, tmp_path_factory):
+    return train(_resume_config(datasets["few"]), tmp_path_factory.mktemp("uninterrupted") / "run.eqx")
+
+
+def test_resume_continues_exactly_where_it_stopped(datasets, uninterrupted, tmp_path):
+    config = _resume_config(datasets["few"])
+    checkpoint = tmp_path / "run.eqx"
+
+    def stop_at_half(done, total, record):
+        if done == 4:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(config, checkpoint, progress=stop_at_half)
+    assert checkpoint.is_file()
+    seen = []
+    resumed = train(config, checkpoint, progress=lambda done, total, record: seen.append(done))
+    assert seen == [8]  # steps 5..8 only: it did resume from the checkpoint of step 4
+    assert resumed.history == uninterrupted.history
+    assert _identical(resumed.model, uninterrupted.model)
+    # the checkpoint on disk holds the final model too
+    assert checkpoint.read_bytes() == uninterrupted.checkpoint.read_bytes()
+
+
+def test_resume_refuses_another_configuration(datasets, uninterrupted):
+    with pytest.raises(ValueError, match="different configuration"):
+        train(_resume_config(datasets["few"], learning_rates=(1e-3,)), uninterrupted.checkpoint)
+
+
+def test_restart_ignores_the_checkpoint(datasets, uninterrupted, tmp_path):
+    seen = []
+    again = train(_resume_config(datasets["few"]), uninterrupted.checkpoint, resume=False,
+                  progress=lambda done, total, record: seen.append(done))
+    assert seen == [4, 8] and _identical(again.model, uninterrupted.model)
+
+
+def test_same_seed_same_model_other_seed_other_model(datasets, uninterrupted):
+    assert _identical(train(_resume_config(datasets["few"])).model, uninterrupted.model)
+    other = train(_resume_config(datasets["few"], seed=1)).model
+    assert not any(np.array_equal(x, y) for x, y in zip(_leaves(other), _leaves(uninterrupted.model)))
+
+
+def test_data_of_a_step_depends_only_on_seed_and_step(datasets):
+    split = load(str(datasets["few"]), "train")
+    data = _Data(_resume_config(datasets["few"]), split, (-LENGTH, LENGTH), LENGTH)
+    again = _Data(_resume_config(datasets["few"]), split, (-LENGTH, LENGTH), LENGTH)
+    for x, y in zip(data.batch(5), again.batch(5)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert not np.array_equal(np.asarray(data.batch(5)[2]), np.asarray(data.batch(6)[2]))  # new points each step
+    other_seed = _Data(_resume_config(datasets["few"], seed=1), split, (-LENGTH, LENGTH), LENGTH)
+    assert not np.array_equal(np.asarray(data.batch(5)[2]), np.asarray(other_seed.batch(5)[2]))
+
+
+# -- configuration errors ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("changes, message", [
+    ({"points": "grid"}, "points must be 'shared' or 'dataset'"),
+    ({"steps": 0}, "steps must be positive"),
+    ({"batch_size": -1}, "batch_size must be positive"),
+    ({"points_per_batch": 0}, "points_per_batch must be positive"),
+    ({"validate_every": 0}, "validate_every must be positive"),
+    ({"learning_rates": ()}, "learning_rates must be positive"),
+    ({"learning_rates": (1e-3, -1e-4)}, "learning_rates must be positive"),
+])
+def test_invalid_configurations_are_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**changes)
+
+
+def test_schedule_steps_down_at_equal_shares():
+    schedule = TrainConfig(steps=100, learning_rates=(1e-3, 1e-4, 1e-5, 1e-6)).schedule()
+    assert [float(schedule(s)) for s in (0, 24, 25, 50, 75, 99)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5, 1e-6, 1e-6])
+
+
+def test_training_errors_are_clear(datasets, tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        train(TrainConfig(model="nope", dataset=str(datasets["few"]), steps=1))
+    with pytest.raises(FileNotFoundError):
+        train(TrainConfig(model="linear", dataset=str(tmp_path / "absent"), steps=1))
+    configuration = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0)
+    no_val = DatasetSpec("no-val", {"train": SplitSpec(configuration, samples=1, points=8, seed=1)})
+    generate(no_val, str(tmp_path / "no-val"), scheduler="sync")
+    with pytest.raises(ValueError, match="needs 'train' and 'val' splits"):
+        train(TrainConfig(model="linear", dataset=str(tmp_path / "no-val"), steps=1))
+    with pytest.raises(FloatingPointError, match="diverged"):
+        train(TrainConfig(model="linear", dataset=str(datasets["few"]), steps=2, learning_rates=(1e30,),
+                          validate_every=1, validation_samples=1))
+    assert math.isfinite(train(TrainConfig(model="linear", dataset=str(datasets["few"]), steps=1,
+                                           validation_samples=1)).history[-1]["loss"])
