@@ -461,3 +461,27 @@ def scaling_command(
     console.print(result.to_table("markdown"))
     console.print(result.slope_table("markdown"))
     console.print(f"device: {result.environment.get('device', '')}; written to {out}")
+
+
+@bench_app.command("training")
+@user_errors
+def bench_training(
+    preset: str = typer.Option("paper", help="paper (Table 3 sizes) | quick."),
+    model: list[str] = typer.Option(["fourier", "fc-ilr", "fc-inr", "linear"], help="Models (repeatable)."),
+    repeats: int = typer.Option(5, help="Timed steps (best kept)."),
+) -> None:
+    """One Adam training step per baseline (batch 100 x 1024 shared points), against the paper's code."""
+    from ..bench import device_description
+    from ..models._speed import training_step_speed
+
+    with console.status("timing training steps (compilation excluded)..."):
+        rows = training_step_speed(tuple(model), preset=preset, repeats=repeats)
+    table = Table(title=f"training step on {device_description()}")
+    for column in ("model", "parameters", "step (ms)", "paper code (s)", "speed-up", "target (>= 40x)"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in rows:
+        table.add_row(row["model"], f"{row['parameters']:,}", f"{row['step_ms']:.1f}",
+                      f"{row['paper_code_s']:.2f}" if "paper_code_s" in row else "-",
+                      f"{row['speedup']:.0f}x" if "speedup" in row else "-",
+                      ("met" if row["meets_target"] else "missed") if "meets_target" in row else "-")
+    console.print(table)
