@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import fsspec
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..pipeline import SCHEMA_VERSION, DatasetSpec, batch_from_tables, read_card, shard_paths
@@ -39,11 +40,10 @@ class DatasetHandle:
     def read_shard(self, split: str, index: int):
         fs, base = fsspec.core.url_to_fs(self.root, **self.storage_options)
         paths = shard_paths(split, index)
-        with fs.open(f"{base}/{paths['sources']}", "rb") as handle:
-            sources = pq.read_table(handle)
-        with fs.open(f"{base}/{paths['points']}", "rb") as handle:
-            points = pq.read_table(handle)
-        return sources, points
+        # Whole files into memory, then Arrow reads from a buffer: reading through a Python file
+        # object made pyarrow 26 abort at interpreter exit now and then (apache/arrow#33975).
+        return tuple(pq.read_table(pa.BufferReader(fs.cat_file(f"{base}/{paths[kind]}")))
+                     for kind in ("sources", "points"))
 
 
 def open_dataset(name_or_path: str, *, storage_options: dict | None = None) -> DatasetHandle:

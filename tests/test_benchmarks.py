@@ -1,0 +1,82 @@
+"""Smoke test of the asv benchmark suite (benchmarks/, asv.conf.json; docs/benchmarks.md).
+
+A benchmark broken by a change to fieldbench should fail here, in CI, rather than silently in the
+nightly job. ``asv check`` imports the suite and validates every benchmark; ``asv run --quick``
+then runs each benchmark (and each parameter combination) exactly once against this environment
+(``--python=same``) without writing results (``--dry-run``). Budget: ~3 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIXES = ("time_", "peakmem_", "track_", "mem_", "timeraw_")
+
+
+def _asv(args: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "asv", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def _declared_benchmarks() -> set[str]:
+    """module.Class.method (or module.function) of every benchmark, read from the sources."""
+    names = set()
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith(PREFIXES):
+                names.add(f"{path.stem}.{node.name}")
+            if isinstance(node, ast.ClassDef):
+                names.update(f"{path.stem}.{node.name}.{item.name}" for item in node.body
+                             if isinstance(item, ast.FunctionDef) and item.name.startswith(PREFIXES))
+    return names
+
+
+@pytest.fixture(scope="module")
+def asv_env(tmp_path_factory) -> dict:
+    pytest.importorskip("asv", reason="asv is in the dev extra: pip install -e '.[dev]'")
+    env = dict(os.environ)
+    if "FIELDBENCH_CACHE" not in env:  # keep the usual dataset cache although HOME moves
+        import platformdirs
+
+        env["FIELDBENCH_CACHE"] = platformdirs.user_cache_dir("fieldbench")
+    # asv keeps its machine description in ~/.asv-machine.json: use a private HOME for it.
+    env["HOME"] = str(tmp_path_factory.mktemp("asv-home"))
+    env.pop("ASV_ENV_DIR", None)
+    machine = _asv(["machine", "--yes"], env, timeout=120)
+    assert machine.returncode == 0, machine.stdout + machine.stderr
+    return env
+
+
+def test_declared_benchmarks_cover_the_suite():
+    names = _declared_benchmarks()
+    for expected in ("physics.DirectSum.time_direct_sum", "physics.DirectSum.peakmem_direct_sum",
+                     "physics.MagpylibAgreement.track_max_relative_deviation", "pipeline.Generate.time_generate",
+                     "pipeline.Load.time_load", "training.TrainStep.time_train_step", "models.Encode.time_encode",
+                     "models.Evaluate.time_evaluate", "models.FMM.time_fmm",
+                     "accuracy.CheckpointError.track_phi_error", "accuracy.CheckpointError.track_field_error"):
+        assert expected in names
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_every_benchmark_runs_once(asv_env):
+    check = _asv(["check", "--python=same"], asv_env, timeout=300)
+    assert check.returncode == 0 and "No problems found" in check.stdout, check.stdout + check.stderr
+
+    run = _asv(["run", "--python=same", "--quick", "--dry-run", "--show-stderr"], asv_env, timeout=1500)
+    output = run.stdout + run.stderr
+    failed = [line.strip() for line in output.splitlines() if re.search(r"\bfailed\b", line)]
+    assert run.returncode == 0 and not failed, "\n".join(failed) + "\n\n" + output[-20000:]
+    missing = sorted(name for name in _declared_benchmarks() if name not in output)
+    # asv shortens long names in its progress lines ("...gpylibAgreement.track_max_..."): match the tail.
+    missing = [name for name in missing if name.split(".", 1)[1][-30:] not in output]
+    assert not missing, f"benchmarks that did not run: {missing}\n\n{output[-20000:]}"
