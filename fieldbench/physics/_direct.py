@@ -92,16 +92,23 @@ def _devices() -> list:
     return jax.local_devices()
 
 
-def _direct_sum_local(points, centers, magnetisations, sizes, mask, *, family: Family, any_far: bool = True,
-               chunk: int = CHUNK):
+def _pair_and_params(family: Family, any_far: bool, magnetisations, sizes, mask):
+    """The family's pair kernel and its per-source parameters, with masked sources neutralised.
+
+    Masking happens on the sources, not on the outputs: the kernels are linear in M, so a padding
+    source with M = 0 (and a unit size, so no kernel divides by zero) adds exactly 0. A select on
+    the kernels' outputs would also stop XLA from vectorising their logs (measured 5x slower).
+    """
     kernel = KERNELS[family]
+    magnetisations = jnp.where(mask[..., None], magnetisations, 0.0)
+    sizes = jnp.where(mask[..., None], sizes, 1.0)
     pair = functools.partial(kernel.pair, **_pair_options(family, any_far))
-    # Masking happens on the sources, not on the outputs: the kernels are linear in M, so a padding
-    # source with M = 0 (and a unit size, so no kernel divides by zero) adds exactly 0. A select on
-    # the kernels' outputs would also stop XLA from vectorising their logs (measured 5x slower).
-    magnetisations = jnp.where(mask[:, None], magnetisations, 0.0)
-    sizes = jnp.where(mask[:, None], sizes, 1.0)
-    params = kernel.prepare(magnetisations, sizes / 2)
+    return pair, kernel.prepare(magnetisations, sizes / 2)
+
+
+def _direct_sum_local(points, centers, magnetisations, sizes, mask, *, family: Family, any_far: bool = True,
+                      chunk: int = CHUNK):
+    pair, params = _pair_and_params(family, any_far, magnetisations, sizes, mask)
     count, dim = points.shape
     padded = -(-count // chunk) * chunk
     points = jnp.pad(points, ((0, padded - count), (0, 0)))
@@ -157,11 +164,7 @@ def _batched_local(points, centers, magnetisations, sizes, mask, *, family, any_
     if per_sample * sources > _BLOCK_PAIRS:
         single = functools.partial(_direct_sum_local, family=family, any_far=any_far, chunk=chunk)
         return jax.vmap(single)(points, centers, magnetisations, sizes, mask)
-    kernel = KERNELS[family]
-    pair = functools.partial(kernel.pair, **_pair_options(family, any_far))
-    magnetisations = jnp.where(mask[..., None], magnetisations, 0.0)
-    sizes = jnp.where(mask[..., None], sizes, 1.0)
-    params = kernel.prepare(magnetisations, sizes / 2)
+    pair, params = _pair_and_params(family, any_far, magnetisations, sizes, mask)
     block = max(1, min(count, _BLOCK_PAIRS // (per_sample * sources)))
     padded = -(-count // block) * block
 
