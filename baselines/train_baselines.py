@@ -1,9 +1,10 @@
-"""Train the quick-preset baselines on the standard datasets and write their checkpoints here.
+"""Train the shipped baselines with their default recipes and write the checkpoints here.
 
-    .venv/bin/python baselines/train_baselines.py [--steps 3000] [--models fc-ilr ...] [--datasets circles2d ...]
+    .venv/bin/python baselines/train_baselines.py [--models fc-ilr ...] [--datasets circles2d ...] [--seeds 0 1 2]
 
-The budget used for the committed checkpoints is recorded in each checkpoint's JSON (``training``)
-and summarised in the README. Reruns resume from existing checkpoints.
+Each run is exactly ``fieldbench train MODEL --dataset DATASET --seed N`` (the recipe is
+``fieldbench.models.RECIPES[MODEL]``), written to ``checkpoints/MODEL-DATASET-seedN.eqx``.
+Finished checkpoints are kept (rerun to fill in what is missing); an interrupted run resumes.
 """
 
 import argparse
@@ -11,30 +12,34 @@ import json
 import time
 from pathlib import Path
 
-from fieldbench.models import TrainConfig, train
+from fieldbench.models import recipe_config, run_recipe
 
 HERE = Path(__file__).resolve().parent
-#: A short schedule for CPU budgets: the paper's four stages (1e-3 ... 1e-6) spend half of a
-#: short run at rates too small to move; these stages keep the same step-wise shape.
-QUICK_RATES = (3e-3, 1e-3, 3e-4, 1e-4)
+
+
+def checkpoint_path(model: str, dataset: str, seed: int) -> Path:
+    return HERE / "checkpoints" / f"{model}-{dataset}-seed{seed}.eqx"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["fc-ilr", "fourier", "fc-inr", "linear"])
+    parser.add_argument("--models", nargs="+", default=["fc-ilr", "fc-ilr-bilinear", "fourier", "fourier-harmonic",
+                                                        "fc-inr", "linear"])
     parser.add_argument("--datasets", nargs="+", default=["circles2d", "prisms2d"])
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = parser.parse_args()
     for dataset in args.datasets:
         for model in args.models:
-            config = TrainConfig(model=model, dataset=dataset, preset=args.preset, steps=args.steps, batch_size=100,
-                                 points_per_batch=1024, learning_rates=QUICK_RATES, validate_every=500,
-                                 validation_samples=256, seed=0)
-            started = time.perf_counter()
-            result = train(config, HERE / "checkpoints" / f"{model}-{dataset}.eqx")
-            print(json.dumps({"model": model, "dataset": dataset, "seconds": round(time.perf_counter() - started, 1),
-                              "validation": result.history[-1]}), flush=True)
+            for seed in args.seeds:
+                target = checkpoint_path(model, dataset, seed)
+                if target.exists():
+                    continue
+                started = time.perf_counter()
+                result = run_recipe(recipe_config(model, dataset, seed=seed), target,
+                                    progress=lambda record: print(json.dumps(record, default=float), flush=True))
+                print(json.dumps({"model": model, "dataset": dataset, "seed": seed,
+                                  "seconds": round(time.perf_counter() - started, 1),
+                                  "validation": result.history[-1]}, default=float), flush=True)
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ def test_resume_refuses_another_configuration(datasets, uninterrupted):
 
 def test_restart_ignores_the_checkpoint(datasets, uninterrupted, tmp_path):
     seen = []
-    again = train(_resume_config(datasets["few"]), uninterrupted.checkpoint, resume=False,
+    again = train(_resume_config(datasets["few"]), uninterrupted.checkpoint, restart=True,
                   progress=lambda done, total, record: seen.append(done))
     assert seen == [4, 8] and _identical(again.model, uninterrupted.model)
 

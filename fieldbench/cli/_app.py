@@ -266,45 +266,60 @@ def datasets_publish(
 @app.command()
 @user_errors
 def train(
-    model: str = typer.Argument(..., help="fourier, fourier-harmonic, fc-ilr, fc-inr, linear, or path/file.py:Class"),
+    model: str = typer.Argument(..., help="A baseline (fc-ilr, fc-ilr-bilinear, fourier, fourier-bilinear, "
+                                          "fourier-harmonic, fc-inr, linear) or path/file.py:Class."),
     dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
-    config: Path = typer.Option(None, help="JSON file with TrainConfig fields (options below override it)."),
-    checkpoint: Path = typer.Option(None, help="Checkpoint path (.eqx); resumed if it exists. Default: "
-                                               "fieldbench-out/checkpoints/<model>-<dataset>.eqx"),
-    preset: str = typer.Option(None, help="quick | paper (model sizes)."),
-    steps: int = typer.Option(None, help="Adam steps."),
+    recipe: str = typer.Option(None, help="two-stage (basis by variable projection, then the hypernetwork in "
+                                          "whitened coordinates; models linear in their code) or adam (end to end). "
+                                          "Default: the model's own (see README, Training)."),
+    config: Path = typer.Option(None, help="JSON file of recipe fields (FitConfig or TrainConfig); options "
+                                           "below override it."),
+    checkpoint: Path = typer.Option(None, help="Checkpoint path (.eqx). Default: "
+                                               "fieldbench-out/checkpoints/<model>-<dataset>[-seed<N>].eqx. An "
+                                               "interrupted run resumes from it; a finished one is kept unless "
+                                               "--restart."),
+    preset: str = typer.Option(None, help="Model sizes: cpu | quick | paper (Table 3)."),
+    epochs: int = typer.Option(None, help="two-stage: hypernetwork epochs (whitened stage)."),
+    basis_steps: int = typer.Option(None, help="two-stage: variable-projection steps of the basis."),
+    steps: int = typer.Option(None, help="adam: optimiser steps."),
     batch_size: int = typer.Option(None, help="Samples per step."),
-    learning_rate: list[float] = typer.Option(None, help="Step-wise schedule, repeatable (default 1e-3 1e-4 1e-5 1e-6)."),
-    seed: int = typer.Option(None, help="Seed (initialisation and data order)."),
-    restart: bool = typer.Option(False, help="Ignore an existing checkpoint and start over."),
+    learning_rate: list[float] = typer.Option(None, help="adam: schedule rates, repeatable; two-stage: one rate."),
+    seed: int = typer.Option(0, help="Seed (initialisation, data order, points)."),
+    restart: bool = typer.Option(False, help="Train from scratch and REPLACE an existing checkpoint."),
 ) -> None:
-    """Train a model with Adam and the paper's step-wise schedule; checkpoints and resumes."""
+    """Train a model with its recipe (defaults reproduce the shipped baselines); checkpoints and resumes."""
     import json
 
-    from ..models import TrainConfig, train as run_train
+    from ..models import recipe_config, recipe_name, run_recipe
 
     fields = json.loads(config.read_text()) if config else {}
-    fields |= {"model": model, "dataset": dataset}
-    for key, value in (("preset", preset), ("steps", steps), ("batch_size", batch_size), ("seed", seed),
-                       ("learning_rates", tuple(learning_rate) if learning_rate else None)):
-        if value is not None:
-            fields[key] = value
-    settings = TrainConfig(**fields)
-    target = checkpoint or Path("fieldbench-out/checkpoints") / f"{Path(model).stem}-{Path(dataset).name}.eqx"
-    with _progress_bar("steps") as bar:
-        task = bar.add_task(f"training {model} on {dataset}", total=settings.steps)
+    chosen = recipe or fields.pop("recipe", None) or recipe_name(model)
+    fields.pop("recipe", None)
+    options = {"preset": preset, "batch_size": batch_size}
+    if chosen == "two-stage":
+        options |= {"epochs": epochs, "basis_steps": basis_steps,
+                    "learning_rate": learning_rate[0] if learning_rate else None}
+        ignored = [name for name, value in (("--steps", steps),) if value is not None]
+    else:
+        options |= {"steps": steps, "learning_rates": tuple(learning_rate) if learning_rate else None}
+        ignored = [name for name, value in (("--epochs", epochs), ("--basis-steps", basis_steps)) if value is not None]
+    if ignored:
+        raise ValueError(f"{', '.join(ignored)} do not apply to the {chosen} recipe; drop them or pass --recipe")
+    settings = recipe_config(model, dataset, recipe=chosen, seed=seed, **(fields | {k: v for k, v in options.items()
+                                                                                    if v is not None}))
+    suffix = f"-seed{seed}" if seed else ""
+    target = checkpoint or Path("fieldbench-out/checkpoints") / f"{Path(model).stem}-{Path(dataset).name}{suffix}.eqx"
+    console.print(f"training {model} on {dataset} with the {chosen} recipe -> {target}", highlight=False)
 
-        def report(done, total, record):
-            text = f"training {model}"
-            if record:
-                text += f"  val: phi {record['phi_error']:.2f}%  H {record['field_error']:.2f}%"
-                report.last = text
-            bar.update(task, completed=done, description=getattr(report, "last", text))
+    def report(record):
+        console.print("  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                       for k, v in record.items()), highlight=False)
 
-        result = run_train(settings, target, resume=not restart, progress=report)
+    result = run_recipe(settings, target, restart=restart, progress=report)
     last = result.history[-1] if result.history else {}
     console.print(f"checkpoint: {result.checkpoint}; {result.seconds:.1f} s; validation: "
-                  f"phi {last.get('phi_error', float('nan')):.2f}%, H {last.get('field_error', float('nan')):.2f}%")
+                  f"phi {last.get('phi_error', float('nan')):.3g}%, H {last.get('field_error', float('nan')):.3g}%",
+                  highlight=False)
 
 
 @app.command()

@@ -1,11 +1,12 @@
 """Evaluation: Eq. 10 scoring of any protocol model on a dataset split (targets never reach the
-model), and the runtime-scaling harness (encode O(M), evaluate O(N); the paper's Fig. 5a)."""
+model), the rank-L ceiling of additive models, and the runtime-scaling harness (encode O(M), evaluate O(N); the paper's Fig. 5a)."""
 
+from ._ceiling import DEFAULT_RANKS, CeilingResult, ceiling
 from ._evaluate import DISTANCE_BINS, EvaluationResult, InvalidPrediction, boundary_distance, evaluate
 from ._scaling import (DEFAULT_SIZES, SCALING_METHODS, ScalingResult, ScalingRow, scaling, scaling_configuration,
                        scaling_predictors)
 
 __all__ = [
-    "DEFAULT_SIZES", "DISTANCE_BINS", "EvaluationResult", "InvalidPrediction", "SCALING_METHODS", "ScalingResult",
+    "CeilingResult", "DEFAULT_RANKS", "DEFAULT_SIZES", "DISTANCE_BINS", "ceiling", "EvaluationResult", "InvalidPrediction", "SCALING_METHODS", "ScalingResult",
     "ScalingRow", "boundary_distance", "evaluate", "scaling", "scaling_configuration", "scaling_predictors",
 ]

@@ -1,18 +1,22 @@
 """Models: the protocol, the paper's baselines, the exact and FMM references, and training.
 
 A model encodes each source, sums the codes and evaluates the potential at any points; the field
-is -grad(phi). See ``_protocol`` for the interface and ``examples/my_model.py`` for a user model.
+is -grad(phi). Training: ``_recipes`` names each baseline's default recipe, ``_fit`` the two-stage
+recipe of models linear in their code, ``_train`` end-to-end Adam. See ``_protocol`` for the interface and ``examples/my_model.py`` for a user model.
 """
 
-from ._baselines import FCILR, FCINR, PRESETS, FourierHypernetwork, LinearModel
+from ._baselines import FCILR, FCINR, PRESETS, FourierHypernetwork, LinearModel, MagnetisationLinearHypernet
+from ._fit import FitConfig, FitResult, fit
 from ._protocol import LinearBasisModel, Predictor, SourceFieldModel, feature_count, source_features
 from ._reference import ExactPredictor, FMMPredictor
 from ._registry import (build_model, build_reference, load_checkpoint, load_predictor, model_class, model_names,
                         save_checkpoint)
+from ._recipes import RECIPES, recipe_config, recipe_name, run_recipe
 from ._train import TrainConfig, TrainResult, train
 
 __all__ = [
-    "ExactPredictor", "FCILR", "FCINR", "FMMPredictor", "FourierHypernetwork", "LinearBasisModel", "LinearModel",
+    "ExactPredictor", "FCILR", "FCINR", "FMMPredictor", "FitConfig", "FitResult", "MagnetisationLinearHypernet",
+    "RECIPES", "fit", "recipe_config", "recipe_name", "run_recipe", "FourierHypernetwork", "LinearBasisModel", "LinearModel",
     "PRESETS", "Predictor", "SourceFieldModel", "TrainConfig", "TrainResult", "build_model", "build_reference",
     "feature_count", "load_checkpoint", "load_predictor", "model_class", "model_names", "save_checkpoint",
     "source_features", "train",

@@ -15,7 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._protocol import LinearBasisModel, SourceFieldModel, feature_count
+from ._protocol import FEATURE_FAMILIES, LinearBasisModel, SourceFieldModel, feature_count
 
 __all__ = ["FourierHypernetwork", "FCILR", "FCINR", "LinearModel", "PRESETS"]
 
@@ -24,6 +24,62 @@ def _hypernet(features: int, outputs: int, width: int, depth: int, key) -> eqx.n
     """A fully connected hypernetwork g: source features -> code. depth = number of hidden layers."""
     return eqx.nn.MLP(features, outputs, width_size=max(1, width), depth=depth, activation=jax.nn.silu, key=key,
                       dtype=jnp.float32)
+
+
+class MagnetisationLinearHypernet(eqx.Module):
+    """A hypernetwork exactly linear in the magnetisation: g(features) = A(centre, size, family) M.
+
+    phi is linear in M, so this loses no generality and halves what the network must learn: A is
+    a smooth function of the geometry only, read through a Fourier-feature encoding of the centre
+    (fixed random frequencies, Tancik et al. 2020) so that an MLP resolves it. Its last layer
+    outputs the (code, d) matrix A row by row.
+    """
+
+    frequencies: jax.Array  # (F, d), fixed (gradients stopped)
+    mlp: eqx.nn.MLP
+    dim: int = eqx.field(static=True)
+
+    @classmethod
+    def create(cls, dim: int, code: int, width: int, depth: int, key, *, fourier_features: int = 64,
+               centre_frequency: float = 2.0):
+        frequency_key, mlp_key = jax.random.split(key)
+        frequencies = centre_frequency * jax.random.normal(frequency_key, (fourier_features, dim), jnp.float32)
+        inputs = dim + 2 * fourier_features + dim + len(FEATURE_FAMILIES[dim])
+        mlp = eqx.nn.MLP(inputs, code * dim, width_size=max(1, width), depth=depth, activation=jax.nn.silu,
+                         key=mlp_key, dtype=jnp.float32)
+        return cls(frequencies=frequencies, mlp=mlp, dim=dim)
+
+    def geometry(self, features):
+        """The encoding of one source's centre, size and family (everything but M)."""
+        d = self.dim
+        centre = features[:d]
+        angles = 2 * jnp.pi * jax.lax.stop_gradient(self.frequencies) @ centre
+        return jnp.concatenate([centre, jnp.sin(angles), jnp.cos(angles), features[2 * d:]])
+
+    def magnetisation(self, features):
+        return features[..., self.dim:2 * self.dim]
+
+    def hidden(self, features):
+        """Activations entering the last layer (for its closed-form fit)."""
+        x = self.geometry(features)
+        for layer in self.mlp.layers[:-1]:
+            x = self.mlp.activation(layer(x))
+        return x
+
+    def __call__(self, features):
+        matrix = self.mlp(self.geometry(features)).reshape(-1, self.dim)
+        return matrix @ self.magnetisation(features)
+
+
+def _code_network(head: str, dim: int, code: int, width: int, depth: int, key, **options):
+    """The per-source hypernetwork: the paper's MLP on all features, or magnetisation-linear."""
+    if head == "mlp":
+        if options:
+            raise ValueError(f"options {sorted(options)} apply to head='bilinear' only")
+        return _hypernet(feature_count(dim), code, width, depth, key)
+    if head == "bilinear":
+        return MagnetisationLinearHypernet.create(dim, code, width, depth, key, **options)
+    raise ValueError(f"head must be 'mlp' (the paper's) or 'bilinear' (linear in M); got {head!r}")
 
 
 class FourierHypernetwork(LinearBasisModel):
@@ -41,7 +97,7 @@ class FourierHypernetwork(LinearBasisModel):
     """
 
     name: ClassVar[str] = "fourier"
-    hypernet: eqx.nn.MLP
+    hypernet: eqx.Module
     log_k_bounds: jax.Array
     order: int = eqx.field(static=True)
     variant: str = eqx.field(static=True, default="paper")
@@ -52,14 +108,15 @@ class FourierHypernetwork(LinearBasisModel):
 
     @classmethod
     def create(cls, *, dim: int = 2, length_scale: float = 1.0, key=0, order: int = 32, variant: str = "paper",
-               hypernet_width: float = 0.25, hypernet_depth: int = 3, k_min: float = 0.3, k_max: float = 12.0):
+               hypernet_width: float = 0.25, hypernet_depth: int = 3, k_min: float = 0.3, k_max: float = 12.0,
+               head: str = "mlp", **head_options):
         if dim != 2:
             raise ValueError("the Fourier hypernetwork is implemented for 2D sources (dim=2)")
         if variant not in ("paper", "harmonic"):
             raise ValueError(f"variant must be 'paper' (Eq. 11, not harmonic) or 'harmonic'; got {variant!r}")
         size = 4 * order * order if variant == "paper" else 3 + 8 * (order - 1)
         key = jax.random.PRNGKey(key) if isinstance(key, int) else key
-        hypernet = _hypernet(feature_count(dim), size, int(hypernet_width * size), hypernet_depth, key)
+        hypernet = _code_network(head, dim, size, int(hypernet_width * size), hypernet_depth, key, **head_options)
         return cls(hypernet=hypernet, log_k_bounds=jnp.log(jnp.array([k_min, k_max], jnp.float32)), order=order,
                    variant=variant, length_scale=length_scale)
 
@@ -122,17 +179,18 @@ class FCILR(LinearBasisModel):
 
     name: ClassVar[str] = "fc-ilr"
     basis_layers: list
-    hypernet: eqx.nn.MLP
+    hypernet: eqx.Module
 
     @classmethod
     def create(cls, *, dim: int = 2, length_scale: float = 1.0, key=0, width: int = 400, depth: int = 3,
-               hypernet_width: float = 1.5, hypernet_depth: int = 3):
+               hypernet_width: float = 1.5, hypernet_depth: int = 3, head: str = "mlp", **head_options):
         key = jax.random.PRNGKey(key) if isinstance(key, int) else key
         keys = jax.random.split(key, depth + 1)
         sizes = [dim] + [width] * depth
         layers = [eqx.nn.Linear(a, b, key=k, dtype=jnp.float32) for a, b, k in zip(sizes[:-1], sizes[1:], keys[:-1])]
         code = width + 1
-        hypernet = _hypernet(feature_count(dim), code, int(hypernet_width * code), hypernet_depth, keys[-1])
+        hypernet = _code_network(head, dim, code, int(hypernet_width * code), hypernet_depth, keys[-1],
+                                 **head_options)
         return cls(basis_layers=layers, hypernet=hypernet, length_scale=length_scale)
 
     def encode_sources(self, features):
@@ -204,15 +262,23 @@ class LinearModel(LinearBasisModel):
         return jnp.concatenate([r, jnp.ones((r.shape[0], 1), r.dtype)], axis=1)
 
 
-#: Hyperparameters per preset. "paper" = Table 3 of the paper; "quick" = minutes on a laptop CPU and
-#: checkpoints of about 1 MB (an additive model needs a basis wide enough to place a localised source
-#: anywhere in the domain: a 64-wide FC+ILR basis plateaued at ~30% error, hence 256).
+#: Hyperparameters per preset, by model name. "paper" = Table 3 of the paper; "quick" = small models
+#: for tests and quick runs; "cpu" = what the default two-stage recipe trains on a laptop CPU in
+#: minutes (checkpoints of a few MB).
+_FOURIER = {"paper": {"order": 32, "hypernet_width": 0.25, "hypernet_depth": 3},
+            "quick": {"order": 16, "hypernet_width": 0.25, "hypernet_depth": 2},
+            "cpu": {"order": 16, "hypernet_width": 0.5, "hypernet_depth": 3}}
+_FC_ILR = {"paper": {"width": 400, "depth": 3, "hypernet_width": 1.5, "hypernet_depth": 3},
+           "quick": {"width": 256, "depth": 3, "hypernet_width": 1.0, "hypernet_depth": 2},
+           "cpu": {"width": 256, "depth": 3, "hypernet_width": 1.5, "hypernet_depth": 3}}
 PRESETS = {
-    "fourier": {"paper": {"order": 32, "hypernet_width": 0.25, "hypernet_depth": 3},
-                "quick": {"order": 16, "hypernet_width": 0.25, "hypernet_depth": 2}},
-    "fc-ilr": {"paper": {"width": 400, "depth": 3, "hypernet_width": 1.5, "hypernet_depth": 3},
-               "quick": {"width": 256, "depth": 3, "hypernet_width": 1.0, "hypernet_depth": 2}},
+    "fourier": _FOURIER,
+    "fourier-harmonic": _FOURIER,
+    "fourier-bilinear": _FOURIER,
+    "fc-ilr": _FC_ILR,
+    "fc-ilr-bilinear": _FC_ILR,
     "fc-inr": {"paper": {"width": 20, "depth": 3, "hypernet_width": 1.0, "hypernet_depth": 2},
-               "quick": {"width": 16, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2}},
-    "linear": {"paper": {}, "quick": {}},
+               "quick": {"width": 16, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2},
+               "cpu": {"width": 16, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2}},
+    "linear": {"paper": {}, "quick": {}, "cpu": {}},
 }

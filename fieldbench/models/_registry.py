@@ -26,7 +26,9 @@ __all__ = [
 LEARNED: dict[str, tuple[type[SourceFieldModel], dict]] = {
     "fourier": (FourierHypernetwork, {"variant": "paper"}),
     "fourier-harmonic": (FourierHypernetwork, {"variant": "harmonic"}),
+    "fourier-bilinear": (FourierHypernetwork, {"variant": "paper", "head": "bilinear"}),
     "fc-ilr": (FCILR, {}),
+    "fc-ilr-bilinear": (FCILR, {"head": "bilinear"}),
     "fc-inr": (FCINR, {}),
     "linear": (LinearModel, {}),
 }
@@ -88,8 +90,7 @@ def build_model(spec: str, *, dim: int = 2, length_scale: float = 1.0, preset: s
                 **overrides) -> tuple[SourceFieldModel, dict]:
     """A fresh learned model and the full hyperparameters that rebuild it."""
     cls, fixed = model_class(spec)
-    base = spec.replace("-harmonic", "")
-    presets = PRESETS.get(base, {})
+    presets = PRESETS.get(spec, {})
     if presets and preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; {spec} has {list(presets)}")
     hyperparameters = dict(presets.get(preset, {})) | fixed | overrides

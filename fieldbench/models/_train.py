@@ -42,6 +42,8 @@ class TrainConfig:
 
     learning_rates: the step-wise schedule, one rate per equal share of ``steps`` (the paper:
       5,000 epochs at each of 1e-3, 1e-4, 1e-5, 1e-6).
+    schedule_shape: ``"steps"`` (the paper's step-wise schedule) or ``"cosine"`` (a cosine decay
+      from the first rate to the last, after a warm-up of 2% of the steps).
     """
 
     model: str = "fc-ilr"
@@ -57,8 +59,11 @@ class TrainConfig:
     validation_samples: int = 256
     seed: int = 0
     hyperparameters: dict = dataclasses.field(default_factory=dict)
+    schedule_shape: str = "steps"
 
     def __post_init__(self):
+        if self.schedule_shape not in ("steps", "cosine"):
+            raise ValueError(f"schedule_shape must be 'steps' or 'cosine'; got {self.schedule_shape!r}")
         if self.points not in ("shared", "dataset"):
             raise ValueError(f"points must be 'shared' or 'dataset'; got {self.points!r}")
         for name in ("steps", "batch_size", "points_per_batch", "validate_every"):
@@ -69,13 +74,16 @@ class TrainConfig:
         self.learning_rates = tuple(float(r) for r in self.learning_rates)
 
     def schedule(self) -> optax.Schedule:
+        if self.schedule_shape == "cosine":
+            first, last = self.learning_rates[0], self.learning_rates[-1]
+            return optax.warmup_cosine_decay_schedule(0.0, first, max(1, self.steps // 50), self.steps, end_value=last)
         stages = len(self.learning_rates)
         boundaries = {int(self.steps * (i + 1) / stages): self.learning_rates[i + 1] / self.learning_rates[i]
                       for i in range(stages - 1)}
         return optax.piecewise_constant_schedule(self.learning_rates[0], boundaries)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self) | {"learning_rates": list(self.learning_rates)}
+        return dataclasses.asdict(self) | {"learning_rates": list(self.learning_rates), "recipe": "adam"}
 
 
 @dataclasses.dataclass
@@ -167,9 +175,15 @@ def _state_paths(checkpoint: Path) -> tuple[Path, Path]:
     return checkpoint.with_suffix(".opt.eqx"), checkpoint.with_suffix(".state.json")
 
 
-def train(config: TrainConfig, checkpoint: str | Path | None = None, *, resume: bool = True,
+def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart: bool = False,
           progress: Callable[[int, int, dict], None] | None = None) -> TrainResult:
-    """Train ``config.model`` on ``config.dataset``; checkpoint (and resume from) ``checkpoint``."""
+    """Train ``config.model`` on ``config.dataset``; checkpoint (and resume from) ``checkpoint``.
+
+    An existing checkpoint is resumed when its training state (``.state.json``, ``.opt.eqx``) is
+    there and was written with the same configuration. A checkpoint WITHOUT that state (a finished
+    or shipped model) is never overwritten silently: pass ``restart=True`` to train from scratch
+    and replace it, or choose another path.
+    """
     from ..datasets import load, open_dataset
 
     handle = open_dataset(config.dataset)
@@ -185,16 +199,19 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, resume: 
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     start_step, history = 0, []
     checkpoint = Path(checkpoint).with_suffix(".eqx") if checkpoint else None
-    if checkpoint and resume and checkpoint.is_file():
+    if checkpoint and not restart and checkpoint.is_file():
         opt_path, state_path = _state_paths(checkpoint)
-        if state_path.is_file():
-            state = json.loads(state_path.read_text())
-            if state["config"] != config.to_dict():
-                raise ValueError(f"{checkpoint} was trained with a different configuration; pass another checkpoint "
-                                 "path or resume=False to start over")
-            model, _ = load_checkpoint(checkpoint, config.model)
-            opt_state = eqx.tree_deserialise_leaves(opt_path, opt_state)
-            start_step, history = state["step"], state["history"]
+        if not state_path.is_file():
+            raise FileExistsError(f"{checkpoint} exists and holds no training state to resume from (no "
+                                  f"{state_path.name}); pass restart=True (--restart) to train from scratch and "
+                                  "replace it, or choose another checkpoint path")
+        state = json.loads(state_path.read_text())
+        if state["config"] != config.to_dict():
+            raise ValueError(f"{checkpoint} was trained with a different configuration; pass another checkpoint "
+                             "path, or restart=True (--restart) to start over")
+        model, _ = load_checkpoint(checkpoint, config.model)
+        opt_state = eqx.tree_deserialise_leaves(opt_path, opt_state)
+        start_step, history = state["step"], state["history"]
 
     data = _Data(config, train_split, domain, length_scale)
     step_fn = make_step(optimizer, config.field_weight)

@@ -19,6 +19,8 @@ POINT_METHODS = ("uniform", "grid")
 def _configuration_to_dict(spec: ConfigurationSpec) -> dict:
     out = dataclasses.asdict(spec)
     out["families"] = [Family.parse(f).name.lower() for f in spec.families]
+    if out["centres"] == "uniform":  # the default stays implicit: cards written before it existed stay valid
+        del out["centres"]
     return {key: list(value) if isinstance(value, tuple) else value for key, value in out.items()}
 
 

@@ -160,6 +160,10 @@ class ConfigurationSpec:
         sources are placed one after another, each candidate (family, size and centre together)
         drawn afresh until it clears those already placed, so dense requests favour smaller sizes;
         see ``overlap`` for "forced". Sources may stick out of the domain; only centres are bounded.
+      centres: ``"uniform"`` (default: uniform in the domain) or ``"normal"`` (each coordinate
+        normal with the domain's midpoint as mean and a sixth of its width as standard deviation,
+        so [-3, 3] gives N(0, 1), as in the paper's public code; centres then may leave the domain).
+        With ``overlap="forced"`` only the first source of a sample follows it.
       size: the RADIUS range of discs/spheres and the FULL side-length range of prisms/cuboids,
         ``(lo, hi)`` with ``0 < lo <= hi``, or one number for a fixed size [``(lo, hi)``]. Sizes are
         uniform in the range. With mixed families the same range applies to each family in its own
@@ -187,6 +191,7 @@ class ConfigurationSpec:
     overlap: str = "none"
     max_attempts: int = 1000
     max_restarts: int = 100
+    centres: str = "uniform"
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
@@ -247,6 +252,8 @@ class ConfigurationSpec:
         # policies and scalars
         if self.aspect not in _ASPECTS:
             raise ValueError(f"aspect must be 'free' (independent sides) or 'square' (equal sides); got {self.aspect!r}")
+        if self.centres not in ("uniform", "normal"):
+            raise ValueError(f"centres must be 'uniform' or 'normal'; got {self.centres!r}")
         if self.overlap not in _OVERLAP_POLICIES:
             raise ValueError(f"overlap must be one of {', '.join(map(repr, _OVERLAP_POLICIES))}; got {self.overlap!r}")
         if not _is_number(self.magnetisation) or not math.isfinite(self.magnetisation) or self.magnetisation <= 0:
@@ -333,7 +340,12 @@ def _draw_candidates(spec: ConfigurationSpec, rng: np.random.Generator, count: i
 
 
 def _place_uniform(spec: ConfigurationSpec, unit: np.ndarray) -> np.ndarray:
+    """Centres from unit-cube variates: uniform in the domain, or normal (``centres="normal"``)."""
     lo, hi = spec.domain
+    if spec.centres == "normal":
+        from scipy.special import ndtri  # a dependency of jax
+
+        return (lo + hi) / 2 + (hi - lo) / 6 * ndtri(np.clip(unit, 1e-300, None))
     return np.clip(lo + unit * (hi - lo), lo, hi)
 
 

@@ -1,0 +1,68 @@
+"""The default training recipe of every baseline: what ``fieldbench train NAME`` runs, and what the
+shipped checkpoints in ``baselines/checkpoints/`` were trained with (``baselines/train_baselines.py``).
+
+Models linear in their code use the two-stage recipe (``_fit``: the basis by variable projection,
+then the hypernetwork in whitened coordinates and a relative fine-tune); FC INR, which is not
+linear in its code, uses end-to-end Adam (``_train``). Every figure here was chosen on the val
+split and fits in minutes on one core of a laptop CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ._fit import FitConfig, fit
+from ._protocol import LinearBasisModel
+from ._registry import LEARNED, model_class
+from ._train import TrainConfig, train
+
+__all__ = ["RECIPES", "recipe_config", "run_recipe", "recipe_name"]
+
+#: Per model: (recipe, overrides of the recipe's config defaults).
+RECIPES: dict[str, tuple[str, dict]] = {
+    "fc-ilr": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 150, "relative_epochs": 100}),
+    "fc-ilr-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 40, "relative_epochs": 100}),
+    "fourier": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 150, "relative_epochs": 100}),
+    "fourier-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 40, "relative_epochs": 100}),
+    "fourier-harmonic": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 100, "relative_epochs": 60}),
+    "linear": ("two-stage", {"preset": "cpu", "basis_steps": 0, "epochs": 1, "relative_epochs": 0}),
+    "fc-inr": ("adam", {"preset": "quick", "steps": 8000, "batch_size": 100, "learning_rates": (3e-3, 3e-5),
+                        "schedule_shape": "cosine", "validate_every": 500, "validation_samples": 256}),
+}
+
+
+def recipe_name(model: str) -> str:
+    """'two-stage' or 'adam': the baseline's default, else two-stage for models linear in their code."""
+    if model in RECIPES:
+        return RECIPES[model][0]
+    cls, _ = model_class(model)
+    return "two-stage" if issubclass(cls, LinearBasisModel) and hasattr(cls, "hypernet") else "adam"
+
+
+def recipe_config(model: str, dataset: str, *, recipe: str | None = None, seed: int = 0,
+                  **overrides) -> FitConfig | TrainConfig:
+    """The full configuration of ``model``'s recipe on ``dataset`` (defaults, then ``overrides``)."""
+    recipe = recipe or recipe_name(model)
+    defaults = RECIPES[model][1] if model in RECIPES and RECIPES[model][0] == recipe else {}
+    fields = dict(defaults) | {k: v for k, v in overrides.items() if v is not None}
+    fields |= {"model": model, "dataset": dataset, "seed": seed}
+    if recipe == "two-stage":
+        return FitConfig(**fields)
+    if recipe == "adam":
+        return TrainConfig(**fields)
+    raise ValueError(f"recipe must be 'two-stage' or 'adam'; got {recipe!r}")
+
+
+def run_recipe(config: FitConfig | TrainConfig, checkpoint: str | Path | None, *, restart: bool = False,
+               progress: Callable[[dict], None] | None = None):
+    """Train with ``config``'s recipe into ``checkpoint``; returns the recipe's result (``history``,
+    ``seconds``, ``checkpoint``)."""
+    if isinstance(config, FitConfig):
+        return fit(config, checkpoint, restart=restart, progress=progress)
+    report = (lambda done, total, record: progress(record | {"stage": "adam"}) if record else None) if progress \
+        else None
+    return train(config, checkpoint, restart=restart, progress=report)
+
+
+assert set(RECIPES) == set(LEARNED), "every baseline has a default recipe"
