@@ -313,13 +313,50 @@ def train(
 
     def report(record):
         console.print("  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                       for k, v in record.items()), highlight=False)
+                                       for k, v in record.items()), highlight=False, soft_wrap=True)
 
     result = run_recipe(settings, target, restart=restart, progress=report)
     last = result.history[-1] if result.history else {}
     console.print(f"checkpoint: {result.checkpoint}; {result.seconds:.1f} s; validation: "
                   f"phi {last.get('phi_error', float('nan')):.3g}%, H {last.get('field_error', float('nan')):.3g}%",
                   highlight=False)
+
+
+@app.command()
+@user_errors
+def ceiling(
+    dataset: str = typer.Argument(..., help="Standard dataset name or a dataset directory (needs a train split)."),
+    split: list[str] = typer.Option(["test-single", "test-multi"], help="Splits to score (repeatable)."),
+    ranks: str = typer.Option("32,64,128,256,400,1024", help="Code sizes L, comma-separated."),
+    points: int = typer.Option(4096, help="Points of the fixed evaluation set P."),
+    train_sources: int = typer.Option(8000, help="Training sources whose potentials span the optimal basis."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+) -> None:
+    """The rank-L ceiling: Eq. 10 of the best additive model with an L-dimensional code (SVD of exact
+    potentials of training sources; held-out samples scored at the same points)."""
+    import json
+
+    from ..evaluation import ceiling as run_ceiling
+
+    try:
+        wanted = [int(r) for r in ranks.split(",") if r.strip()]
+    except ValueError:
+        raise ValueError(f"--ranks must be comma-separated integers, e.g. 32,64,128; got {ranks!r}") from None
+    results = [run_ceiling(dataset, name, wanted, points=points, train_sources=train_sources) for name in split]
+    table = Table(title=f"rank-L ceiling of additive models on {dataset} (median relative error of phi, %)")
+    table.add_column("L", justify="right")
+    for result in results:
+        table.add_column(f"{result.split} phi", justify="right")
+        table.add_column(f"{result.split} rel. L2", justify="right")
+    for index, rank in enumerate(results[0].ranks):
+        row = [str(rank)]
+        for result in results:
+            row += [f"{result.phi_error[index]:.3g}", f"{result.phi_relative_l2[index]:.3g}"]
+        table.add_row(*row)
+    console.print(table)
+    if json_out:
+        json_out.write_text(json.dumps([r.as_dict() for r in results], indent=1))
+        console.print(f"wrote {json_out}")
 
 
 @app.command()
@@ -352,7 +389,8 @@ def evaluate(
 def submit(
     model: str = typer.Argument(..., help="exact | fmm | fmm-pure | a baseline name | path/file.py:Class"),
     name: str = typer.Option(..., help="Leaderboard name."),
-    checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
+    checkpoint: list[Path] = typer.Option(None, help="Checkpoint of a learned model; repeat it for one checkpoint "
+                                                     "per seed (the record then holds mean +- std over seeds)."),
     dataset: list[str] = typer.Option(None, help="Standard datasets (default: the training dataset, or all)."),
     records: Path = typer.Option(Path("leaderboard/records"), help="Records folder."),
     scaling: bool = typer.Option(True, help="Run the runtime-scaling measurement for the record."),
@@ -368,11 +406,13 @@ def submit(
         from ..leaderboard._benchmark import scaling_figures
 
         with console.status("measuring runtime scaling..."):
-            result = run_scaling({name: load_predictor(model, checkpoint)}, sizes_m=(1e2, 1e3, 1e4, 1e5),
+            result = run_scaling({name: load_predictor(model, checkpoint[0] if checkpoint else None)},
+                                 sizes_m=(1e2, 1e3, 1e4, 1e5),
                                  time_budget=30.0, repeats=2)
         figures = scaling_figures(result)
     with console.status(f"scoring {name} on the test splits..."):
-        paths = run_submit(model, name, checkpoint=checkpoint, datasets=dataset or None, directory=records,
+        chosen = None if not checkpoint else checkpoint[0] if len(checkpoint) == 1 else list(checkpoint)
+        paths = run_submit(model, name, checkpoint=chosen, datasets=dataset or None, directory=records,
                            scaling=figures, replace=replace)
     for path in paths:
         console.print(f"record: {path}")

@@ -17,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import equinox as eqx
 import numpy as np
 
 from ..datasets import load
 from ..metrics import relative_errors, relative_l2_error
 from ..models import Predictor
-from ..sources import Family
+from ..sources import Family, SourceBatch
 
 __all__ = ["EvaluationResult", "evaluate", "InvalidPrediction", "DISTANCE_BINS", "boundary_distance"]
 
@@ -92,6 +93,20 @@ def _pooled(errors: np.ndarray, usable: np.ndarray, select: np.ndarray) -> float
     return 100.0 * float(np.median(errors[chosen])) if chosen.any() else float("nan")
 
 
+@eqx.filter_jit
+def _predict_jitted(model, family, centers, magnetisations, sizes, mask, points):
+    batch = SourceBatch(family, centers, magnetisations, sizes, mask)
+    return model.evaluate(model.encode(batch), points)
+
+
+def predict(model: Predictor, batch: SourceBatch, points):
+    """phi, H of a padded batch at per-sample points; learned (equinox) models run jitted."""
+    if isinstance(model, eqx.Module):
+        return _predict_jitted(model, batch.family, batch.centers, batch.magnetisations, batch.sizes, batch.mask,
+                               points)
+    return model.evaluate(model.encode(batch), points)
+
+
 def evaluate(model: Predictor, dataset: str, split: str, *, batch_size: int = 64, name: str | None = None,
              limit: int | None = None) -> EvaluationResult:
     """Score ``model`` on ``split`` of ``dataset`` (a standard name or a dataset path)."""
@@ -107,7 +122,7 @@ def evaluate(model: Predictor, dataset: str, split: str, *, batch_size: int = 64
         block = type(batch)(batch.family[start:stop], batch.centers[start:stop], batch.magnetisations[start:stop],
                             batch.sizes[start:stop], batch.mask[start:stop])
         points = data.points[start:stop]
-        phi, field = model.evaluate(model.encode(block), points)
+        phi, field = predict(model, block, points)
         phis.append(_check("phi", phi, points.shape[:2], start))
         fields.append(_check("the field", field, points.shape, start))
     seconds = time.perf_counter() - started

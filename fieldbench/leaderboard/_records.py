@@ -14,13 +14,15 @@ import hashlib
 import json
 import math
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
 import jax
 import jsonschema
+import numpy as np
 
+from .._io import file_sha256
 from .._version import __version__
 from ..bench import device_description
 from ..datasets import open_dataset, registry_entries
@@ -60,7 +62,40 @@ def _parameter_count(model) -> int:
     return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))))
 
 
-def _model_block(spec: str, predictor: Predictor, checkpoint: str | Path | None) -> dict:
+def _stored_path(checkpoint: Path, directory: Path) -> str:
+    """The checkpoint as a record stores it: relative to the records' repository (the folder two
+    levels above ``leaderboard/records``) when it lies inside it, so records verify on any clone."""
+    root = directory.resolve().parents[1] if len(directory.resolve().parents) > 1 else directory.resolve()
+    try:
+        return checkpoint.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(checkpoint.resolve())
+
+
+def resolve_checkpoint(stored: str, directory: str | Path) -> Path:
+    """Where a record's checkpoint path points: absolute as is, relative to the records' repository."""
+    path = Path(stored)
+    if path.is_absolute():
+        return path
+    resolved = Path(directory).resolve()
+    root = resolved.parents[1] if len(resolved.parents) > 1 else resolved
+    return root / path
+
+
+def _seed_summary(per_seed: list[dict], checkpoints: list[Path], directory: Path) -> dict:
+    """mean, std (n - 1) and the values over seeds of every headline metric of every split."""
+    metrics = {}
+    for split in per_seed[0]:
+        metrics[split] = {}
+        for metric in ("phi_error", "field_error", "phi_relative_l2", "field_relative_l2"):
+            values = [float(seed[split][metric]) for seed in per_seed]
+            std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+            metrics[split][metric] = {"mean": float(np.mean(values)), "std": std, "values": values}
+    return {"count": len(per_seed), "metrics": metrics,
+            "checkpoints": [{"path": _stored_path(c, directory), "sha256": file_sha256(c)} for c in checkpoints]}
+
+
+def _model_block(spec: str, predictor: Predictor, checkpoint: str | Path | None, directory: Path) -> dict:
     block = {"spec": spec, "additive": bool(predictor.additive), "harmonic": bool(predictor.harmonic),
              "parameters": _parameter_count(predictor), "checkpoint": None, "checkpoint_sha256": None,
              "trained_on": None}
@@ -72,22 +107,24 @@ def _model_block(spec: str, predictor: Predictor, checkpoint: str | Path | None)
         return block
     checkpoint = Path(checkpoint).with_suffix(".eqx")
     _, meta = load_checkpoint(checkpoint, spec)
-    block |= {"checkpoint": str(checkpoint), "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+    block |= {"checkpoint": _stored_path(checkpoint, directory), "checkpoint_sha256": file_sha256(checkpoint),
               "hyperparameters": meta.get("hyperparameters", {}), "trained_on": meta.get("dataset"),
               "code": code_location(spec)}
     return block
 
 
-def submit(spec: str, name: str, *, checkpoint: str | Path | None = None, datasets: Iterable[str] | None = None,
-           directory: str | Path = "leaderboard/records", splits: Iterable[str] = TEST_SPLITS,
-           scaling: dict | None = None, limit: int | None = None, replace: bool = False) -> list[Path]:
+def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path] | None = None,
+           datasets: Iterable[str] | None = None, directory: str | Path = "leaderboard/records",
+           splits: Iterable[str] = TEST_SPLITS, scaling: dict | None = None, limit: int | None = None,
+           replace: bool = False) -> list[Path]:
     """Score a model on the test splits of standard datasets and write one record per dataset.
 
     Args:
       spec: a reference name (exact, fmm, fmm-pure), a baseline name, or 'path/file.py:Class'.
       name: the leaderboard name (letters, digits, . _ + -).
       checkpoint: the learned model's checkpoint (its JSON names the dataset it was trained on,
-        which is then the default dataset).
+        which is then the default dataset), or a list of them, one per seed: the first gives the
+        record's metrics, and ``seeds`` holds mean, std and values over all of them.
       datasets: standard dataset names (default: the training dataset, or every full standard
         dataset for reference methods).
       scaling: runtime-scaling figures to store (see ``fieldbench.evaluation.scaling``).
@@ -96,12 +133,18 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | None = None, datase
     """
     from ..datasets import list_datasets
 
+    seeds = [Path(c) for c in checkpoint] if isinstance(checkpoint, (list, tuple)) else None
+    if seeds is not None and not seeds:
+        raise ValueError("checkpoint is an empty list; pass one checkpoint per seed")
+    checkpoint = seeds[0] if seeds else checkpoint
+    directory = Path(directory)
     predictor = load_predictor(spec, checkpoint)
-    model = _model_block(spec, predictor, checkpoint)
+    model = _model_block(spec, predictor, checkpoint, directory)
+    others = [load_predictor(spec, c) for c in seeds[1:]] if seeds else []
     if datasets is None:
         trained = (model.get("trained_on") or {}).get("name")
         datasets = [trained] if trained else [d for d in list_datasets() if not d.endswith("-mini")]
-    directory = Path(directory)
+    splits = list(splits)
     written = []
     for dataset in datasets:
         target = record_path(directory, name, dataset)
@@ -114,12 +157,15 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | None = None, datase
             result = evaluate(predictor, dataset, split, name=name, limit=limit)
             metrics[split] = {k: v for k, v in result.as_dict().items()
                               if k not in ("model", "dataset", "split")}
+        per_seed = [metrics] + [{split: evaluate(other, dataset, split, name=name, limit=limit).as_dict()
+                                 for split in splits} for other in others]
         record = {
             "record_version": RECORD_VERSION, "name": name, "model": model,
             "dataset": {"name": dataset, "content_sha256": handle.card["content_sha256"],
                         "registry_content_sha256": registry_entries(dataset)["content_sha256"],
                         "samples_limit": limit},
             "metrics": metrics, "scaling": scaling,
+            "seeds": _seed_summary(per_seed, seeds, directory) if seeds else None,
             "provenance": {"fieldbench_version": __version__, "git_commit": git_commit(),
                            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                            "device": device_description(), "python": platform.python_version(),
@@ -194,18 +240,23 @@ def verify_records(directory: str | Path = "leaderboard/records", *, rescore: bo
                     problems.append(RecordProblem(path, f"{split} {metric} = {value!r} is out of range"))
         checkpoint = record["model"].get("checkpoint")
         if checkpoint:
-            file = Path(checkpoint)
+            file = resolve_checkpoint(checkpoint, directory)
             if not file.is_file():
                 problems.append(RecordProblem(path, f"checkpoint {checkpoint} is missing"))
-            elif hashlib.sha256(file.read_bytes()).hexdigest() != record["model"]["checkpoint_sha256"]:
+            elif file_sha256(file) != record["model"]["checkpoint_sha256"]:
                 problems.append(RecordProblem(path, "checkpoint sha256 does not match the record"))
+        for seed in (record.get("seeds") or {}).get("checkpoints", []):
+            file = resolve_checkpoint(seed["path"], directory)
+            if not file.is_file() or file_sha256(file) != seed["sha256"]:
+                problems.append(RecordProblem(path, f"seed checkpoint {seed['path']} is missing or does not match"))
         if rescore and not problems:
-            problems += _rescore(path, record, rescore_tolerance)
+            problems += _rescore(path, record, rescore_tolerance, directory)
     return problems
 
 
-def _rescore(path: str, record: dict, tolerance: float) -> list[RecordProblem]:
-    predictor = load_predictor(record["model"]["spec"], record["model"].get("checkpoint"))
+def _rescore(path: str, record: dict, tolerance: float, directory) -> list[RecordProblem]:
+    stored = record["model"].get("checkpoint")
+    predictor = load_predictor(record["model"]["spec"], resolve_checkpoint(stored, directory) if stored else None)
     out = []
     for split, values in record["metrics"].items():
         result = evaluate(predictor, record["dataset"]["name"], split, limit=record["dataset"].get("samples_limit"))

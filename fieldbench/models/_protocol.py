@@ -147,4 +147,9 @@ class LinearBasisModel(SourceFieldModel):
         if points.ndim == 2:  # shared points: the basis once for the whole batch
             psi, gradient = self.basis_and_gradient(points)
             return code @ psi.T, -jnp.einsum("nld,bl->bnd", gradient, code)
-        return super().evaluate(code, points)
+        # Per-sample points: the basis and its gradient in one forward-mode pass over all of them
+        # (3x fewer basis evaluations than potential and field apart).
+        batch, count, dim = points.shape
+        psi, gradient = self.basis_and_gradient(points.reshape(batch * count, dim))
+        psi, gradient = psi.reshape(batch, count, -1), gradient.reshape(batch, count, -1, dim)
+        return jnp.einsum("bnl,bl->bn", psi, code), -jnp.einsum("bnld,bl->bnd", gradient, code)

@@ -197,7 +197,7 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
                                          preset=config.preset, seed=config.seed, **config.hyperparameters)
     optimizer = optax.adam(config.schedule())
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
-    start_step, history = 0, []
+    start_step, history, previous_seconds = 0, [], 0.0
     checkpoint = Path(checkpoint).with_suffix(".eqx") if checkpoint else None
     if checkpoint and not restart and checkpoint.is_file():
         opt_path, state_path = _state_paths(checkpoint)
@@ -212,6 +212,7 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
         model, _ = load_checkpoint(checkpoint, config.model)
         opt_state = eqx.tree_deserialise_leaves(opt_path, opt_state)
         start_step, history = state["step"], state["history"]
+        previous_seconds = state.get("seconds", 0.0)
 
     data = _Data(config, train_split, domain, length_scale)
     step_fn = make_step(optimizer, config.field_weight)
@@ -234,12 +235,14 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
             record = {"step": done, "loss": loss} | validate(model, val_split, length_scale, config.validation_samples)
             history.append(record)
             if checkpoint:
-                save_checkpoint(checkpoint, model, info | {"step": done, "validation": record})
+                seconds = round(previous_seconds + time.perf_counter() - started, 1)  # across resumes
+                save_checkpoint(checkpoint, model, info | {"step": done, "validation": record, "seconds": seconds})
                 opt_path, state_path = _state_paths(checkpoint)
                 eqx.tree_serialise_leaves(opt_path.with_name(f".{opt_path.name}.tmp"), opt_state)
                 opt_path.with_name(f".{opt_path.name}.tmp").replace(opt_path)
                 temporary = state_path.with_name(f".{state_path.name}.tmp")
-                temporary.write_text(json.dumps({"config": config.to_dict(), "step": done, "history": history}))
+                temporary.write_text(json.dumps({"config": config.to_dict(), "step": done, "history": history,
+                                                 "seconds": seconds}))
                 temporary.replace(state_path)
             if progress:
                 progress(done, config.steps, record)
