@@ -6,7 +6,7 @@ then only reads its numbers, so this module imports nothing heavy at the top.
 
 from . import _env  # noqa: F401  (first: pins thread counts before JAX and NumPy are imported)
 
-MODELS = ["fourier", "fc-ilr", "fc-inr", "linear"]
+MODELS = ["fourier", "fc-ilr", "fc-ilr-bilinear", "fc-inr", "linear"]
 DATASETS = ["circles2d", "prisms2d"]
 SPLIT = "test-single"
 
@@ -31,7 +31,7 @@ def _evaluate_checkpoints() -> dict:
                 results.update({(m, dataset): f"{mini} unavailable: {error}" for m in MODELS})
                 continue
         for name in MODELS:
-            path = folder / f"{name}-{dataset}.eqx"
+            path = folder / f"{name}-{dataset}-seed0.eqx"
             if not path.is_file():
                 results[(name, dataset)] = f"no checkpoint {path.name} at this commit"
                 continue
@@ -42,7 +42,7 @@ def _evaluate_checkpoints() -> dict:
 
 
 class CheckpointError:
-    """Median relative error (paper Eq. 10, %) of ``baselines/checkpoints/<model>-<dataset>.eqx`` on
+    """Median relative error (paper Eq. 10, %) of ``baselines/checkpoints/<model>-<dataset>-seed0.eqx`` on
     ``<dataset>-mini``'s test-single split (``fieldbench.evaluation.evaluate``). Skipped where the
     commit ships no such checkpoint. A change means a model, the evaluator or the data changed."""
 

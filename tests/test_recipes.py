@@ -24,51 +24,70 @@ from fieldbench.models._fit import _fold, _solve_head, code_head
 from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
 from fieldbench.sources import ConfigurationSpec
 
-SMALL = {"width": 48, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2}
+SMALL = {"width": 64, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2}
+
+
+def _discs(root: Path, name: str, samples: int) -> Path:
+    configuration = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0)
+    multi = ConfigurationSpec(families=("disc",), sources=(2, 4), domain=3.0, size=1.0)
+    spec = DatasetSpec(name, {"train": SplitSpec(configuration, samples=samples, points=16, seed=1),
+                              "val": SplitSpec(configuration, samples=16, points=256, seed=2),
+                              "test-multi": SplitSpec(multi, samples=16, points=256, seed=3)})
+    generate(spec, str(root / name), scheduler="sync")
+    return root / name
 
 
 @pytest.fixture(scope="module")
 def discs(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("recipes")
-    configuration = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0)
-    multi = ConfigurationSpec(families=("disc",), sources=(2, 4), domain=3.0, size=1.0)
-    spec = DatasetSpec("discs", {"train": SplitSpec(configuration, samples=96, points=64, seed=1),
-                                 "val": SplitSpec(configuration, samples=16, points=256, seed=2),
-                                 "test-multi": SplitSpec(multi, samples=16, points=256, seed=3)})
-    generate(spec, str(root / "discs"), scheduler="sync")
-    return root / "discs"
+    """2,000 single discs (the fit computes its own targets; the stored 16 points do not matter)."""
+    return _discs(tmp_path_factory.mktemp("recipes"), "discs", 2000)
 
 
-def _two_stage(dataset, model="fc-ilr", **changes) -> FitConfig:
+@pytest.fixture(scope="module")
+def few(tmp_path_factory) -> Path:
+    return _discs(tmp_path_factory.mktemp("recipes"), "few", 200)
+
+
+def _two_stage(dataset, model="fc-ilr-bilinear", **changes) -> FitConfig:
     settings = dict(model=model, dataset=str(dataset), preset="quick", hyperparameters=SMALL, basis_steps=60,
-                    basis_sources=16, basis_points=192, fit_points=384, epochs=40, batch_size=16,
-                    relative_epochs=20, relative_points=128, validation_samples=16)
+                    basis_sources=16, basis_points=192, fit_points=384, epochs=20, batch_size=32,
+                    relative_epochs=10, relative_points=128, validation_samples=16)
     return FitConfig(**(settings | changes))
+
+
+def _tiny(dataset, **changes) -> FitConfig:
+    return _two_stage(dataset, **({"basis_steps": 8, "epochs": 3, "relative_epochs": 2} | changes))
 
 
 @pytest.fixture(scope="module")
 def fitted(discs, tmp_path_factory):
-    return fit(_two_stage(discs), tmp_path_factory.mktemp("fitted") / "fc-ilr.eqx")
+    return fit(_two_stage(discs), tmp_path_factory.mktemp("fitted") / "model.eqx")
+
+
+@pytest.fixture(scope="module")
+def tiny(few, tmp_path_factory):
+    return fit(_tiny(few), tmp_path_factory.mktemp("tiny") / "model.eqx")
 
 
 def test_two_stage_beats_end_to_end_adam_on_the_same_model(discs, fitted):
-    # The old default (end-to-end Adam, step-wise rates) gets 600 steps of 16 samples x 192
-    # points: more gradient evaluations of the whole model than the two-stage fit's 60 basis steps.
-    # Measured: two-stage ~6% phi on test-multi, Adam ~60%.
-    adam = train(TrainConfig(model="fc-ilr", dataset=str(discs), preset="quick", hyperparameters=SMALL, steps=600,
-                             batch_size=16, points_per_batch=192, learning_rates=(3e-3, 1e-3, 3e-4, 1e-4),
-                             validate_every=600, validation_samples=16))
+    # The old default recipe (end-to-end Adam, step-wise rates) in about the same time: 800 steps
+    # of 32 samples x 256 points. Measured: two-stage 14% phi on test-multi, Adam 40%.
+    adam = train(TrainConfig(model="fc-ilr-bilinear", dataset=str(discs), preset="quick", hyperparameters=SMALL,
+                             steps=800, batch_size=32, points_per_batch=256, learning_rates=(3e-3, 1e-3, 3e-4, 1e-4),
+                             validate_every=800, validation_samples=16))
     ours = evaluate(fitted.model, str(discs), "test-multi").phi_error
     theirs = evaluate(adam.model, str(discs), "test-multi").phi_error
-    assert ours < 15.0 < theirs, (ours, theirs)
+    assert ours < 25.0 < theirs, (ours, theirs)
 
 
 def test_the_checkpoint_scores_what_the_fit_reported(discs, fitted):
     model, meta = load_checkpoint(fitted.checkpoint)
-    assert meta["training"]["recipe"] == "two-stage" and meta["model"] == "fc-ilr"
+    assert meta["training"]["recipe"] == "two-stage" and meta["model"] == "fc-ilr-bilinear"
     assert [record["stage"] for record in meta["history"]][-1] == "relative fine-tune"
     val = evaluate(model, str(discs), "val")  # the split's own points, not the fit's
     assert val.phi_error == pytest.approx(meta["validation"]["phi_error"], rel=0.35)
+    assert meta["properties"]["parameters"] == sum(x.size for x in jax.tree_util.tree_leaves(
+        eqx.filter(model, eqx.is_array)))
 
 
 def test_folding_the_whitening_into_the_head_is_exact():
@@ -105,46 +124,55 @@ def test_the_closed_form_head_is_the_least_squares_optimum(model):
         assert loss(nudged) > loss(solved)
 
 
-def test_an_existing_checkpoint_is_never_replaced_without_restart(discs, fitted):
-    before = fitted.checkpoint.read_bytes()
+def test_an_existing_checkpoint_is_never_replaced_without_restart(few, tiny):
+    before = tiny.checkpoint.read_bytes()
     with pytest.raises(FileExistsError, match="restart"):
-        fit(_two_stage(discs), fitted.checkpoint)
+        fit(_tiny(few), tiny.checkpoint)
     with pytest.raises(FileExistsError, match="restart"):  # and the Adam recipe: no state file to resume
-        train(TrainConfig(model="fc-ilr", dataset=str(discs), steps=2, hyperparameters=SMALL), fitted.checkpoint)
-    assert fitted.checkpoint.read_bytes() == before
+        train(TrainConfig(model="fc-ilr", dataset=str(few), steps=2, hyperparameters=SMALL), tiny.checkpoint)
+    assert tiny.checkpoint.read_bytes() == before
 
 
 class Interrupted(Exception):
     pass
 
 
-def test_an_interrupted_fit_resumes_after_its_basis_stage(discs, fitted, tmp_path):
+def _stop_in_hypernetwork_stage(record):
+    if record["stage"] == "hypernetwork":
+        raise Interrupted
+
+
+def test_an_interrupted_fit_resumes_after_its_basis_stage(few, tiny, tmp_path):
     checkpoint = tmp_path / "again.eqx"
-
-    def stop_in_hypernetwork_stage(record):
-        if record["stage"] == "hypernetwork":
-            raise Interrupted
-
     with pytest.raises(Interrupted):
-        fit(_two_stage(discs), checkpoint, progress=stop_in_hypernetwork_stage)
+        fit(_tiny(few), checkpoint, progress=_stop_in_hypernetwork_stage)
     assert checkpoint.with_suffix(".basis.eqx").is_file() and not checkpoint.exists()
     stages = []
-    again = fit(_two_stage(discs), checkpoint, progress=lambda record: stages.append(record))
+    again = fit(_tiny(few), checkpoint, progress=lambda record: stages.append(record))
     assert stages[0] == {"stage": "basis", "resumed": str(checkpoint.with_suffix(".basis.eqx"))}
     assert not any(record["stage"] == "basis" and "step" in record for record in stages)
     assert not checkpoint.with_suffix(".basis.eqx").exists()  # cleaned up once saved
-    assert checkpoint.read_bytes() == fitted.checkpoint.read_bytes()  # the same model as an uninterrupted fit
-    assert again.history == fitted.history
+    assert checkpoint.read_bytes() == tiny.checkpoint.read_bytes()  # the same model as an uninterrupted fit
+    assert again.history == tiny.history
 
 
-def test_the_fit_is_deterministic(discs, fitted):
-    again = fit(_two_stage(discs))
+def test_a_changed_configuration_does_not_resume_a_saved_basis(few, tmp_path):
+    checkpoint = tmp_path / "changed.eqx"
+    with pytest.raises(Interrupted):
+        fit(_tiny(few), checkpoint, progress=_stop_in_hypernetwork_stage)
+    stages = []
+    fit(_tiny(few, basis_steps=9), checkpoint, progress=lambda record: stages.append(record))
+    assert stages[0]["stage"] == "basis" and "resumed" not in stages[0]
+
+
+def test_the_fit_is_deterministic(few, tiny):
+    again = fit(_tiny(few))
     leaves = lambda m: jax.tree_util.tree_leaves(eqx.filter(m, eqx.is_array))  # noqa: E731
-    assert all(np.array_equal(a, b) for a, b in zip(leaves(again.model), leaves(fitted.model), strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(again.model), leaves(tiny.model), strict=True))
 
 
-def test_linear_reaches_its_least_squares_optimum_in_closed_form(discs):
-    result = fit(_two_stage(discs, model="linear", basis_steps=0, epochs=1, relative_epochs=0))
+def test_linear_reaches_its_least_squares_optimum_in_closed_form(few):
+    result = fit(_two_stage(few, model="linear", basis_steps=0, epochs=1, relative_epochs=0, hyperparameters={}))
     assert result.history[-1]["stage"] == "closed-form head"
     assert 40 < result.history[-1]["phi_error"] < 110  # a plane per source: the paper's ~70% floor
 
@@ -158,9 +186,9 @@ def test_every_baseline_has_a_default_recipe():
     assert isinstance(config, FitConfig) and config.epochs == 3 and config.seed == 2
 
 
-def test_the_two_stage_recipe_refuses_a_model_not_linear_in_its_code(discs):
+def test_the_two_stage_recipe_refuses_a_model_not_linear_in_its_code(few):
     with pytest.raises(ValueError, match="linear in its code"):
-        run_recipe(FitConfig(model="fc-inr", dataset=str(discs)), None)
+        run_recipe(FitConfig(model="fc-inr", dataset=str(few)), None)
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("ridge", float("nan")), ("learning_rate", -1.0),
