@@ -112,3 +112,37 @@ def test_committed_records_are_valid():
         assert verify_records(committed) == []
     finally:
         os.chdir(cwd)
+
+
+def test_a_record_of_several_seeds_holds_mean_std_and_values(tmp_path):
+    from fieldbench.evaluation import evaluate
+    from fieldbench.models import build_model, load_checkpoint, save_checkpoint
+
+    repository = tmp_path / "repo"
+    directory = repository / "leaderboard" / "records"
+    paths = []
+    for seed in range(2):
+        model, hyperparameters = build_model("linear", length_scale=3.0, seed=seed)
+        paths.append(save_checkpoint(repository / "checkpoints" / f"linear-seed{seed}.eqx", model,
+                                     {"model": "linear", "hyperparameters": hyperparameters}))
+    (path,) = submit("linear", "linear", checkpoint=paths, datasets=[DATASET], directory=directory, limit=4,
+                     splits=["test-single"])
+    record = json.loads(path.read_text())
+    seeds = record["seeds"]
+    assert seeds["count"] == 2
+    values = [evaluate(load_checkpoint(p)[0], DATASET, "test-single", limit=4).phi_error for p in paths]
+    summary = seeds["metrics"]["test-single"]["phi_error"]
+    assert summary["values"] == pytest.approx(values, rel=1e-9)
+    assert summary["mean"] == pytest.approx(np.mean(values)) and summary["std"] == pytest.approx(np.std(values, ddof=1))
+    assert record["metrics"]["test-single"]["phi_error"] == pytest.approx(values[0], rel=1e-9)
+    # Paths are relative to the records' repository, so a moved clone still verifies ...
+    assert [s["path"] for s in seeds["checkpoints"]] == ["checkpoints/linear-seed0.eqx", "checkpoints/linear-seed1.eqx"]
+    assert record["model"]["checkpoint"] == "checkpoints/linear-seed0.eqx"
+    moved = tmp_path / "moved"
+    shutil.move(repository, moved)
+    assert verify_records(moved / "leaderboard" / "records") == []
+    # ... and a changed seed checkpoint is caught.
+    seed1 = moved / "checkpoints" / "linear-seed1.eqx"
+    seed1.write_bytes(seed1.read_bytes()[:-1] + bytes([seed1.read_bytes()[-1] ^ 1]))
+    problems = verify_records(moved / "leaderboard" / "records")
+    assert any("seed checkpoint checkpoints/linear-seed1.eqx" in str(p) for p in problems), problems

@@ -1,0 +1,82 @@
+"""The rank-L ceiling (fieldbench.evaluation.ceiling) against an SVD written here, the global
+relative L2 metric, and the circles2d-paper variant's centre distribution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fieldbench.datasets import load, registry_entries
+from fieldbench.evaluation import ceiling
+from fieldbench.metrics import median_relative_error, relative_l2_error
+from fieldbench.physics import potential_and_field_batched
+from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
+from fieldbench.pipeline._spec import _configuration_to_dict
+from fieldbench.sources import ConfigurationSpec, SourceBatch, sample_configurations
+
+
+@pytest.fixture(scope="module")
+def discs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ceiling")
+    single = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0)
+    multi = ConfigurationSpec(families=("disc",), sources=(2, 4), domain=3.0, size=1.0)
+    spec = DatasetSpec("discs", {"train": SplitSpec(single, samples=300, points=8, seed=1),
+                                 "test-multi": SplitSpec(multi, samples=20, points=8, seed=2)})
+    generate(spec, str(root / "discs"), scheduler="sync")
+    return root / "discs"
+
+
+def test_relative_l2_error_by_hand():
+    target = np.array([[3.0, 4.0], [0.0, 0.0]])
+    assert relative_l2_error(target + np.array([[0.0, 0.5], [0.0, 0.0]]), target) == pytest.approx(10.0)
+    assert relative_l2_error(target, target) == 0.0
+    assert np.isnan(relative_l2_error(np.ones(3), np.zeros(3)))
+
+
+def test_the_ceiling_matches_a_direct_svd(discs):
+    result = ceiling(str(discs), "test-multi", ranks=(4, 16, 64), points=200, train_sources=300, seed=5)
+    # Independently: the same points, an SVD of the training potentials, projections of the sums.
+    rng = np.random.default_rng(5)
+    where = rng.uniform(-3, 3, size=(200, 2))
+    train, test = load(str(discs), "train"), load(str(discs), "test-multi")
+    exact = lambda s: np.asarray(potential_and_field_batched(s.batch, where)[0])  # noqa: E731
+    _, _, vt = np.linalg.svd(exact(train), full_matrices=False)
+    target = exact(test)
+    for rank, got, got_l2 in zip(result.ranks, result.phi_error, result.phi_relative_l2):
+        basis = vt[:rank]
+        projection = target @ basis.T @ basis
+        assert got == pytest.approx(median_relative_error(projection, target, vector=False)[0], rel=1e-6)
+        assert got_l2 == pytest.approx(100 * np.linalg.norm(projection - target) / np.linalg.norm(target), rel=1e-6)
+    assert result.phi_error[0] > result.phi_error[1] > result.phi_error[2]  # more rank, better
+
+
+def test_the_ceiling_refuses_a_rank_beyond_its_data(discs):
+    with pytest.raises(ValueError, match="rank 500"):
+        ceiling(str(discs), "test-multi", ranks=(500,), points=200, train_sources=300)
+
+
+def test_normal_centres_follow_the_public_codes_distribution():
+    spec = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0, centres="normal")
+    centres = np.concatenate([s.centers for s in sample_configurations(spec, 4000, np.random.default_rng(0))])
+    assert np.abs(centres.mean(0)).max() < 0.06 and np.abs(centres.std(0) - 1.0).max() < 0.05
+    assert (np.abs(centres) > 3).any()  # not clipped to the domain
+    with pytest.raises(ValueError, match="centres"):
+        ConfigurationSpec(centres="gaussian")
+
+
+def test_uniform_centres_keep_old_specs_and_their_checksums():
+    # The new field is implicit at its default, so every card written before it still matches.
+    assert "centres" not in _configuration_to_dict(ConfigurationSpec())
+    assert _configuration_to_dict(ConfigurationSpec(centres="normal"))["centres"] == "normal"
+    paper = registry_entries("circles2d-paper")
+    assert paper["content_sha256"] != registry_entries("circles2d")["content_sha256"]
+
+
+def test_the_paper_variant_is_what_the_public_code_draws():
+    spec = DatasetSpec.from_dict(__import__("json").loads(
+        (Path(__file__).resolve().parents[1] / "datasets" / "circles2d-paper.json").read_text()))
+    multi = spec.splits["test-multi"].configuration
+    assert multi.sources == (4, 4) and multi.overlap == "allowed" and multi.centres == "normal"
+    assert spec.splits["train"].configuration.centres == "normal" and spec.splits["train"].samples == 10000
