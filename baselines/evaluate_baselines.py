@@ -74,9 +74,12 @@ def markdown(dataset: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["circles2d", "prisms2d"])
+    parser.add_argument("--models", nargs="+", default=None, help="Only these models (default: all).")
     parser.add_argument("--markdown", action="store_true", help="Print the README tables from the records.")
     args = parser.parse_args()
     for (model, dataset), checkpoints in seed_checkpoints(args.datasets).items():
+        if args.models and model not in args.models:
+            continue
         target = record_path(RECORDS, model, dataset)
         if up_to_date(target, checkpoints):
             continue

@@ -17,24 +17,36 @@ from ._records import TEST_SPLITS, load_records  # noqa: E402
 
 __all__ = ["render", "COLUMNS"]
 
-COLUMNS = [("name", "model"), ("additive", "additive"), ("harmonic", "harmonic"), ("parameters", "parameters")] + [
+COLUMNS = [("name", "model"), ("additive", "additive"), ("harmonic", "harmonic"), ("parameters", "parameters"),
+           ("seeds", "seeds")] + [
     (f"{split}:{metric}", f"{split} {label} (%)") for split in TEST_SPLITS
     for metric, label in (("phi_error", "phi"), ("field_error", "H"))
-] + [("eval_us_per_point", "eval us/point")]
+] + [("test-multi:phi_relative_l2", "test-multi phi rel. L2 (%)"), ("eval_us_per_point", "eval us/point")]
 
 
 def _row(record: dict) -> dict:
+    """A record's board row: with several seeds, each error is their mean (and ``key:std`` its std)."""
+    seeds = record.get("seeds") or {}
     row = {"name": record["name"], "additive": record["model"]["additive"], "harmonic": record["model"]["harmonic"],
-           "parameters": record["model"]["parameters"]}
+           "parameters": record["model"]["parameters"], "seeds": seeds.get("count", 1)}
     seconds = points = 0
     for split in TEST_SPLITS:
         metrics = record["metrics"].get(split, {})
-        row[f"{split}:phi_error"] = metrics.get("phi_error")
-        row[f"{split}:field_error"] = metrics.get("field_error")
+        for metric in ("phi_error", "field_error", "phi_relative_l2"):
+            summary = seeds.get("metrics", {}).get(split, {}).get(metric)
+            row[f"{split}:{metric}"] = summary["mean"] if summary else metrics.get(metric)
+            if summary and len(summary["values"]) > 1:
+                row[f"{split}:{metric}:std"] = summary["std"]
         seconds += metrics.get("seconds", 0) or 0
         points += metrics.get("points", 0) or 0
     row["eval_us_per_point"] = 1e6 * seconds / points if points else None
     return row
+
+
+def _cell(row: dict, key: str) -> str:
+    text = _format(row.get(key))
+    std = row.get(f"{key}:std")
+    return f"{text} ± {_format(std)}" if std is not None and text != "-" else text
 
 
 def _format(value) -> str:
@@ -159,7 +171,8 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
     records = load_records(records_dir)
     groups = _by_dataset(records)
     markdown = ["# fieldbench leaderboard", "",
-                "Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset. "
+                "Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset "
+                "(mean ± std over seeds where a record has several). "
                 "Rendered by `fieldbench leaderboard` from the records in `records/`; validated by "
                 "`fieldbench leaderboard verify`.", ""]
     sections = []
@@ -170,10 +183,10 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
         rows_html = []
         for record in group:
             row = _row(record)
-            markdown.append("| " + " | ".join(_format(row[key]) for key, _ in COLUMNS) + " |")
+            markdown.append("| " + " | ".join(_cell(row, key) for key, _ in COLUMNS) + " |")
             cells = "".join(
-                f'<td data-value="{html.escape(str(row[key]) if row[key] is not None else "")}">'
-                f"{html.escape(_format(row[key]))}</td>" for key, _ in COLUMNS)
+                f'<td data-value="{html.escape(str(row[key]) if row.get(key) is not None else "")}">'
+                f"{html.escape(_cell(row, key))}</td>" for key, _ in COLUMNS)
             rows_html.append(f"<tr>{cells}</tr>")
         distance_png, speed_png = plots / f"{dataset}-error-by-distance.png", plots / f"{dataset}-accuracy-vs-speed.png"
         _plot_distance(dataset, group, distance_png)
