@@ -56,13 +56,18 @@ def markdown(dataset: str) -> str:
     records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob(f"*__{dataset}.json"))]
     records = [r for r in records if r.get("seeds")]
     records.sort(key=lambda r: ORDER.index(r["name"]) if r["name"] in ORDER else len(ORDER))
-    lines = [f"| {dataset} (%, mean ± std over seeds) | seeds | parameters | single phi | multi phi | overlap phi "
-             "| multi H | multi phi rel. L2 | paper single / multi |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| {dataset} (%, mean ± std over seeds) | seeds | parameters | train (min) | single phi | multi phi "
+             "| overlap phi | multi H | multi phi rel. L2 | paper single / multi |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for record in records:
         metrics = record["seeds"]["metrics"]
         get = lambda split, metric: metrics.get(split, {}).get(metric)  # noqa: E731
         paper = PAPER.get(record["name"]) if dataset == "circles2d" else None
+        minutes = [json.loads((HERE.parent / c["path"]).with_suffix(".json").read_text()).get("seconds")
+                   for c in record["seeds"]["checkpoints"]]
+        minutes = [m / 60 for m in minutes if m]
         cells = [f"`{record['name']}`", str(record["seeds"]["count"]), f"{record['model']['parameters']:,}",
+                 f"{min(minutes):.1f}-{max(minutes):.1f}" if minutes else "-",
                  _cell(get("test-single", "phi_error")), _cell(get("test-multi", "phi_error")),
                  _cell(get("test-overlap", "phi_error")), _cell(get("test-multi", "field_error")),
                  _cell(get("test-multi", "phi_relative_l2")),

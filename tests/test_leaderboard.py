@@ -146,3 +146,21 @@ def test_a_record_of_several_seeds_holds_mean_std_and_values(tmp_path):
     seed1.write_bytes(seed1.read_bytes()[:-1] + bytes([seed1.read_bytes()[-1] ^ 1]))
     problems = verify_records(moved / "leaderboard" / "records")
     assert any("seed checkpoint checkpoints/linear-seed1.eqx" in str(p) for p in problems), problems
+
+
+def test_the_board_shows_the_rank_l_ceiling_next_to_the_records(records, tmp_path):
+    from fieldbench.evaluation import ceiling
+
+    result = ceiling(DATASET, "test-multi", ranks=(4, 16), points=128, train_sources=48, samples=8)
+    board = tmp_path / "board"
+    shutil.copytree(records, board / "records")
+    (board / "ceiling").mkdir()
+    (board / "ceiling" / f"{DATASET}.json").write_text(json.dumps([result.as_dict()]))
+    paths = render(board / "records", board)
+    readme, page = paths["readme"].read_text(), paths["html"].read_text()
+    for rank, error in zip(result.ranks, result.phi_error):
+        assert f"| {rank} | {error:.3g} |" in readme
+    assert "rank-L ceiling" in page
+    (board / "ceiling" / f"{DATASET}.json").write_text("{broken")
+    with pytest.raises(ValueError, match="rerun `fieldbench ceiling`"):
+        render(board / "records", board)

@@ -4,6 +4,7 @@ tables; plots of error against distance, runtime scaling and accuracy against sp
 from __future__ import annotations
 
 import html
+import json
 import math
 from pathlib import Path
 
@@ -162,14 +163,45 @@ document.querySelectorAll('table.board').forEach(function (table) {
 """
 
 
+def _ceilings(folder: Path) -> dict[str, list[dict]]:
+    """dataset -> the results of ``fieldbench ceiling DATASET --json`` kept in ``folder``."""
+    found = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            results = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error}); rerun `fieldbench ceiling` to rewrite it") from None
+        if results:
+            found[results[0]["dataset"]] = results
+    return found
+
+
+def _ceiling_table(results: list[dict]) -> tuple[list[str], str]:
+    """Markdown lines and an HTML table: Eq. 10 of the best rank-L additive model per split."""
+    head = ["code size L"] + [f"{r['split']} phi (%)" for r in results]
+    rows = [[str(rank)] + [_format(r["phi_error"][i]) for r in results] for i, rank in enumerate(results[0]["ranks"])]
+    markdown = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    table = ('<table class="board"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+             + f"</tr></thead><tbody>{body}</tbody></table>")
+    return markdown, table
+
+
+_CEILING_TEXT = ("The rank-L ceiling: the best any additive model with an L-dimensional code can score "
+                 "(SVD of exact potentials of training sources at fixed points, held-out samples projected; "
+                 "`fieldbench ceiling DATASET`). Read each model against the row of its code size.")
+
+
 def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path | None = None) -> dict[str, Path]:
-    """Write README.md, index.html and plots/ into ``out_dir`` (default: the records' parent)."""
+    """Write README.md, index.html and plots/ into ``out_dir`` (default: the records' parent), with
+    the rank-L ceilings found in ``<records' parent>/ceiling/`` (written by ``fieldbench ceiling --json``)."""
     records_dir = Path(records_dir)
     out_dir = Path(out_dir) if out_dir else records_dir.parent
     plots = out_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     records = load_records(records_dir)
     groups = _by_dataset(records)
+    ceilings = _ceilings(records_dir.parent / "ceiling")
     markdown = ["# fieldbench leaderboard", "",
                 "Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset "
                 "(mean ± std over seeds where a record has several). "
@@ -194,9 +226,15 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
         images[f"{dataset}-distance"], images[f"{dataset}-speed"] = distance_png, speed_png
         markdown += ["", f"![error by distance](plots/{distance_png.name}) ![accuracy against speed](plots/{speed_png.name})", ""]
         header = "".join(f"<th>{html.escape(label)}</th>" for _, label in COLUMNS)
+        ceiling_html = ""
+        if dataset in ceilings:
+            lines, table = _ceiling_table(ceilings[dataset])
+            markdown += [_CEILING_TEXT, ""] + lines + [""]
+            ceiling_html = f"<p>{html.escape(_CEILING_TEXT)}</p>{table}"
         sections.append(
             f'<section id="{html.escape(dataset)}"><h2>{html.escape(dataset)}</h2>'
             f'<table class="board"><thead><tr>{header}</tr></thead><tbody>{"".join(rows_html)}</tbody></table>'
+            f'{ceiling_html}'
             f'<div class="plots"><img alt="error by distance" src="plots/{distance_png.name}">'
             f'<img alt="accuracy against speed" src="plots/{speed_png.name}"></div></section>')
     scaling_png = plots / "runtime-scaling.png"
