@@ -158,8 +158,8 @@ def test_the_board_shows_the_rank_l_ceiling_next_to_the_records(records, tmp_pat
     (board / "ceiling" / f"{DATASET}.json").write_text(json.dumps([result.as_dict()]))
     paths = render(board / "records", board)
     readme, page = paths["readme"].read_text(), paths["html"].read_text()
-    for rank, error in zip(result.ranks, result.phi_error):
-        assert f"| {rank} | {error:.3g} |" in readme
+    for rank, error, l2 in zip(result.ranks, result.phi_error, result.phi_relative_l2):
+        assert f"| {rank} | {error:.3g} | {l2:.3g} |" in readme
     assert "rank-L ceiling" in page
     (board / "ceiling" / f"{DATASET}.json").write_text("{broken")
     with pytest.raises(ValueError, match="rerun `fieldbench ceiling`"):

@@ -8,8 +8,12 @@ potential of each held-out sample (its sources summed) onto the top L right sing
 scores that projection with Eq. 10 at P. Sums of sources project like single ones (projection is
 linear), so the ceiling holds for test-multi and test-overlap alike.
 
-It is a bound on the *points of P* (a learned basis must also be right between them) and for the
-potential only; read a learned model of code size L against it.
+It is optimal in the least-squares sense (Eckart-Young minimises the summed squared error), for
+the potential only, and on the points of P. A model trained on a relative loss can therefore score
+a lower *median* relative error (Eq. 10) than the ceiling of its code size, since the median weighs
+small potentials (far from sources) more than least squares does; read a learned model against it
+as the best additive model of its size in the L2 sense, and against the relative L2 column as a
+bound.
 """
 
 from __future__ import annotations
