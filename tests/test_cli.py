@@ -52,3 +52,39 @@ def test_bench_solvers_runs_and_reports_both_solvers():
     result = runner.invoke(app, ["bench", "solvers", "--sources", "8", "--points", "300", "--repeats", "1"])
     assert result.exit_code == 0, result.output
     assert "prism" in result.output and "magpylib" in result.output
+
+
+def test_train_refuses_to_replace_a_finished_checkpoint(tmp_path):
+    from fieldbench.models import build_model, save_checkpoint
+
+    model, hyperparameters = build_model("linear", length_scale=3.0)
+    existing = save_checkpoint(tmp_path / "linear.eqx", model, {"model": "linear", "hyperparameters": hyperparameters})
+    before = existing.read_bytes()
+    result = runner.invoke(app, ["train", "linear", "--dataset", "circles2d-mini", "--checkpoint", str(existing)])
+    assert result.exit_code == 1
+    assert "--restart" in result.output and "Traceback" not in result.output
+    assert existing.read_bytes() == before
+
+
+def test_train_runs_the_default_recipe_and_says_so(tmp_path):
+    target = tmp_path / "linear.eqx"
+    result = runner.invoke(app, ["train", "linear", "--dataset", "circles2d-mini", "--checkpoint", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "two-stage recipe" in result.output and "closed-form head" in result.output
+    assert target.is_file()
+    wrong = runner.invoke(app, ["train", "linear", "--dataset", "circles2d-mini", "--steps", "5",
+                                "--checkpoint", str(tmp_path / "other.eqx")])
+    assert wrong.exit_code == 1 and "do not apply to the two-stage recipe" in wrong.output
+
+
+def test_ceiling_command_prints_and_writes_json(tmp_path):
+    out = tmp_path / "ceiling.json"
+    result = runner.invoke(app, ["ceiling", "circles2d-mini", "--split", "test-multi", "--ranks", "4,8",
+                                 "--points", "64", "--train-sources", "48", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    import json
+
+    (entry,) = json.loads(out.read_text())
+    assert entry["ranks"] == [4, 8] and entry["phi_error"][0] > entry["phi_error"][1]
+    bad = runner.invoke(app, ["ceiling", "circles2d-mini", "--ranks", "four"])
+    assert bad.exit_code == 1 and "comma-separated integers" in bad.output

@@ -330,9 +330,10 @@ def _single_source(split) -> None:
 def _adam(hyper, loss_fn, config: FitConfig, epochs: int, learning_rate: float, count: int, phase: int, val,
           report, name: str):
     """Minibatch Adam (warm-up, cosine decay) over ``epochs`` passes; loss_fn(hyper, rows, key)."""
-    per_epoch = max(1, count // config.batch_size)
+    batch = min(config.batch_size, count)
+    per_epoch = max(1, count // batch)
     steps = epochs * per_epoch
-    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, min(500, steps // 10 + 1), steps,
+    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, min(500, steps // 10), steps,
                                                   end_value=learning_rate * 1e-3)
     # Clipping: the closed-form head can leave large weights, and one outsized step would undo it.
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
@@ -353,7 +354,7 @@ def _adam(hyper, loss_fn, config: FitConfig, epochs: int, learning_rate: float, 
     every = max(1, epochs // 5)
     for index in range(epochs):
         rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(phase, index)))
-        order = rng.permutation(count)[:per_epoch * config.batch_size].reshape(per_epoch, config.batch_size)
+        order = rng.permutation(count)[:per_epoch * batch].reshape(per_epoch, batch)
         hyper, state, loss = epoch(hyper, state, jnp.asarray(order), jax.random.PRNGKey(int(rng.integers(2 ** 31))))
         if (index + 1) % every == 0 or index + 1 == epochs:
             if not np.isfinite(float(loss)):
