@@ -276,6 +276,27 @@ def test_corrupted_checkpoint_is_refused(tmp_path):
         load_predictor("fc-ilr")  # a learned model needs its checkpoint
 
 
+def test_checkpoint_metadata_must_be_intact_and_name_its_model(tmp_path):
+    m, hyperparameters = build_model("linear", length_scale=LENGTH)
+    path = save_checkpoint(tmp_path / "model.eqx", m, {"model": "linear", "hyperparameters": hyperparameters})
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    with pytest.raises(ValueError, match="belongs to model 'linear', not 'fc-ilr'"):
+        load_checkpoint(path, "fc-ilr")  # not a cryptic equinox error
+    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k != "checkpoint_sha256"}))
+    with pytest.raises(ValueError, match="records no checkpoint_sha256"):
+        load_checkpoint(path)  # an unchecked checkpoint is never scored
+    meta_path.write_text(json.dumps(meta)[:-5])
+    with pytest.raises(ValueError, match=f"{meta_path.name} is not valid JSON"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("rates", [(float("nan"),), (1e-3, float("inf")), (0.0,)])
+def test_non_finite_learning_rates_are_refused_before_training(rates):
+    with pytest.raises(ValueError, match="learning_rates must be positive numbers"):
+        TrainConfig(learning_rates=rates)
+
+
 # -- names and user models ------------------------------------------------------------------------------------
 def test_unknown_names_give_clear_errors():
     with pytest.raises(ValueError, match=r"unknown model 'resnet'.*fc-ilr.*file\.py:ClassName"):

@@ -147,10 +147,20 @@ def load_checkpoint(path: str | Path, model_spec: str | None = None) -> tuple[So
     meta_path = path.with_suffix(".json")
     if not path.is_file() or not meta_path.is_file():
         raise FileNotFoundError(f"checkpoint {path} (and its {meta_path.name}) not found")
-    meta = json.loads(meta_path.read_text())
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if meta.get("checkpoint_sha256") not in (None, digest):
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{meta_path} is not valid JSON ({error}): the checkpoint's metadata is damaged; restore it "
+                         "or retrain the checkpoint") from None
+    if "checkpoint_sha256" not in meta:
+        raise ValueError(f"{meta_path.name} records no checkpoint_sha256, so {path.name} cannot be checked; write "
+                         "checkpoints with fieldbench.models.save_checkpoint (or fieldbench train)")
+    if meta["checkpoint_sha256"] != hashlib.sha256(path.read_bytes()).hexdigest():
         raise ValueError(f"checkpoint {path} does not match the sha256 recorded in {meta_path.name}: corrupted")
+    # User models are named by path, which may be spelt differently: compare their class names.
+    if model_spec and meta.get("model") and model_spec.rpartition(":")[2] != str(meta["model"]).rpartition(":")[2]:
+        raise ValueError(f"checkpoint {path} belongs to model {meta['model']!r}, not {model_spec!r}; load it as "
+                         f"{meta['model']!r}")
     spec = model_spec or meta["model"]
     hyperparameters = dict(meta["hyperparameters"])
     cls, _ = model_class(spec)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,8 +70,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "points_per_batch", "validate_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
-        if not self.learning_rates or any(rate <= 0 for rate in self.learning_rates):
-            raise ValueError(f"learning_rates must be positive; got {self.learning_rates}")
+        if not self.learning_rates or any(not (math.isfinite(rate) and rate > 0) for rate in self.learning_rates):
+            raise ValueError(f"learning_rates must be positive numbers; got {self.learning_rates}")
         self.learning_rates = tuple(float(r) for r in self.learning_rates)
 
     def schedule(self) -> optax.Schedule:
