@@ -209,7 +209,7 @@ class _Targets:
         xp = jnp if isinstance(rows, jax.Array) else np
         blocks = rows.reshape(rows.shape[0], 1 + dim, -1) ** 2
         magnitudes = xp.stack([blocks[:, 0], blocks[:, 1:].sum(1)], axis=1)  # (B, 2, N)
-        mean = magnitudes.mean(-1, keepdims=True)
+        mean = xp.maximum(magnitudes.mean(-1, keepdims=True), 1e-30)  # field_weight 0: all-zero field rows
         weights = mean / (magnitudes + floor ** 2 * mean)
         return xp.concatenate([weights[:, 0]] + [weights[:, 1]] * dim, axis=-1)
 
