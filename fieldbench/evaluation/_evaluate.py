@@ -4,8 +4,9 @@ The model receives sources and points only, never targets. Metrics, in percent:
 - ``phi_error`` / ``field_error``: median relative error pooled over all points of the split;
 - ``per_sample``: median and 90th percentile over samples of each sample's median error;
 - ``inside`` / ``outside``: the pooled medians over points inside any source / outside all;
-- ``by_distance``: pooled medians binned by the distance to the nearest source boundary divided
-  by that source's size (paper Fig. 5b), negative inside sources;
+- ``by_distance``: pooled medians binned by the signed, size-normalised distance of
+  :func:`boundary_distance` (paper Fig. 5b): outside, to the nearest boundary; inside (at least
+  one source, overlaps included), minus the depth in the source that holds the point deepest;
 - ``phi_relative_l2`` / ``field_relative_l2``: the global relative L2 error over all points (the
   reading of the paper's public code; see ``metrics.relative_l2_error``);
 - ``excluded``: points left out of a median because their true |phi| or ||H|| is below
@@ -58,8 +59,13 @@ class EvaluationResult:
 
 
 def boundary_distance(family, centers, sizes, mask, points) -> np.ndarray:
-    """Signed distance from each point to the nearest source boundary over that source's size
-    (negative inside). family, mask (S, K); centers, sizes (S, K, d); points (S, N, d) -> (S, N)."""
+    """Signed, size-normalised distance of each point to the sources (paper Fig. 5b's axis).
+
+    Per source k, s_k = (distance to its boundary) / (its size), negative inside it. The result is
+    min_k s_k: outside every source, the distance to the nearest boundary; inside at least one
+    source (overlaps included), minus the depth inside the source that holds it deepest. So the
+    sign says exactly "inside at least one source". family, mask (S, K); centers, sizes (S, K, d);
+    points (S, N, d) -> (S, N)."""
     d = points[:, :, None, :] - centers[:, None, :, :]
     half = sizes[:, None, :, :] / 2
     round_ = np.isin(family, [int(Family.DISC), int(Family.SPHERE)])[:, None, :]
@@ -69,8 +75,7 @@ def boundary_distance(family, centers, sizes, mask, points) -> np.ndarray:
     box = np.where(outside > 0, outside, inside)
     signed = np.where(round_, radial, box) / np.max(sizes, axis=-1)[:, None, :]
     signed = np.where(mask[:, None, :], signed, np.inf)
-    nearest = np.argmin(np.abs(signed), axis=-1)
-    return np.take_along_axis(signed, nearest[..., None], axis=-1)[..., 0]
+    return np.min(signed, axis=-1)
 
 
 def _check(name: str, array, expected_shape, first_sample: int) -> np.ndarray:
