@@ -164,3 +164,48 @@ def test_the_board_shows_the_rank_l_ceiling_next_to_the_records(records, tmp_pat
     (board / "ceiling" / f"{DATASET}.json").write_text("{broken")
     with pytest.raises(ValueError, match="rerun `fieldbench ceiling`"):
         render(board / "records", board)
+
+
+def test_a_bad_name_is_refused_before_any_work(tmp_path):
+    for name in ("../evil", "a/b", "", "x" * 81, "a..b"):
+        with pytest.raises(ValueError, match="is not allowed"):
+            submit("exact", name, datasets=[DATASET], directory=tmp_path, limit=1)
+    assert not any(tmp_path.iterdir())
+
+
+def test_names_differing_only_in_case_are_duplicates(records, tmp_path):
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    record = json.loads(record_path(copy, "exact", DATASET).read_text())
+    record["name"] = "EXACT"
+    record_path(copy, "EXACT", DATASET).write_text(json.dumps(record))
+    problems = verify_records(copy)
+    assert any("same name, up to case" in str(p) for p in problems), problems
+
+
+def test_rescore_checks_every_record_even_after_a_problem_elsewhere(records, tmp_path):
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    broken = json.loads(record_path(copy, "exact", DATASET).read_text())
+    broken["name"] = "broken"
+    broken["record_version"] = 99  # a schema problem in one record ...
+    record_path(copy, "broken", DATASET).write_text(json.dumps(broken))
+    edited = json.loads(record_path(copy, "exact", DATASET).read_text())
+    edited["metrics"]["test-multi"]["phi_error"] = 1.0  # ... and an edited metric in another
+    record_path(copy, "exact", DATASET).write_text(json.dumps(edited))
+    problems = [str(p) for p in verify_records(copy, rescore=True)]
+    assert any("broken" in p and "schema" in p for p in problems)
+    assert any("rescoring test-multi gives phi_error" in p for p in problems), problems
+
+
+def test_the_verify_command_reads_the_groups_records_folder(records, tmp_path):
+    from typer.testing import CliRunner
+
+    from fieldbench.cli import app
+
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    record_path(copy, "exact", DATASET).write_text("{}")
+    result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "verify"])
+    assert result.exit_code == 1 and "schema" in result.output
+    assert CliRunner().invoke(app, ["leaderboard", "--records", str(records), "verify"]).exit_code == 0

@@ -426,6 +426,7 @@ def leaderboard(
     out: Path = typer.Option(None, help="Output folder (default: the records' parent)."),
 ) -> None:
     """Render leaderboard/README.md and leaderboard/index.html (sortable tables and plots)."""
+    ctx.obj = {"records": records}
     if ctx.invoked_subcommand is not None:
         return
     from ..leaderboard import render
@@ -437,11 +438,15 @@ def leaderboard(
 @leaderboard_app.command("verify")
 @user_errors
 def leaderboard_verify(
-    records: Path = typer.Option(Path("leaderboard/records"), help="Records folder."),
+    ctx: typer.Context,
+    records: Path = typer.Option(None, help="Records folder (default: the group's --records, else "
+                                            "leaderboard/records)."),
     rescore: bool = typer.Option(False, help="Re-evaluate each record from its checkpoint and compare."),
 ) -> None:
     """Validate every record (schema, registry checksums, checkpoint hashes, duplicates, ranges)."""
     from ..leaderboard import load_records, verify_records
+
+    records = records or (ctx.obj or {}).get("records") or Path("leaderboard/records")
 
     problems = verify_records(records, rescore=rescore)
     for problem in problems:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -48,6 +49,16 @@ class RecordProblem:
 
 def record_schema() -> dict:
     return json.loads(resources.files(__package__).joinpath("record.schema.json").read_text())
+
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
+
+
+def check_record_name(name: str) -> None:
+    """Leaderboard names are file-name safe: letters, digits and . _ + - (no path separators)."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+        raise ValueError(f"leaderboard name {name!r} is not allowed: use 1-80 letters, digits and . _ + - "
+                         "(starting with a letter or digit, no '..'), e.g. --name my-model-v2")
 
 
 def record_path(directory: str | Path, name: str, dataset: str) -> Path:
@@ -134,6 +145,7 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
     """
     from ..datasets import list_datasets
 
+    check_record_name(name)  # before any work: a bad name must not cost an evaluation
     seeds = [Path(c) for c in checkpoint] if isinstance(checkpoint, (list, tuple)) else None
     if seeds is not None and not seeds:
         raise ValueError("checkpoint is an empty list; pass one checkpoint per seed")
@@ -217,15 +229,17 @@ def verify_records(directory: str | Path = "leaderboard/records", *, rescore: bo
         problems.append(RecordProblem(str(directory), "no records found"))
     for record in records:
         path = record.pop("_path")
+        found_before = len(problems)
         try:
             jsonschema.validate(record, schema)
         except jsonschema.ValidationError as error:
             problems.append(RecordProblem(path, f"schema: {error.message} at {'/'.join(map(str, error.path))}"))
             continue
         key = (record["name"], record["dataset"]["name"])
-        if key in seen:
-            problems.append(RecordProblem(path, f"duplicate of {seen[key]} (same name and dataset)"))
-        seen[key] = path
+        folded = (record["name"].casefold(), record["dataset"]["name"])  # one file on a case-insensitive disk
+        if folded in seen:
+            problems.append(RecordProblem(path, f"duplicate of {seen[folded]} (same name, up to case, and dataset)"))
+        seen[folded] = path
         if Path(path).name != record_path("", *key).name:
             problems.append(RecordProblem(path, f"file name should be {record_path('', *key).name}"))
         try:
@@ -252,7 +266,7 @@ def verify_records(directory: str | Path = "leaderboard/records", *, rescore: bo
             file = resolve_checkpoint(seed["path"], directory)
             if not file.is_file() or file_sha256(file) != seed["sha256"]:
                 problems.append(RecordProblem(path, f"seed checkpoint {seed['path']} is missing or does not match"))
-        if rescore and not problems:
+        if rescore and len(problems) == found_before:  # every record that is otherwise valid
             problems += _rescore(path, record, rescore_tolerance, directory)
     return problems
 
