@@ -58,8 +58,10 @@ class FitConfig:
     ridge: relative ridge of the least-squares solves (times the mean eigenvalue).
     head_ridge: the same for the closed-form code head; larger, so that the head stays well
       conditioned and the relative fine-tune after it can move the layers below it.
-    relative_epochs: epochs of the relative fine-tune (loss = squared RELATIVE error at random
-      subsets of ``relative_points`` of P; ``relative_floor`` bounds its weights at zeros).
+    relative_floor: the basis stage's relative loss: weights 1 / (|y|^2 + floor^2 mean |y|^2).
+    relative_epochs: epochs of the relative fine-tune (the same kind of loss at random subsets of
+      ``relative_points`` of P, with ``fine_tune_floor``: a larger floor is closer to plain least
+      squares, which is what sums of sources need).
     rank_tolerance: whitened directions with eigenvalue below this times the largest are dropped
       (they are invisible on P; keeping them would only amplify float32 rounding).
     """
@@ -80,6 +82,7 @@ class FitConfig:
     relative_floor: float = 0.1
     relative_epochs: int = 40
     relative_points: int = 512
+    fine_tune_floor: float = 0.1
     ridge: float = 1e-7
     head_ridge: float = 1e-3
     rank_tolerance: float = 1e-8
@@ -93,7 +96,8 @@ class FitConfig:
         for name in ("basis_steps", "relative_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
-        for name in ("basis_learning_rate", "learning_rate", "ridge", "head_ridge", "rank_tolerance", "relative_floor"):
+        for name in ("basis_learning_rate", "learning_rate", "ridge", "head_ridge", "rank_tolerance", "relative_floor",
+                     "fine_tune_floor"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number; got {value}")
@@ -394,7 +398,7 @@ def _hypernet_stage(model, config, features, targets, weights, values, whitened_
         chosen = (chosen[None, :] + config.fit_points * jnp.arange(1 + dim)[:, None]).reshape(-1)
         predicted = eqx.combine(hyper, rest).encode_sources(features[rows]) @ whitened_design[chosen].T
         y = values[rows][:, chosen]
-        w = _Targets.relative_weights(y, dim, config.relative_floor)
+        w = _Targets.relative_weights(y, dim, config.fine_tune_floor)
         return jnp.mean(jnp.sum(w * (predicted - y) ** 2, 1) / jnp.sum(w * y ** 2, 1))
 
     hyper, more = _adam(hyper, relative_loss, config, config.relative_epochs, config.learning_rate / 10, count, 5,
@@ -424,11 +428,22 @@ def _solve_head(model, features, targets, weights, ridge: float):
                        (jnp.asarray(weight, head.weight.dtype), jnp.asarray(bias, head.bias.dtype)))
 
 
+#: Sources per sample of the multi-source validation (sums of validation sources, see _validator).
+VALIDATION_GROUP = 4
+
+
 def _validator(model_ref, data: _Targets, val_split, points, config: FitConfig):
-    """Eq. 10 on validation sources at the fixed points, from the current (unfolded) model."""
+    """Eq. 10 on validation sources at the fixed points, from the current (unfolded) model: single
+    sources, and sums of ``VALIDATION_GROUP`` of them (``multi_*``; exact targets by superposition).
+    The train and val splits hold single sources; the sums say how the codes add up, which is what
+    test-multi scores, without looking at any test split."""
     rows = np.arange(min(config.validation_samples, len(val_split)))
     phi, field = data.exact(rows, points, val_split)
     features = _features(model_ref["model"], val_split, rows)
+    groups = len(rows) // VALIDATION_GROUP
+
+    def summed(values):
+        return values[:groups * VALIDATION_GROUP].reshape(groups, VALIDATION_GROUP, *values.shape[1:]).sum(1)
 
     def validate(model, whiten=None):
         whiten = model_ref["whiten"] if whiten is None else whiten
@@ -437,10 +452,23 @@ def _validator(model_ref, data: _Targets, val_split, points, config: FitConfig):
         psi, gradient = model_ref["basis"]
         phi_hat = codes @ psi.T
         field_hat = -np.einsum("nld,bl->bnd", gradient, codes)
-        return {"phi_error": median_relative_error(phi_hat, phi, vector=False)[0],
-                "field_error": median_relative_error(field_hat, field, vector=True)[0]}
+        record = {"phi_error": median_relative_error(phi_hat, phi, vector=False)[0],
+                  "field_error": median_relative_error(field_hat, field, vector=True)[0]}
+        if groups:
+            record |= {"multi_phi_error": median_relative_error(summed(phi_hat), summed(phi), vector=False)[0],
+                       "multi_field_error": median_relative_error(summed(field_hat), summed(field), vector=True)[0]}
+        return record
 
     return validate
+
+
+#: What the basis stage depends on (with the model's own build): a saved basis is reused when these agree.
+BASIS_FIELDS = ("model", "dataset", "preset", "seed", "basis_steps", "basis_sources", "basis_points",
+                "basis_learning_rate", "field_weight", "relative_floor", "ridge", "hyperparameters")
+
+
+def _basis_fields(config: FitConfig) -> dict:
+    return {name: getattr(config, name) for name in BASIS_FIELDS}
 
 
 def _basis_paths(checkpoint: Path) -> tuple[Path, Path]:
@@ -458,7 +486,7 @@ def _load_basis(model, checkpoint: Path | None, config: FitConfig):
         saved = json.loads(meta.read_text())
     except json.JSONDecodeError:
         return None  # a torn sidecar: redo the stage
-    if saved.get("config") != config.to_dict() or saved.get("sha256") != file_sha256(leaves):
+    if saved.get("config") != _basis_fields(config) or saved.get("sha256") != file_sha256(leaves):
         return None
     return eqx.tree_deserialise_leaves(leaves, model), saved["history"]
 
@@ -472,7 +500,7 @@ def _save_basis(model, history, checkpoint: Path | None, config: FitConfig) -> N
     temporary = leaves.with_name(f".{leaves.name}.tmp")
     eqx.tree_serialise_leaves(temporary, model)
     temporary.replace(leaves)
-    atomic_write_text(meta, json.dumps({"config": config.to_dict(), "sha256": file_sha256(leaves),
+    atomic_write_text(meta, json.dumps({"config": _basis_fields(config), "sha256": file_sha256(leaves),
                                         "history": history}, default=float))
 
 

@@ -23,9 +23,9 @@ __all__ = ["RECIPES", "recipe_config", "run_recipe", "recipe_name"]
 RECIPES: dict[str, tuple[str, dict]] = {
     "fc-ilr": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 150, "relative_epochs": 100}),
     "fc-ilr-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 40, "relative_epochs": 100}),
-    "fourier": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 150, "relative_epochs": 100}),
-    "fourier-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 40, "relative_epochs": 100}),
-    "fourier-harmonic": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 100, "relative_epochs": 60}),
+    "fourier": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 150, "relative_epochs": 30}),
+    "fourier-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 40, "relative_epochs": 30}),
+    "fourier-harmonic": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 100, "relative_epochs": 30}),
     "linear": ("two-stage", {"preset": "cpu", "basis_steps": 0, "epochs": 1, "relative_epochs": 0}),
     "fc-inr": ("adam", {"preset": "quick", "steps": 8000, "batch_size": 100, "learning_rates": (3e-3, 3e-5),
                         "schedule_shape": "cosine", "validate_every": 500, "validation_samples": 256}),
