@@ -329,3 +329,31 @@ def test_functional_layer_rejects_bad_points():
         fb.potential(discs, [[0.0, np.nan]])
     with pytest.raises(TypeError, match="fieldbench.Sources"):
         fb.potential({"centers": [[0, 0]]}, [[0.0, 1.0]])
+
+
+def test_the_potential_is_returned_at_a_prism_corner_and_is_continuous_there():
+    import fieldbench as fb
+
+    prism = fb.Sources.prisms(centers=[[0.25, -0.5]], magnetisations=[[0.7, -1.1]], sides=[[0.5, 1.0]])
+    corner = np.array([[0.5, 0.0]])  # exactly representable
+    at_corner = fb.potential(prism, corner)  # finite there: no error (the field still raises)
+    nearby = fb.potential(prism, corner + np.array([[1e-9, -2e-9]]))
+    # continuous: |phi(corner + d) - phi(corner)| ~ |d| log(1/|d|) (the field diverges like log)
+    assert np.isfinite(at_corner).all() and at_corner == pytest.approx(nearby, abs=1e-7)
+    with pytest.raises(ValueError, match="corner"):
+        fb.field(prism, corner)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("sizes", [[np.nan, 1.0]], "non-finite"), ("sizes", [[-1.0, 1.0]], "must be positive"),
+    ("centers", [[np.inf, 0.0]], "non-finite"), ("magnetisations", [[1.0]], "shape"),
+])
+def test_raw_sources_are_validated_by_the_functional_layer(field, value, message):
+    import fieldbench as fb
+    from fieldbench.sources import Family, Sources
+
+    arrays = {"family": np.array([int(Family.PRISM)], np.int8), "centers": np.zeros((1, 2)),
+              "magnetisations": np.ones((1, 2)), "sizes": np.ones((1, 2))}
+    arrays[field] = np.array(value)
+    with pytest.raises(ValueError, match=message):
+        fb.potential(Sources(**arrays), np.array([[2.0, 2.0]]))

@@ -31,6 +31,25 @@ def _check_points(points, dim: int, batched: bool = False) -> np.ndarray:
     return points
 
 
+def _check_sources(sources) -> None:
+    """The functional layer validates what it is given: a raw ``Sources(...)`` skips the
+    constructors' checks, and NaN or a negative size must not reach the kernels."""
+    if not isinstance(sources, Sources):
+        raise TypeError(f"sources must be a fieldbench.Sources (e.g. Sources.discs(...)); got {type(sources).__name__}")
+    for name in ("centers", "magnetisations", "sizes"):
+        values = np.asarray(getattr(sources, name), dtype=np.float64)
+        if values.ndim != 2 or values.shape != (len(sources), sources.dim):
+            raise ValueError(f"sources.{name} must have shape (K, d) = ({len(sources)}, {sources.dim}); got "
+                             f"{values.shape}; build sources with Sources.discs/prisms/cuboids/spheres")
+        if not np.all(np.isfinite(values)):
+            index = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+            raise ValueError(f"sources.{name} holds a non-finite value at index {index}; every value must be finite")
+    sizes = np.asarray(sources.sizes, dtype=np.float64)
+    if np.any(sizes <= 0):
+        index = tuple(int(i) for i in np.argwhere(sizes <= 0)[0])
+        raise ValueError(f"sources.sizes must be positive; got {sizes[index]} at index {index}")
+
+
 def prism_corner_hits(sources: Sources, points) -> np.ndarray:
     """Indices of points that sit exactly on a corner of a prism or cuboid (where H diverges).
 
@@ -65,8 +84,7 @@ def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
       (phi, H): NumPy float64 arrays of shapes (N,) and (N, d). H = -grad(phi), in the units of M.
       On a boundary the field is the mean of its inside and outside limits.
     """
-    if not isinstance(sources, Sources):
-        raise TypeError(f"sources must be a fieldbench.Sources (e.g. Sources.discs(...)); got {type(sources).__name__}")
+    _check_sources(sources)
     points = _check_points(points, sources.dim)
     if corners not in ("raise", "finite-part"):
         raise ValueError(f"corners must be 'raise' or 'finite-part'; got {corners!r}")
@@ -95,7 +113,9 @@ def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
 
 
 def potential(sources: Sources, points, **options) -> np.ndarray:
-    """Exact magnetic scalar potential, (N,) float64 (see :func:`potential_and_field`)."""
+    """Exact magnetic scalar potential, (N,) float64 (see :func:`potential_and_field`). The
+    potential is finite and exact at prism/cuboid corners too, so corners never raise here."""
+    options.setdefault("corners", "finite-part")
     return potential_and_field(sources, points, **options)[0]
 
 
