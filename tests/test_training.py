@@ -153,6 +153,31 @@ def test_resume_continues_exactly_where_it_stopped(datasets, uninterrupted, tmp_
     assert checkpoint.read_bytes() == uninterrupted.checkpoint.read_bytes()
 
 
+@pytest.mark.parametrize("stale", ["opt", "model"])
+def test_a_torn_checkpoint_is_refused_not_resumed(datasets, tmp_path, stale):
+    """Files of different steps (a crash between the saves) must not resume to other parameters."""
+    config = _resume_config(datasets["few"], steps=12)
+    checkpoint = tmp_path / "run.eqx"
+    kept = {}
+
+    def keep_step_4_then_stop(done, total, record):
+        if done == 4:
+            kept["opt"] = checkpoint.with_suffix(".opt.eqx").read_bytes()
+            kept["model"] = checkpoint.read_bytes(), checkpoint.with_suffix(".json").read_text()
+        if done == 8:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(config, checkpoint, progress=keep_step_4_then_stop)
+    if stale == "opt":
+        checkpoint.with_suffix(".opt.eqx").write_bytes(kept["opt"])
+    else:
+        checkpoint.write_bytes(kept["model"][0])
+        checkpoint.with_suffix(".json").write_text(kept["model"][1])
+    with pytest.raises(ValueError, match="do\\(es\\) not match the training state of step 8"):
+        train(config, checkpoint)
+
+
 def test_resume_refuses_another_configuration(datasets, uninterrupted):
     with pytest.raises(ValueError, match="different configuration"):
         train(_resume_config(datasets["few"], learning_rates=(1e-3,)), uninterrupted.checkpoint)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._io import atomic_write_text, file_sha256
 from ..metrics import median_relative_error
 from ..physics import potential_and_field_batched
 from ..sources import SourceBatch
@@ -206,11 +207,23 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
             raise FileExistsError(f"{checkpoint} exists and holds no training state to resume from (no "
                                   f"{state_path.name}); pass restart=True (--restart) to train from scratch and "
                                   "replace it, or choose another checkpoint path")
-        state = json.loads(state_path.read_text())
+        try:
+            state = json.loads(state_path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{state_path} is not valid JSON ({error}); pass restart=True (--restart) to train "
+                             "from scratch") from None
         if state["config"] != config.to_dict():
             raise ValueError(f"{checkpoint} was trained with a different configuration; pass another checkpoint "
                              "path, or restart=True (--restart) to start over")
-        model, _ = load_checkpoint(checkpoint, config.model)
+        model, meta = load_checkpoint(checkpoint, config.model)
+        # A crash between the three writes would leave files of different steps: refuse to mix them.
+        torn = [name for name, ok in (
+            ("the model", meta.get("step") == state["step"] and meta.get("checkpoint_sha256") == state.get("model_sha256")),
+            ("the optimiser state", opt_path.is_file() and file_sha256(opt_path) == state.get("opt_sha256")))
+            if not ok]
+        if torn:
+            raise ValueError(f"{checkpoint}: {' and '.join(torn)} do(es) not match the training state of step "
+                             f"{state['step']} (an interrupted save); pass restart=True (--restart) to start over")
         opt_state = eqx.tree_deserialise_leaves(opt_path, opt_state)
         start_step, history = state["step"], state["history"]
         previous_seconds = state.get("seconds", 0.0)
@@ -241,10 +254,10 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
                 opt_path, state_path = _state_paths(checkpoint)
                 eqx.tree_serialise_leaves(opt_path.with_name(f".{opt_path.name}.tmp"), opt_state)
                 opt_path.with_name(f".{opt_path.name}.tmp").replace(opt_path)
-                temporary = state_path.with_name(f".{state_path.name}.tmp")
-                temporary.write_text(json.dumps({"config": config.to_dict(), "step": done, "history": history,
-                                                 "seconds": seconds}))
-                temporary.replace(state_path)
+                # Written last, naming the step and the digests of the two files it belongs with.
+                atomic_write_text(state_path, json.dumps({
+                    "config": config.to_dict(), "step": done, "history": history, "seconds": seconds,
+                    "model_sha256": file_sha256(checkpoint), "opt_sha256": file_sha256(opt_path)}))
             if progress:
                 progress(done, config.steps, record)
         elif progress and done % 10 == 0:
