@@ -88,3 +88,49 @@ def test_ceiling_command_prints_and_writes_json(tmp_path):
     assert entry["ranks"] == [4, 8] and entry["phi_error"][0] > entry["phi_error"][1]
     bad = runner.invoke(app, ["ceiling", "circles2d-mini", "--ranks", "four"])
     assert bad.exit_code == 1 and "comma-separated integers" in bad.output
+
+
+def test_evaluate_never_cuts_a_number_and_writes_json(tmp_path):
+    import json
+
+    out = tmp_path / "scores.json"
+    result = runner.invoke(app, ["evaluate", "exact", "--dataset", "circles2d-mini", "--split", "test-multi",
+                                 "--limit", "3", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    (scores,) = json.loads(out.read_text())
+    assert f"{scores['phi_error']:.3g}" in result.output and "…" not in result.output  # off a terminal too
+    bad = runner.invoke(app, ["evaluate", "exact", "--dataset", "circles2d-mini", "--limit", "0"])
+    assert bad.exit_code == 1 and "--limit must be a positive number" in bad.output
+
+
+def test_error_messages_keep_bracketed_words():
+    from fieldbench.cli._app import user_errors
+
+    @user_errors
+    def fails():
+        raise ImportError("install it with pip install 'fieldbench[fmm]'")
+
+    from io import StringIO
+
+    import typer
+
+    from fieldbench.cli import _app
+
+    buffer = StringIO()
+    original = _app.console.file
+    _app.console.file = buffer
+    try:
+        try:
+            fails()
+        except typer.Exit as exit_:
+            assert exit_.exit_code == 1
+    finally:
+        _app.console.file = original
+    assert "fieldbench[fmm]" in buffer.getvalue()
+
+
+def test_a_failing_verify_prints_no_stray_error_line(tmp_path):
+    (tmp_path / "card.json").write_text("{}")
+    result = runner.invoke(app, ["datasets", "verify", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "error: 1" not in result.output

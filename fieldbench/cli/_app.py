@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .._version import __version__
 
@@ -24,7 +26,8 @@ app.add_typer(datasets_app, name="datasets")
 leaderboard_app = typer.Typer(help="Render the leaderboard (README.md + index.html), or verify its records.",
                               invoke_without_command=True)
 app.add_typer(leaderboard_app, name="leaderboard")
-console = Console()
+#: Never cut a number: off a terminal (CI logs, pipes) rich would assume 80 columns and elide cells.
+console = Console(width=None if sys.stdout.isatty() else 240)
 #: Errors caused by what the user asked for: shown as one clear line, not a traceback.
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, ImportError, TypeError, RuntimeError)
 
@@ -34,9 +37,12 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):  # a command's own exit (click's Exit is a RuntimeError)
+            raise
         except USER_ERRORS as error:
             message = error.args[0] if isinstance(error, KeyError) and error.args else error
-            console.print(f"[bold red]error:[/bold red] {message}")
+            # As plain text: rich markup would eat bracketed words such as fieldbench[fmm].
+            console.print(Text.assemble(("error: ", "bold red"), str(message)))
             raise typer.Exit(1) from None
 
     return wrapper
@@ -367,21 +373,33 @@ def evaluate(
     split: list[str] = typer.Option(["test-single", "test-multi", "test-overlap"], help="Splits (repeatable)."),
     checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
     limit: int = typer.Option(None, help="Only the first N samples of each split."),
+    json_out: Path = typer.Option(None, "--json", help="Also write every metric of every split to this JSON file."),
 ) -> None:
     """Score a model on dataset splits with the paper's Eq. 10 metrics (the model never sees targets)."""
+    import json
+
     from ..evaluation import evaluate as run_evaluate
     from ..models import load_predictor
 
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be a positive number of samples; got {limit}")
     predictor = load_predictor(model, checkpoint)
     table = Table(title=f"{model} on {dataset} (median relative error, %)")
-    for column in ("split", "samples", "phi", "H", "phi inside", "phi outside", "per-sample p90 (phi)", "excluded"):
+    for column in ("split", "samples", "phi", "H", "phi rel. L2", "H rel. L2", "phi inside", "phi outside",
+                   "per-sample p90 (phi)", "excluded"):
         table.add_column(column, justify="left" if column == "split" else "right")
+    results = []
     for name in split:
         result = run_evaluate(predictor, dataset, name, limit=limit, name=model)
+        results.append(result.as_dict())
         table.add_row(name, str(result.samples), f"{result.phi_error:.3g}", f"{result.field_error:.3g}",
+                      f"{result.phi_relative_l2:.3g}", f"{result.field_relative_l2:.3g}",
                       f"{result.inside['phi_error']:.3g}", f"{result.outside['phi_error']:.3g}",
                       f"{result.per_sample['phi']['p90']:.3g}", str(sum(result.excluded.values())))
     console.print(table)
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=1, default=float))
+        console.print(f"wrote {json_out}")
 
 
 @app.command()

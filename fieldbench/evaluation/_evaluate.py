@@ -117,6 +117,8 @@ def evaluate(model: Predictor, dataset: str, split: str, *, batch_size: int = 64
     """Score ``model`` on ``split`` of ``dataset`` (a standard name or a dataset path)."""
     if not isinstance(model, Predictor):
         raise TypeError(f"model must implement fieldbench.models.Predictor; got {type(model).__name__}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of samples; got {limit}")
     data = load(dataset, split)
     count = len(data) if limit is None else min(limit, len(data))
     started = time.perf_counter()
