@@ -58,9 +58,6 @@ class FitConfig:
     ridge: relative ridge of the least-squares solves (times the mean eigenvalue).
     head_ridge: the same for the closed-form code head; larger, so that the head stays well
       conditioned and the relative fine-tune after it can move the layers below it.
-    group_sources: the basis stage and the relative fine-tune score sums of this many training
-      sources (exact targets by superposition) instead of single ones: relative errors of single
-      sources do not add up to those of collections, and collections are what test-multi holds.
     relative_floor: the basis stage's relative loss: weights 1 / (|y|^2 + floor^2 mean |y|^2).
     relative_epochs: epochs of the relative fine-tune (the same kind of loss at random subsets of
       ``relative_points`` of P, with ``fine_tune_floor``: a larger floor is closer to plain least
@@ -86,7 +83,6 @@ class FitConfig:
     relative_epochs: int = 40
     relative_points: int = 512
     fine_tune_floor: float = 0.1
-    group_sources: int = 1
     ridge: float = 1e-7
     head_ridge: float = 1e-3
     rank_tolerance: float = 1e-8
@@ -94,8 +90,7 @@ class FitConfig:
     hyperparameters: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        for name in ("basis_sources", "basis_points", "fit_points", "epochs", "batch_size", "validation_samples",
-                     "group_sources"):
+        for name in ("basis_sources", "basis_points", "fit_points", "epochs", "batch_size", "validation_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
         for name in ("basis_steps", "relative_epochs"):
@@ -285,15 +280,9 @@ def _fit_basis(model, config: FitConfig, data: _Targets, report, floor) -> tuple
     history, recent = [], []
     for index in range(config.basis_steps):
         rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1, index)))
-        group = config.group_sources
-        count = min(config.basis_sources * group, len(data.split) - len(data.split) % group)
-        rows = rng.choice(len(data.split), size=count, replace=False)
+        rows = rng.choice(len(data.split), size=min(config.basis_sources, len(data.split)), replace=False)
         points = data.uniform(rng, config.basis_points)
         phi, field = data.exact(rows, points)
-        # Sums of `group` training sources (exact by superposition): the least-squares code of a
-        # sum is the sum of the codes, so this is the floor on collections, what test-multi scores.
-        phi = phi.reshape(-1, group, phi.shape[-1]).sum(1)
-        field = field.reshape(-1, group, *field.shape[1:]).sum(1)
         targets = data.weighted(phi, field)
         weights = data.relative_weights(targets, data.dim, config.relative_floor)
         basis_part, state, loss = step(basis_part, state, jnp.asarray(points, jnp.float32), jnp.asarray(targets),
@@ -404,16 +393,11 @@ def _hypernet_stage(model, config, features, targets, weights, values, whitened_
     dim = whitened_design.shape[0] // config.fit_points - 1
     subset = min(config.relative_points, config.fit_points)
 
-    group = config.group_sources
-
     def relative_loss(hyper, rows, key):
         chosen = jax.random.choice(key, config.fit_points, (subset,), replace=False)
         chosen = (chosen[None, :] + config.fit_points * jnp.arange(1 + dim)[:, None]).reshape(-1)
-        rows = rows[:len(rows) - len(rows) % group]
-        codes = eqx.combine(hyper, rest).encode_sources(features[rows])
-        # Collections of `group` training sources: codes add (the model is additive), targets add.
-        predicted = codes.reshape(-1, group, codes.shape[-1]).sum(1) @ whitened_design[chosen].T
-        y = values[rows][:, chosen].reshape(-1, group, len(chosen)).sum(1)
+        predicted = eqx.combine(hyper, rest).encode_sources(features[rows]) @ whitened_design[chosen].T
+        y = values[rows][:, chosen]
         w = _Targets.relative_weights(y, dim, config.fine_tune_floor)
         return jnp.mean(jnp.sum(w * (predicted - y) ** 2, 1) / jnp.sum(w * y ** 2, 1))
 
@@ -480,7 +464,7 @@ def _validator(model_ref, data: _Targets, val_split, points, config: FitConfig):
 
 #: What the basis stage depends on (with the model's own build): a saved basis is reused when these agree.
 BASIS_FIELDS = ("model", "dataset", "preset", "seed", "basis_steps", "basis_sources", "basis_points",
-                "basis_learning_rate", "field_weight", "relative_floor", "ridge", "hyperparameters", "group_sources")
+                "basis_learning_rate", "field_weight", "relative_floor", "ridge", "hyperparameters")
 
 
 def _basis_fields(config: FitConfig) -> dict:
