@@ -104,29 +104,20 @@ def test_evaluate_never_cuts_a_number_and_writes_json(tmp_path):
 
 
 def test_error_messages_keep_bracketed_words():
-    from fieldbench.cli._app import user_errors
-
-    @user_errors
-    def fails():
-        raise ImportError("install it with pip install 'fieldbench[fmm]'")
-
-    from io import StringIO
-
     import typer
 
     from fieldbench.cli import _app
 
-    buffer = StringIO()
-    original = _app.console.file
-    _app.console.file = buffer
-    try:
+    @_app.user_errors
+    def fails():
+        raise ImportError("install it with pip install 'fieldbench[fmm]'")
+
+    with _app.console.capture() as captured:
         try:
             fails()
         except typer.Exit as exit_:
             assert exit_.exit_code == 1
-    finally:
-        _app.console.file = original
-    assert "fieldbench[fmm]" in buffer.getvalue()
+    assert "fieldbench[fmm]" in captured.get()
 
 
 def test_a_failing_verify_prints_no_stray_error_line(tmp_path):
