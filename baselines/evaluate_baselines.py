@@ -74,12 +74,15 @@ def markdown(dataset: str) -> str:
         minutes = [json.loads((HERE.parent / c["path"]).with_suffix(".json").read_text()).get("seconds")
                    for c in record["seeds"]["checkpoints"]]
         minutes = [m / 60 for m in minutes if m]
+        single = record["seeds"]["count"] == 1
+        strip = lambda summary: summary and ({"mean": summary["mean"], "std": float("nan")} if single  # noqa: E731
+                                             else summary)
         cells = [f"`{record['name']}`", str(record["seeds"]["count"]), f"{record['model']['parameters']:,}",
-                 f"{min(minutes):.1f}-{max(minutes):.1f}" if minutes else "-",
-                 _cell(get("test-single", "phi_error")), _cell(get("test-multi", "phi_error")),
+                 (f"{min(minutes):.1f}" if single else f"{min(minutes):.1f}-{max(minutes):.1f}") if minutes else "-",
+                 _cell(strip(get("test-single", "phi_error"))), _cell(strip(get("test-multi", "phi_error"))),
                  _cell(get("test-overlap", "phi_error") or _seed0(record, "test-overlap", "phi_error")),
-                 _cell(get("test-multi", "field_error")),
-                 _cell(get("test-multi", "phi_relative_l2")),
+                 _cell(strip(get("test-multi", "field_error"))),
+                 _cell(strip(get("test-multi", "phi_relative_l2"))),
                  " / ".join("-" if v is None else f"{v:g}" for v in paper) if paper else ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
