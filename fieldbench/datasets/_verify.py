@@ -30,6 +30,7 @@ import numpy as np
 
 from ..pipeline import CARD_NAME, SCHEMA_VERSION, DatasetSpec, fingerprint, read_card, shard_paths
 from ._registry import StaleRegistryError, dataset_spec, list_datasets, registry_entries, spec_sha256
+from .._io import file_sha256
 
 __all__ = ["VerificationReport", "DatasetVerificationError", "PublishError", "verify", "publish",
            "values_close", "file_sha256", "VALUE_ULPS"]
@@ -87,14 +88,6 @@ class VerificationReport:
         lines += [f"  problem: {p}" for p in self.problems]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
 
 
 def values_close(value: tuple[float, float], reference: tuple[float, float], rows: int,

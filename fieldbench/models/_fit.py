@@ -42,7 +42,7 @@ from ..metrics import median_relative_error
 from ..physics import potential_and_field_batched
 from ..sources import SourceBatch
 from ._protocol import LinearBasisModel, source_features
-from ._registry import build_model, code_location, git_commit, save_checkpoint
+from ._registry import build_model, provenance, save_checkpoint
 
 __all__ = ["FitConfig", "FitResult", "fit", "code_head"]
 
@@ -565,14 +565,8 @@ def fit(config: FitConfig, checkpoint: str | Path | None = None, *, restart: boo
     history += stage
     model = _fold(model, jnp.asarray(whiten))
     seconds = time.perf_counter() - started
-    info = {
-        "model": config.model, "hyperparameters": hyperparameters, "properties": {
-            "additive": bool(model.additive), "harmonic": bool(model.harmonic),
-            "parameters": int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))))},
-        "code": code_location(config.model), "dataset": {"name": spec.name, "content_sha256": handle.card["content_sha256"]},
-        "training": config.to_dict(), "git_commit": git_commit(), "device": str(jax.devices()[0]),
-        "seconds": round(seconds, 1), "history": history, "validation": history[-1],
-    }
+    info = provenance(config.model, model, hyperparameters, handle, config.to_dict()) | {
+        "seconds": round(seconds, 1), "history": history, "validation": history[-1]}
     path = save_checkpoint(checkpoint, model, info) if checkpoint else None
     if checkpoint:
         for leftover in _basis_paths(checkpoint):

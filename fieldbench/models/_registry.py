@@ -121,6 +121,21 @@ def git_commit() -> str | None:
         return None
 
 
+def provenance(spec: str, model: SourceFieldModel, hyperparameters: dict, handle, training: dict) -> dict:
+    """What every trained checkpoint records besides its leaves: model, properties, code, dataset,
+    training configuration, git commit and device (``handle``: the training dataset's)."""
+    import jax
+
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))
+    return {
+        "model": spec, "hyperparameters": hyperparameters,
+        "properties": {"additive": bool(model.additive), "harmonic": bool(model.harmonic),
+                       "parameters": int(sum(x.size for x in leaves))},
+        "code": code_location(spec), "dataset": {"name": handle.spec.name, "content_sha256": handle.card["content_sha256"]},
+        "training": training, "git_commit": git_commit(), "device": str(jax.devices()[0]),
+    }
+
+
 def save_checkpoint(path: str | Path, model: SourceFieldModel, info: dict) -> Path:
     """Write ``path`` (.eqx leaves) and ``path.with_suffix('.json')`` (hyperparameters, provenance).
 

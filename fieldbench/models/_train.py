@@ -33,7 +33,7 @@ from ..metrics import median_relative_error
 from ..physics import potential_and_field_batched
 from ..sources import SourceBatch
 from ._protocol import SourceFieldModel, source_features
-from ._registry import build_model, code_location, git_commit, load_checkpoint, save_checkpoint
+from ._registry import build_model, load_checkpoint, provenance, save_checkpoint
 
 __all__ = ["TrainConfig", "TrainResult", "train", "loss_fn", "make_step"]
 
@@ -230,13 +230,7 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
 
     data = _Data(config, train_split, domain, length_scale)
     step_fn = make_step(optimizer, config.field_weight)
-    info = {
-        "model": config.model, "hyperparameters": hyperparameters, "properties": {
-            "additive": bool(model.additive), "harmonic": bool(model.harmonic),
-            "parameters": int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))))},
-        "code": code_location(config.model), "dataset": {"name": spec.name, "content_sha256": handle.card["content_sha256"]},
-        "training": config.to_dict(), "git_commit": git_commit(), "device": str(jax.devices()[0]),
-    }
+    info = provenance(config.model, model, hyperparameters, handle, config.to_dict())
     started = time.perf_counter()
     loss = float("nan")
     for step in range(start_step, config.steps):
