@@ -73,10 +73,16 @@ def _parameter_count(model) -> int:
     return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))))
 
 
+def _repository(directory: str | Path) -> Path:
+    """The records' repository: the folder two levels above ``leaderboard/records``."""
+    resolved = Path(directory).resolve()
+    return resolved.parents[1] if len(resolved.parents) > 1 else resolved
+
+
 def _stored_path(checkpoint: Path, directory: Path) -> str:
-    """The checkpoint as a record stores it: relative to the records' repository (the folder two
-    levels above ``leaderboard/records``) when it lies inside it, so records verify on any clone."""
-    root = directory.resolve().parents[1] if len(directory.resolve().parents) > 1 else directory.resolve()
+    """The checkpoint as a record stores it: relative to the records' repository when it lies
+    inside it, so records verify on any clone."""
+    root = _repository(directory)
     try:
         return checkpoint.resolve().relative_to(root).as_posix()
     except ValueError:
@@ -86,11 +92,7 @@ def _stored_path(checkpoint: Path, directory: Path) -> str:
 def resolve_checkpoint(stored: str, directory: str | Path) -> Path:
     """Where a record's checkpoint path points: absolute as is, relative to the records' repository."""
     path = Path(stored)
-    if path.is_absolute():
-        return path
-    resolved = Path(directory).resolve()
-    root = resolved.parents[1] if len(resolved.parents) > 1 else resolved
-    return root / path
+    return path if path.is_absolute() else _repository(directory) / path
 
 
 def _seed_summary(per_seed: list[dict], checkpoints: list[Path], directory: Path) -> dict:
