@@ -24,7 +24,7 @@ import numpy as np
 from ..datasets import load
 from ..metrics import relative_errors, relative_l2_error
 from ..models import Predictor
-from ..sources import Family, SourceBatch
+from ..sources import SourceBatch, boundary_distance
 
 __all__ = ["EvaluationResult", "evaluate", "InvalidPrediction", "DISTANCE_BINS", "boundary_distance"]
 
@@ -56,26 +56,6 @@ class EvaluationResult:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def boundary_distance(family, centers, sizes, mask, points) -> np.ndarray:
-    """Signed, size-normalised distance of each point to the sources (paper Fig. 5b's axis).
-
-    Per source k, s_k = (distance to its boundary) / (its size), negative inside it. The result is
-    min_k s_k: outside every source, the distance to the nearest boundary; inside at least one
-    source (overlaps included), minus the depth inside the source that holds it deepest. So the
-    sign says exactly "inside at least one source". family, mask (S, K); centers, sizes (S, K, d);
-    points (S, N, d) -> (S, N)."""
-    d = points[:, :, None, :] - centers[:, None, :, :]
-    half = sizes[:, None, :, :] / 2
-    round_ = np.isin(family, [int(Family.DISC), int(Family.SPHERE)])[:, None, :]
-    radial = np.linalg.norm(d, axis=-1) - half[..., 0]
-    outside = np.linalg.norm(np.maximum(np.abs(d) - half, 0.0), axis=-1)
-    inside = np.max(np.abs(d) - half, axis=-1)
-    box = np.where(outside > 0, outside, inside)
-    signed = np.where(round_, radial, box) / np.max(sizes, axis=-1)[:, None, :]
-    signed = np.where(mask[:, None, :], signed, np.inf)
-    return np.min(signed, axis=-1)
 
 
 def _check(name: str, array, expected_shape, first_sample: int) -> np.ndarray:
