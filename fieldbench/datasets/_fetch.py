@@ -5,8 +5,13 @@
 1. **Cache.** ``<cache root>/datasets/<name>``, where the cache root is the ``cache_dir``
    argument, else ``$FIELDBENCH_CACHE``, else ``platformdirs.user_cache_dir("fieldbench")``.
    A copy that was verified before (marker file ``.fieldbench-verified.json``, tied to the
-   registry entry and to the card's bytes) is returned after a cheap check (card hash, every
-   file's size) and without network; ``full_check=True`` re-hashes everything.
+   registry entry) is returned without network when the card and every data file still have the
+   sha256 they had then and no stray file is there. A file is re-hashed unless its stamp (size,
+   mtime_ns, ctime_ns, inode, device; ``fieldbench._io.stamped_sha256``) is the one recorded with
+   its hash, taken more than ``RACY_NS`` after its last change: any write, ``os.utime``, copy or
+   replacement changes the stamp, so a bit flip that keeps the size is caught. ``full_check=True``
+   re-hashes everything and reruns ``verify`` against the registry. A copy that fails is repaired
+   (download or rebuild below), never returned.
 2. **Mirror.** The base URL is the ``mirror`` argument, else ``$FIELDBENCH_MIRROR``, else the key
    ``mirror`` of the TOML config file ``$FIELDBENCH_CONFIG``, by default
    ``platformdirs.user_config_dir("fieldbench")/config.toml``::
@@ -15,18 +20,23 @@
 
    An empty value (``mirror=""``, ``FIELDBENCH_MIRROR=``) means "no mirror". Files are fetched as
    ``<mirror>/<name>/<relative path>`` (layout written by ``publish``) with pooch, which checks
-   every Parquet file's sha256 against ``datasets/registry.json`` and moves a download into place
-   only when it matches. The card is checked by content against the registry. A file that fails
-   its checksum raises ``ChecksumError`` and is never kept.
+   every Parquet file's sha256 against ``datasets/registry.json``. Downloads go to a staging folder
+   ``<cache root>/datasets/.<name>.download`` (beside the data, on the same file system), and a
+   file is renamed into the dataset folder only once its checksum matched, so a killed download
+   leaves its temporaries there, never among the data; the card is moved in last. Files already in
+   place with the registered sha256 are not downloaded again. The card is checked by content
+   against the registry. A file that fails its checksum raises ``ChecksumError`` and is never kept.
 3. **Rebuild.** With no mirror, or an unreachable/incomplete one, a ``MirrorWarning`` says so
    (naming the settings above) and, if ``rebuild=True``, the dataset is generated locally
    (``fieldbench.pipeline.generate``, resuming from any verified shards already there) and then
-   verified against the registry: sources and point coordinates exactly, values to float32
-   rounding (``fieldbench.datasets._verify.values_close``). A rebuild that fails is moved aside
-   to ``<name>.failed`` and reported with ``DatasetVerificationError``.
+   verified against the registry: sources, point coordinates and values exactly (see
+   ``fieldbench.datasets._verify``). A rebuild that fails is moved aside to ``<name>.failed`` and
+   reported with ``DatasetVerificationError``.
 
-Concurrency: everything happens under a ``filelock.FileLock`` (``<cache root>/datasets/.<name>.lock``),
-so processes fetching the same dataset at once wait for each other and then share the result.
+Concurrency: everything happens under ``fieldbench._io.folder_lock(<cache root>/datasets/<name>)``
+(the file ``.<name>.lock`` beside it, the lock ``generate`` takes on its target too), so processes
+fetching the same dataset at once wait for each other and then share the result. Under the lock,
+stray files in the cached folder (debris of killed runs) are deleted before a repair.
 """
 
 from __future__ import annotations
@@ -41,17 +51,16 @@ import shutil
 import sys
 import tomllib
 import urllib.parse
-import uuid
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import platformdirs
-from filelock import FileLock, Timeout
 
-from ..pipeline import CARD_NAME, DatasetExistsError, DatasetSpec, generate, shard_paths
+from .._io import atomic_write_text, file_sha256, folder_lock, stamped_sha256
+from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetExistsError, DatasetSpec, generate, shard_paths
 from ._registry import dataset_spec, registry_entries, spec_sha256
-from ._verify import DatasetVerificationError, file_sha256, verify
+from ._verify import MARKER_NAME, DatasetVerificationError, stray_files, verify
 
 __all__ = [
     "get", "cache_root", "dataset_path", "config_path", "load_config", "resolve_mirror", "ChecksumError",
@@ -61,7 +70,6 @@ __all__ = [
 MIRROR_ENV = "FIELDBENCH_MIRROR"
 CACHE_ENV = "FIELDBENCH_CACHE"
 CONFIG_ENV = "FIELDBENCH_CONFIG"
-MARKER_NAME = ".fieldbench-verified.json"
 _SCHEMES = ("http", "https", "ftp")
 
 
@@ -153,14 +161,7 @@ def _reporter(progress) -> Callable[[str], None]:
 # --------------------------------------------------------------------------------------------- the cache
 
 def _write_json_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
-    try:
-        temporary.write_text(json.dumps(data, indent=1))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 def _card_files(card: Mapping) -> list[dict]:
@@ -168,37 +169,97 @@ def _card_files(card: Mapping) -> list[dict]:
             for kind in ("sources", "points")]
 
 
+def _entry_digest(entries: Mapping) -> str:
+    """Digest of a registry entry: a marker made under another entry (or fingerprint scheme) is
+    re-verified, not trusted."""
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+
+
 def _cached_ok(target: Path, entries: Mapping, full_check: bool) -> bool:
+    """Whether ``target`` is still the copy that was verified (see the module docstring); refreshes
+    the marker's stamps when files had to be re-hashed. A failed copy loses its marker."""
     marker_path = target / MARKER_NAME
-    if not marker_path.is_file():
+    if not (target / CARD_NAME).is_file():
+        marker_path.unlink(missing_ok=True)
         return False
     try:
-        marker = json.loads(marker_path.read_text())
-        card_bytes = (target / CARD_NAME).read_bytes()
-        good = (marker.get("registry_content_sha256") == entries["content_sha256"]
-                and marker.get("spec_sha256") == entries["spec_sha256"]
-                and marker.get("card_sha256") == hashlib.sha256(card_bytes).hexdigest())
+        marker = json.loads(marker_path.read_text()) if marker_path.is_file() else {}
+    except (OSError, ValueError):
+        marker = {}
+    if not isinstance(marker, dict):
+        marker = {}
+    if full_check or marker.get("registry_entry_sha256") != _entry_digest(entries):
+        # No marker, one from an older fieldbench or registry, or asked to: the whole check.
+        report = verify(target, against=entries)
+        if not report.ok:
+            marker_path.unlink(missing_ok=True)
+            return False
+        _mark(target, entries, marker.get("method", "verified in place"), report.registry)
+        return True
+    records = marker.get("files") if isinstance(marker.get("files"), dict) else {}
+    fresh, reread = {}, False
+    try:
+        card_sha, fresh[CARD_NAME], read = stamped_sha256(target / CARD_NAME, records.get(CARD_NAME))
+        reread |= read
+        good = card_sha == marker.get("card_sha256")
         if good:
-            for entry in _card_files(json.loads(card_bytes)):
+            card = json.loads((target / CARD_NAME).read_text())
+            for entry in _card_files(card):
                 file = target / entry["path"]
-                if not file.is_file() or file.stat().st_size != entry["bytes"]:
+                if not file.is_file():
                     good = False
                     break
-        if good and full_check:
-            good = verify(target, against=entries).ok
+                digest, fresh[entry["path"]], read = stamped_sha256(file, records.get(entry["path"]))
+                reread |= read
+                if digest != entry["sha256"]:
+                    good = False
+                    break
+            good = good and not stray_files(target, card)
     except (OSError, ValueError, KeyError, TypeError):
         good = False
     if not good:
         marker_path.unlink(missing_ok=True)
-    return good
+        return False
+    if reread:
+        _write_json_atomic(marker_path, {**marker, "files": fresh})
+    return True
 
 
 def _mark(target: Path, entries: Mapping, method: str, match: str) -> None:
+    """Record a verified copy: the registry entry it matched and, per file, its sha256 with the
+    stamp taken when it was hashed (what ``_cached_ok`` trusts later)."""
+    card = json.loads((target / CARD_NAME).read_text())
+    files = {}
+    for relative in [CARD_NAME] + [entry["path"] for entry in _card_files(card)]:
+        _, files[relative], _ = stamped_sha256(target / relative)
     _write_json_atomic(target / MARKER_NAME, {
+        "registry_entry_sha256": _entry_digest(entries), "fingerprint_version": FINGERPRINT_VERSION,
         "registry_content_sha256": entries["content_sha256"], "spec_sha256": entries["spec_sha256"],
-        "card_sha256": file_sha256(target / CARD_NAME), "method": method, "registry_match": match,
-        "verified": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "card_sha256": files[CARD_NAME]["sha256"], "method": method, "registry_match": match,
+        "verified": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "files": files,
     })
+
+
+def _expected_paths(entries: Mapping) -> set[str]:
+    """Every file a cached copy of a registry entry may hold (relative to the dataset folder)."""
+    expected = {CARD_NAME, MARKER_NAME}
+    for split_name, split in entries["splits"].items():
+        for shard in split["shards"]:
+            expected.update(shard_paths(split_name, shard["index"]).values())
+    return expected
+
+
+def _remove_strays(target: Path, entries: Mapping, say) -> None:
+    """Delete what does not belong in the cached folder (under the lock nobody else is writing it)."""
+    if not target.is_dir():
+        return
+    expected = _expected_paths(entries)
+    for folder, _, names in os.walk(target):
+        for file in names:
+            path = Path(folder, file)
+            if path.relative_to(target).as_posix() not in expected:
+                say(f"removing stray file {path}")
+                path.unlink()
 
 
 def _clear_foreign(target: Path, spec: DatasetSpec, say) -> None:
@@ -253,9 +314,15 @@ def _download(name: str, url: str, base: Path, target: Path, spec: DatasetSpec, 
     import pooch
     import requests
 
+    # pooch writes each download to a temporary file in the folder of its final path and renames it
+    # there once the checksum matched: point it at a staging folder beside the data (same file
+    # system, so the final os.replace into the dataset is atomic). A kill leaves debris only there,
+    # and the next download starts by deleting it (we hold the lock).
+    staging = base / f".{name}.download"
+    shutil.rmtree(staging, ignore_errors=True)
     registry = {entries["card"]: None}  # the card is checked by content below, not by bytes
     registry.update({path: f"sha256:{entry['sha256']}" for path, entry in entries["files"].items()})
-    fetcher = pooch.create(path=base, base_url=url + "/", registry=registry, retry_if_failed=retries,
+    fetcher = pooch.create(path=staging, base_url=url + "/", registry=registry, retry_if_failed=retries,
                            allow_updates=True)
     downloader = pooch.HTTPDownloader(progressbar=False, timeout=timeout)
 
@@ -266,37 +333,47 @@ def _download(name: str, url: str, base: Path, target: Path, spec: DatasetSpec, 
             raise _MirrorUnavailable(f"the mirror {url} is unreachable or incomplete: could not download "
                                      f"{relative} ({type(error).__name__}: {error})") from error
         except ValueError as error:  # pooch: sha256 mismatch (the download was deleted)
-            # A local file at that path did not match the registry either (else pooch would not have
-            # downloaded): remove it too, so nothing unverified sits where the good file belongs.
-            (base / relative).unlink(missing_ok=True)
             raise ChecksumError(
                 f"sha256 checksum mismatch for {relative} downloaded from {url}: {error} The bad file was "
                 f"discarded (nothing was stored under {base / relative}). The mirror serves a corrupted or "
-                f"different file: republish it with fieldbench.datasets publish(), use another mirror, or "
-                f"rebuild locally with mirror='' (or {MIRROR_ENV}=)") from error
+                f"different file: republish it with `fieldbench datasets publish`, use another mirror, or "
+                f"rebuild locally with --mirror '' (or {MIRROR_ENV}=)") from error
 
+    # Nothing may trust the folder while it is rewritten; the card comes fresh from the mirror, last.
     for stale in (target / MARKER_NAME, target / CARD_NAME):
-        stale.unlink(missing_ok=True)  # the card must come fresh from the mirror
+        stale.unlink(missing_ok=True)
     say(f"downloading {name} ({len(entries['files'])} files) from {url} into {target}")
-    with _quiet_pooch():
-        card_file = fetch(entries["card"])
-        try:
-            card = json.loads(card_file.read_text())
-            problems = _card_problems(card, spec, entries, name)
-        except (OSError, ValueError) as error:
-            problems = [f"not a valid JSON card ({error})"]
-        if problems:
-            card_file.unlink(missing_ok=True)
-            raise ChecksumError(f"{entries['card']} on the mirror {url} does not match the registry: "
-                                + "; ".join(problems) + ". The mirror holds another version of the dataset "
-                                "(or a damaged card): republish it with publish(), or rebuild locally with mirror=''")
-        shards = [(split_name, shard) for split_name, split in card["splits"].items() for shard in split["shards"]]
-        for done, (split_name, shard) in enumerate(shards, 1):
-            for kind in ("sources", "points"):
-                fetch(f"{name}/{shard['files'][kind]['path']}")
-            # A manifest per shard, as generate() writes: a later rebuild resumes from these shards.
-            _write_json_atomic(target / shard_paths(split_name, shard["index"])["manifest"], shard)
-            say(f"{name}: {done}/{len(shards)} shards downloaded and checked")
+    try:
+        with _quiet_pooch():
+            card_file = fetch(entries["card"])
+            try:
+                card = json.loads(card_file.read_text())
+                problems = _card_problems(card, spec, entries, name)
+            except (OSError, ValueError) as error:
+                problems = [f"not a valid JSON card ({error})"]
+            if problems:
+                raise ChecksumError(f"{entries['card']} on the mirror {url} does not match the registry: "
+                                    + "; ".join(problems) + ". The mirror holds another version of the dataset "
+                                    "(or a damaged card): republish it with `fieldbench datasets publish`, or "
+                                    "rebuild locally with --mirror ''")
+            shards = [(split_name, shard) for split_name, split in card["splits"].items()
+                      for shard in split["shards"]]
+            for done, (split_name, shard) in enumerate(shards, 1):
+                for kind in ("sources", "points"):
+                    entry = shard["files"][kind]
+                    final = target / entry["path"]
+                    if final.is_file() and file_sha256(final) == entry["sha256"]:
+                        continue  # already here and good (an earlier, interrupted download)
+                    final.unlink(missing_ok=True)  # a bad local copy must not survive a failed download
+                    staged = fetch(f"{name}/{entry['path']}")
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staged, final)
+                # A manifest per shard, as generate() writes: a later rebuild resumes from these shards.
+                _write_json_atomic(target / shard_paths(split_name, shard["index"])["manifest"], shard)
+                say(f"{name}: {done}/{len(shards)} shards downloaded and checked")
+            os.replace(card_file, target / CARD_NAME)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------- rebuild
@@ -359,24 +436,15 @@ def get(
     spec = dataset_spec(name)
     entries = registry_entries(name)
     say = _reporter(progress)
-    base = dataset_path(name, cache_dir).parent
-    target = base / name
+    target = dataset_path(name, cache_dir)
+    base = target.parent
     base.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(base / f".{name}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        say(f"waiting for another process to finish fetching {name} into {target}")
-        try:
-            lock.acquire(timeout=lock_timeout)
-        except Timeout:
-            raise TimeoutError(f"another process has held {lock.lock_file} for over {lock_timeout} s; if none "
-                               "is running, delete that file") from None
-    try:
+    with folder_lock(target, timeout=lock_timeout, say=say, what=f"fetching {name} into"):
         if _cached_ok(target, entries, full_check):
             return target
         url = resolve_mirror(mirror)
         _clear_foreign(target, spec, say)
+        _remove_strays(target, entries, say)
         if url is None:
             failure = "no mirror is configured for fieldbench datasets"
         else:
@@ -399,5 +467,3 @@ def get(
         _mark(target, entries, "rebuild", match)
         say(f"{name} is ready in {target} (rebuilt, {match} to the registry)")
         return target
-    finally:
-        lock.release()

@@ -8,7 +8,7 @@ root of the repository (found relative to this file; fieldbench is installed edi
 * one spec per standard dataset, ``<name>.json`` (``DatasetSpec.to_dict`` format), and
 * ``registry.json``, the checksums of the reference build of each dataset.
 
-``registry.json`` format (``"format": "fieldbench-registry"``, ``"registry_version": 1``;
+``registry.json`` format (``"format": "fieldbench-registry"``, ``"registry_version": 2``;
 written with sorted keys and a one-space indent, so diffs stay small and reviewable)::
 
     {
@@ -17,6 +17,7 @@ written with sorted keys and a one-space indent, so diffs stay small and reviewa
        "card": "<name>/card.json",              # served by mirrors; checked by content, not bytes
        "content_sha256": "...",                 # the card's content_sha256 (hash of all file hashes)
        "fieldbench_version": "...",             # provenance of the reference build
+       "fingerprint_version": 2,                # pipeline.FINGERPRINT_VERSION of the shard fingerprints
        "schema_version": 1,
        "spec_sha256": "...",                    # sha256 of the spec JSON (sorted keys): staleness check
        "files": {                               # every data file, keyed by its path on a mirror
@@ -31,7 +32,7 @@ written with sorted keys and a one-space indent, so diffs stay small and reviewa
                      "files": {"sources": "<name>/<split>/sources/part-00000.parquet",
                                "points": "<name>/<split>/points/part-00000.parquet"},
                      "fingerprint": {"sources_sha256": "...", "points_sha256": "...",
-                                     "values": {"phi": [sum, sum_of_squares], ...}}}, ...]
+                                     "values_sha256": {"phi": "...", "h_x": "...", ...}}}, ...]
         }, ...
        }
       }, ...
@@ -41,7 +42,14 @@ written with sorted keys and a one-space indent, so diffs stay small and reviewa
     }
 
 The card itself is not pinned byte for byte (it records when and how it was made); a downloaded card
-is accepted when its spec, its file list and its ``content_sha256`` agree with the registry.
+is accepted when its spec, its file list and its ``content_sha256`` agree with the registry. The
+fingerprints (``pipeline.fingerprint``) hash the exact column values of each shard; they are
+recomputed from the Parquet files when a dataset is registered, never copied from its card.
+
+Version 1 registries held per-column sums and sums of squares instead of ``values_sha256`` (a
+shuffle of the values across points passed them). Such a file is still read, but using one of its
+entries raises ``StaleRegistryError`` naming the ``update`` command below, which re-registers a
+dataset from a copy (e.g. the cached one) without regenerating it.
 
 Updating the registry
 ---------------------
@@ -63,11 +71,11 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..pipeline import CARD_NAME, DatasetSpec, read_card
+from .._io import atomic_write_text, read_json
+from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetSpec, fingerprint, read_card
 
 __all__ = [
     "REGISTRY_FILE", "REGISTRY_ENV", "UnknownDatasetError", "StaleRegistryError", "registry_dir",
@@ -78,7 +86,9 @@ __all__ = [
 REGISTRY_ENV = "FIELDBENCH_REGISTRY"
 REGISTRY_FILE = "registry.json"
 REGISTRY_FORMAT = "fieldbench-registry"
-REGISTRY_VERSION = 1
+REGISTRY_VERSION = 2
+#: Registry versions this fieldbench reads (1: entries must be re-registered before use).
+READABLE_VERSIONS = (1, 2)
 
 
 class UnknownDatasetError(KeyError, ValueError):
@@ -127,7 +137,7 @@ def dataset_spec(name: str) -> DatasetSpec:
     path = registry_dir() / f"{name}.json"
     if not path.is_file():
         raise _unknown(name)
-    spec = DatasetSpec.from_dict(json.loads(path.read_text()))
+    spec = DatasetSpec.from_file(path)
     if spec.name != name:
         raise ValueError(f"{path} holds a spec named {spec.name!r}; the file must be named {spec.name}.json")
     return spec
@@ -147,11 +157,13 @@ def load_registry() -> dict:
     path = _registry_path()
     if not path.exists():
         return {"format": REGISTRY_FORMAT, "registry_version": REGISTRY_VERSION, "datasets": {}}
-    data = json.loads(path.read_text())
-    if data.get("format") != REGISTRY_FORMAT or data.get("registry_version") != REGISTRY_VERSION:
-        raise ValueError(f"{path} is not a version-{REGISTRY_VERSION} fieldbench registry "
-                         f"(format={data.get('format')!r}, registry_version={data.get('registry_version')!r}); "
-                         "upgrade fieldbench")
+    data = read_json(path, "restore it from version control (`git checkout -- datasets/registry.json` in the "
+                           "repository)")
+    if (not isinstance(data, dict) or data.get("format") != REGISTRY_FORMAT
+            or data.get("registry_version") not in READABLE_VERSIONS):
+        found = (data.get("format"), data.get("registry_version")) if isinstance(data, dict) else (None, None)
+        raise ValueError(f"{path} is not a fieldbench registry this version reads (format={found[0]!r}, "
+                         f"registry_version={found[1]!r}; reads {list(READABLE_VERSIONS)}); upgrade fieldbench")
     return data
 
 
@@ -170,15 +182,29 @@ def registry_entries(name: str, *, check_spec: bool = True) -> dict:
     if check_spec and entry.get("spec_sha256") != spec_sha256(spec):
         raise StaleRegistryError(f"the registry's checksums for {name!r} were made from another version of its "
                                  f"spec ({registry_dir() / (name + '.json')} changed since); {fix}")
+    if entry.get("fingerprint_version") != FINGERPRINT_VERSION:
+        raise StaleRegistryError(
+            f"the registry entry of {name!r} uses fingerprint version {entry.get('fingerprint_version', 1)} (column "
+            f"sums, which miss values moved between points), this fieldbench checks version {FINGERPRINT_VERSION}; "
+            f"re-register it from a copy that matched the old entry: `python -m fieldbench.datasets._registry "
+            f"update {name} DATASET_DIR` (the cached copy is {_cached_copy(name)}), or `... build {name}`")
     return entry
+
+
+def _cached_copy(name: str) -> str:
+    from ._fetch import dataset_path  # late: _fetch imports this module
+
+    return str(dataset_path(name))
 
 
 def _mirror_path(name: str, relative: str) -> str:
     return f"{name}/{relative}"
 
 
-def entries_from_card(name: str, card: Mapping) -> dict:
-    """A registry entry from a generated dataset's card (no I/O)."""
+def entries_from_card(name: str, card: Mapping, fingerprints: Mapping | None = None) -> dict:
+    """A registry entry from a generated dataset's card (no I/O). ``fingerprints`` maps (split,
+    shard index) to the shard's fingerprint computed from its files (default: the card's own, which
+    must then be of the current ``FINGERPRINT_VERSION``)."""
     spec = DatasetSpec.from_dict(card["spec"])
     files, splits = {}, {}
     for split_name in sorted(card["splits"]):
@@ -192,12 +218,14 @@ def entries_from_card(name: str, card: Mapping) -> dict:
             shards.append({"index": shard["index"], "samples": shard["samples"], "points": shard["points"],
                            "files": {kind: _mirror_path(name, shard["files"][kind]["path"])
                                      for kind in ("sources", "points")},
-                           "fingerprint": shard["fingerprint"]})
+                           "fingerprint": (fingerprints[(split_name, shard["index"])] if fingerprints is not None
+                                           else shard["fingerprint"])})
         splits[split_name] = {"content_sha256": split["content_sha256"], "samples": split["samples"],
                               "points_per_sample": split["points_per_sample"], "shards": shards}
     return {"card": _mirror_path(name, CARD_NAME), "content_sha256": card["content_sha256"],
             "schema_version": card["schema_version"], "fieldbench_version": card.get("fieldbench_version"),
-            "spec_sha256": spec_sha256(spec), "files": files, "splits": splits}
+            "fingerprint_version": FINGERPRINT_VERSION, "spec_sha256": spec_sha256(spec), "files": files,
+            "splits": splits}
 
 
 def _dump(data: Mapping) -> str:
@@ -206,13 +234,7 @@ def _dump(data: Mapping) -> str:
 
 def _write_registry(data: Mapping) -> Path:
     path = _registry_path()
-    temporary = path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
-    try:
-        temporary.write_text(_dump(data))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    atomic_write_text(path, _dump(data))
     return path
 
 
@@ -242,13 +264,25 @@ def update_registry(name: str, dataset_dir: str | os.PathLike) -> dict:
     report = verify(dataset_dir, against=False)
     if not report.ok:
         raise ValueError(f"refusing to register an inconsistent dataset:\n{report}")
-    entry = entries_from_card(name, card)
+    # Fingerprints from the files themselves (verified above against the card's sha256s), not from
+    # the card: a card written by an older fieldbench holds another kind of fingerprint.
+    fingerprints = {(split_name, shard["index"]): _file_fingerprint(Path(dataset_dir), shard)
+                    for split_name, split in card["splits"].items() for shard in split["shards"]}
+    entry = entries_from_card(name, card, fingerprints)
     with _lock():
         data = load_registry()
+        data["registry_version"] = REGISTRY_VERSION  # a version-1 file keeps its other entries, marked stale
         data["datasets"][name] = entry
         data["datasets"] = dict(sorted(data["datasets"].items()))
         _write_registry(data)
     return entry
+
+
+def _file_fingerprint(root: Path, shard: Mapping) -> dict:
+    import pyarrow.parquet as pq
+
+    return fingerprint(pq.read_table(root / shard["files"]["sources"]["path"]),
+                       pq.read_table(root / shard["files"]["points"]["path"]))
 
 
 def build_registry(names: Iterable[str] | None = None, workdir: str | os.PathLike = "/tmp/fieldbench-registry-build",
@@ -294,8 +328,11 @@ def main(argv: list[str] | None = None) -> int:
                 state = "STALE" if name in registered else "not registered"
             print(f"{name}\t{state}")
     elif args.command == "update":
+        previous = load_registry()["datasets"].get(args.name, {}).get("content_sha256")
         entry = update_registry(args.name, args.dataset_dir)
-        print(f"registered {args.name}: {len(entry['files'])} files, content {entry['content_sha256']} "
+        change = ("new entry" if previous is None else "same files as before" if previous == entry["content_sha256"]
+                  else f"CONTENT CHANGED (was {previous})")
+        print(f"registered {args.name}: {len(entry['files'])} files, content {entry['content_sha256']} ({change}) "
               f"in {_registry_path()}")
     else:
         for name, entry in build_registry(args.names, args.workdir).items():

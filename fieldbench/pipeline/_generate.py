@@ -5,14 +5,26 @@ names, renames them into place, then writes the shard's manifest (also via a tem
 shard counts as complete only when its manifest exists and both files match the manifest's sha256,
 so a run killed at any moment leaves either a complete shard or one that the next run redoes: a
 rerun skips complete shards and redoes the rest. The card is written last, from the manifests.
+
+On a local file system a run holds ``fieldbench._io.folder_lock(root)`` (``.<name>.lock`` beside
+the target; the lock ``datasets.get`` takes too), so a second run into the same folder waits, then
+resumes or refuses; under the lock it also deletes the temporaries a killed run left behind. With
+the ``processes`` scheduler every worker dies with the process that started it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime
+import functools
 import hashlib
 import json
+import os
 import platform
+import signal
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,12 +33,13 @@ import dask
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from .._io import folder_lock, read_json
 from .._version import __version__
 from ._format import SCHEMA_VERSION, sha256_bytes, table_to_bytes
 from ._shards import build_shard, fingerprint
 from ._spec import DatasetSpec, SplitSpec
 
-__all__ = ["generate", "shard_paths", "read_card", "CARD_NAME", "DatasetExistsError"]
+__all__ = ["generate", "shard_paths", "read_card", "CARD_NAME", "CARD_REPAIR", "DatasetExistsError"]
 
 CARD_NAME = "card.json"
 
@@ -80,18 +93,29 @@ def produce_shard(root: str, split_name: str, split_dict: dict, index: int, stor
     return manifest
 
 
-def _complete_manifest(fs, base: str, split_name: str, split: SplitSpec, index: int, verify: bool) -> dict | None:
+def _complete_manifest(fs, base: str, split_name: str, split: SplitSpec, index: int, verify: bool,
+                       owned: bool) -> dict | None:
+    """The manifest of a finished shard, or None when the shard must be (re)done.
+
+    ``owned``: the folder's card is this dataset's, so a shard of another spec in it is debris (of
+    two runs that once wrote here at the same time) and is redone. Without a card it may be the
+    unfinished work of another dataset: refuse, naming the command that discards it."""
     path = f"{base}/{shard_paths(split_name, index)['manifest']}"
     if not fs.exists(path):
         return None
     try:
         manifest = json.loads(fs.cat_file(path))
-    except (json.JSONDecodeError, OSError):
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         return None
     if manifest.get("spec_sha256") != _spec_digest(split):
+        if owned:
+            return None
         raise DatasetExistsError(
-            f"{base} holds shard {index} of split {split_name!r} generated from a different spec; "
-            "write this dataset to another path (fieldbench never overwrites finished work)")
+            f"{base} holds unfinished shards of split {split_name!r} generated from a different spec (shard "
+            f"{index}; no card.json, so an interrupted run of another dataset); to discard them run "
+            f"`rm -r {base}/{split_name}` and generate again, or write this dataset to another path")
     for entry in manifest["files"].values():
         file_path = f"{base}/{entry['path']}"
         if not fs.exists(file_path):
@@ -108,7 +132,46 @@ def read_card(root: str, storage_options: dict | None = None) -> dict:
     if not fs.exists(path):
         raise FileNotFoundError(f"no {CARD_NAME} in {root}: not a fieldbench dataset (or generation has not "
                                 "finished: rerun `fieldbench generate` to resume it)")
-    return json.loads(fs.cat_file(path))
+    return read_json(path, CARD_REPAIR, text=fs.cat_file(path))
+
+
+#: How to repair a damaged card (a generate rerun rebuilds it from the shard manifests).
+CARD_REPAIR = ("delete it and rerun `fieldbench generate` with the same spec and --out (finished shards are "
+               "kept, the card is rebuilt from their manifests), or `fieldbench datasets get NAME` for a "
+               "standard dataset in the cache")
+
+
+def _die_with_parent(parent: int) -> None:
+    """Initialiser of the ``processes`` scheduler's workers: a worker must not outlive the process
+    that started it (after a ``kill -9`` of that process it would go on solving and writing shards).
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then a check that the parent did not die before
+    that took effect. Elsewhere, or if prctl fails: a daemon thread polling ``os.getppid()``.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
+                if os.getppid() != parent:
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="fieldbench-parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)  # orphaned: the parent is gone, nobody will read what this worker makes
+
+
+def _remove_temporaries(fs, base: str, splits: Iterable[str]) -> None:
+    """Delete the ``.tmp-*`` files of killed runs (only under the lock: a live writer may own one)."""
+    for pattern in [f"{base}/.tmp-*"] + [f"{base}/{s}/{kind}/.tmp-*" for s in splits
+                                         for kind in ("sources", "points", "_manifest")]:
+        for path in fs.glob(pattern):
+            fs.rm_file(path)
 
 
 def _run(tasks: list, scheduler: str | None, progress: Callable[[int], None] | None, workers: int | None) -> list:
@@ -130,8 +193,11 @@ def _run(tasks: list, scheduler: str | None, progress: Callable[[int], None] | N
             if progress and isinstance(result, dict) and "fingerprint" in result:
                 progress(1)
 
+    options = {}
+    if scheduler == "processes":
+        options["initializer"] = functools.partial(_die_with_parent, os.getpid())
     with _Progress():
-        return list(dask.compute(*tasks, scheduler=scheduler or "threads", num_workers=workers))
+        return list(dask.compute(*tasks, scheduler=scheduler or "threads", num_workers=workers, **options))
 
 
 def generate(
@@ -164,28 +230,43 @@ def generate(
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}; {spec.name} has {list(spec.splits)}")
     fs, base = fsspec.core.url_to_fs(root, **(storage_options or {}))
-    if isinstance(fs, LocalFileSystem):
+    local = isinstance(fs, LocalFileSystem)
+    if local:
         # Tasks may run in other processes (dask.distributed workers) with another working directory:
         # give them the absolute path, not a relative one they would resolve against their own cwd.
         root = base
+    # Two runs writing one folder at once would mix their shards: the second waits for the first.
+    # (filelock needs a local path; remote targets are not locked, see the README.)
+    with folder_lock(base, what="generating into") if local else contextlib.nullcontext():
+        return _generate_locked(spec, root, fs, base, chosen, scheduler, workers, verify_existing, progress,
+                                storage_options, clean=local)
+
+
+def _generate_locked(spec: DatasetSpec, root: str, fs, base: str, chosen: list[str], scheduler, workers,
+                     verify_existing: bool, progress, storage_options, clean: bool) -> dict:
     card_path = f"{base}/{CARD_NAME}"
+    owned = False
     if fs.exists(card_path):
-        existing = json.loads(fs.cat_file(card_path))
+        existing = read_json(card_path, CARD_REPAIR, text=fs.cat_file(card_path))
         # Every split already there must keep its definition, generated now or not: the new card
         # keeps the old splits' shards and describes them with this spec (new splits may be added).
-        if existing.get("spec", {}).get("name") != spec.name or any(
+        if not isinstance(existing, dict) or existing.get("spec", {}).get("name") != spec.name or any(
                 s not in spec.splits or old != spec.splits[s].to_dict()
                 for s, old in existing["spec"]["splits"].items()):
-            raise DatasetExistsError(f"{root} already holds a different dataset ({existing.get('spec', {}).get('name')!r});"
-                                     " choose another path")
+            name = existing.get("spec", {}).get("name") if isinstance(existing, dict) else None
+            raise DatasetExistsError(f"{root} already holds a different dataset ({name!r}); choose another path "
+                                     f"(or discard it first: `rm -r {base}`)")
+        owned = True
     fs.makedirs(base, exist_ok=True)
+    if clean:
+        _remove_temporaries(fs, base, spec.splits)
 
     done: dict[tuple[str, int], dict] = {}
     tasks = []
     for split_name in chosen:
         split = spec.splits[split_name]
         for index in range(split.shards):
-            manifest = _complete_manifest(fs, base, split_name, split, index, verify_existing)
+            manifest = _complete_manifest(fs, base, split_name, split, index, verify_existing, owned)
             if manifest is not None:
                 done[(split_name, index)] = manifest
             else:
@@ -217,7 +298,7 @@ def _build_card(spec: DatasetSpec, fs, base: str, chosen: list[str], done: dict,
                 scheduler: str | None) -> dict:
     previous = {}
     if fs.exists(f"{base}/{CARD_NAME}"):
-        previous = json.loads(fs.cat_file(f"{base}/{CARD_NAME}")).get("splits", {})
+        previous = read_json(f"{base}/{CARD_NAME}", CARD_REPAIR, text=fs.cat_file(f"{base}/{CARD_NAME}")).get("splits", {})
     splits = dict(previous)
     for split_name in chosen:
         split = spec.splits[split_name]

@@ -23,7 +23,7 @@ from ..sources import SourceBatch, sample_configurations, sample_points
 from ._format import AXES, points_table, sources_table
 from ._spec import SplitSpec
 
-__all__ = ["Shard", "build_shard", "shard_rng", "fingerprint"]
+__all__ = ["Shard", "build_shard", "shard_rng", "fingerprint", "value_columns", "FINGERPRINT_VERSION"]
 
 
 @dataclasses.dataclass
@@ -77,12 +77,26 @@ def build_shard(split: SplitSpec, index: int) -> Shard:
                                          "conversion": converted - solved})
 
 
-def fingerprint(sources: pa.Table, points: pa.Table) -> dict:
-    """Content checksums that survive a rebuild with another Parquet writer.
+#: Bumped when the fingerprint changes meaning; the registry records it (``fingerprint_version``).
+FINGERPRINT_VERSION = 2
 
-    ``sources_sha256`` and ``points_sha256`` hash the raw little-endian bytes of the exact columns
-    (every source column; the point coordinates); ``values`` are float64 sums of each value column
-    and of its square, which a rebuild reproduces to float32 rounding (compare with rtol ~1e-6).
+
+def value_columns(points: pa.Table) -> list[str]:
+    """The float32 value columns of a points table (phi and the field components), in table order."""
+    return [c for c in points.column_names if c == "phi" or c.startswith("h_")]
+
+
+def fingerprint(sources: pa.Table, points: pa.Table) -> dict:
+    """Content checksums of a shard that survive a rebuild with another Parquet writer.
+
+    Every digest is the sha256 of raw little-endian column bytes in row order, so it changes with
+    any single bit and with any permutation of rows: ``sources_sha256`` covers every source
+    column, ``points_sha256`` the sample ids and point coordinates, and ``values_sha256`` has one
+    digest per value column (phi, h_x, ...; float32, as stored), so a mismatch names the column.
+    Values are hashed exactly rather than quantised: a hash of quantised values flips whenever a
+    value sits near a quantisation boundary, and any quantum coarse enough to make that rare would
+    let changes smaller than it pass. Rounding differences between numerical stacks are instead
+    judged elementwise against a reference copy (``fieldbench.datasets._verify``).
     """
     def digest(table: pa.Table, columns) -> str:
         hasher = hashlib.sha256()
@@ -97,10 +111,6 @@ def fingerprint(sources: pa.Table, points: pa.Table) -> dict:
         return hasher.hexdigest()
 
     coordinate_columns = ["sample"] + [a for a in AXES if a in points.column_names]
-    value_columns = [c for c in points.column_names if c == "phi" or c.startswith("h_")]
-    values = {}
-    for name in value_columns:
-        data = points.column(name).to_numpy().astype(np.float64)
-        values[name] = [float(data.sum()), float(np.square(data).sum())]
     return {"sources_sha256": digest(sources, sources.column_names),
-            "points_sha256": digest(points, coordinate_columns), "values": values}
+            "points_sha256": digest(points, coordinate_columns),
+            "values_sha256": {name: digest(points, [name]) for name in value_columns(points)}}

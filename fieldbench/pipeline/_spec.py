@@ -151,3 +151,18 @@ class DatasetSpec:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_file(cls, path) -> "DatasetSpec":
+        """A spec from a JSON file (``to_json`` format); a damaged or invalid file raises a one-line
+        ``ValueError`` naming the file and what to do."""
+        from .._io import read_json
+
+        fix = "fix the file: it must hold a dataset spec as DatasetSpec.to_json writes it (see datasets/*.json)"
+        data = read_json(path, fix)
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path} holds JSON but not a dataset spec (a JSON object); {fix}")
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"{path} is not a valid dataset spec ({error}); {fix}") from None
