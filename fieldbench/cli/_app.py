@@ -181,8 +181,6 @@ def generate(
     name: str = typer.Option("custom", help="Dataset name (options mode)."),
 ) -> None:
     """Generate (or resume) a dataset of Parquet shards and its card; rerun to resume after an interruption."""
-    import json
-
     from ..pipeline import DatasetSpec, SplitSpec, generate as run_generate
     from ..sources import ConfigurationSpec
 
@@ -194,7 +192,7 @@ def generate(
             configuration, samples=samples, points=points, point_method=point_method,
             exclude_interiors=exclude_interiors, seed=seed, shard_size=shard_size)})
     elif Path(spec).suffix == ".json" or Path(spec).is_file():
-        dataset = DatasetSpec.from_dict(json.loads(Path(spec).read_text()))
+        dataset = DatasetSpec.from_file(spec)
     else:
         from ..datasets._registry import dataset_spec
 
@@ -233,21 +231,27 @@ def datasets_get(
     mirror: str = typer.Option(None, help="Mirror base URL (else $FIELDBENCH_MIRROR or the config file)."),
     cache_dir: Path = typer.Option(None, help="Cache root (else $FIELDBENCH_CACHE or the OS cache folder)."),
     rebuild: bool = typer.Option(True, help="Rebuild locally (and verify) when no mirror is reachable."),
+    full_check: bool = typer.Option(False, help="Re-hash every file of a cached copy and check it against the "
+                                                "registry again (by default only files whose stamp changed)."),
 ) -> None:
     """Download a standard dataset from a mirror (sha256-checked) or rebuild it, verified against the registry."""
     from ..datasets import get
 
-    path = get(name, mirror=mirror, cache_dir=cache_dir, rebuild=rebuild)
+    path = get(name, mirror=mirror, cache_dir=cache_dir, rebuild=rebuild, full_check=full_check)
     console.print(f"[bold]{name}[/bold]: {path}")
 
 
 @datasets_app.command("verify")
 @user_errors
-def datasets_verify(path: Path = typer.Argument(..., help="A dataset directory (with card.json).")) -> None:
-    """Check every file against its card, and a standard dataset against the registry."""
+def datasets_verify(
+    path: Path = typer.Argument(..., help="A dataset directory (with card.json)."),
+    reference: Path = typer.Option(None, help="A copy identical to the registry: values that are not bit-identical "
+                                              "to it are compared elementwise, to float32 rounding."),
+) -> None:
+    """Re-hash every file against its card, report stray files, and compare a standard dataset with the registry."""
     from ..datasets import verify
 
-    report = verify(path)
+    report = verify(path, reference=reference)
     console.print(str(report))
     if not report.ok:
         raise typer.Exit(1)
