@@ -71,6 +71,10 @@ class FitConfig:
       puts a third of its points inside one and another third within a quarter size of a boundary,
       where an additive model is least accurate; without this weight the multi-source median is
       set by the points the single-source loss cared least about. 0 turns it off.
+    joint_epochs: epochs of a last joint fine-tune of the basis and the hypernetwork on the same
+      relative loss, the code still V L^-1/2 z with V, L those of the basis the stage started from
+      (a joint stage without that parametrisation undoes the whitened fit), so that the basis
+      adapts to the codes the hypernetwork can produce.
     """
 
     model: str = "fc-ilr"
@@ -96,13 +100,14 @@ class FitConfig:
     validation_samples: int = 256
     near_weight: float = 0.0
     near_scale: float = 0.3
+    joint_epochs: int = 0
     hyperparameters: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("basis_sources", "basis_points", "fit_points", "epochs", "batch_size", "validation_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
-        for name in ("basis_steps", "relative_epochs"):
+        for name in ("basis_steps", "relative_epochs", "joint_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         for name in ("basis_learning_rate", "learning_rate", "ridge", "head_ridge", "rank_tolerance", "relative_floor",
@@ -394,9 +399,10 @@ def _adam(hyper, loss_fn, config: FitConfig, epochs: int, learning_rate: float, 
     return hyper, history
 
 
-def _hypernet_stage(model, config, features, targets, weights, values, whitened_design, near, val, report):
+def _hypernet_stage(model, config, features, targets, weights, values, whitened_design, near, joint, val, report):
     """The hypernetwork (its code head outputs z): Adam on the whitened regression, the head in
-    closed form, then Adam on the relative (Eq. 10-like) loss at random subsets of the points."""
+    closed form, then Adam on the relative (Eq. 10-like) loss at random subsets of the points, and
+    optionally the same loss on the basis and the hypernetwork together (``joint_epochs``)."""
     trainable = eqx.tree_at(lambda m: m.hypernet, jax.tree_util.tree_map(lambda _: False, model),
                             jax.tree_util.tree_map(eqx.is_inexact_array, model.hypernet))
     hyper, rest = eqx.partition(model, trainable)
@@ -413,8 +419,6 @@ def _hypernet_stage(model, config, features, targets, weights, values, whitened_
     model = _solve_head(eqx.combine(hyper, rest), features, targets, weights, config.head_ridge)
     history.append({"stage": "closed-form head"} | val(model))
     report(history[-1])
-    if not config.relative_epochs:
-        return model, history
     hyper, rest = eqx.partition(model, trainable)
     dim = whitened_design.shape[0] // config.fit_points - 1
     subset = min(config.relative_points, config.fit_points)
@@ -429,9 +433,32 @@ def _hypernet_stage(model, config, features, targets, weights, values, whitened_
             w = w * near[rows][:, chosen % config.fit_points]
         return jnp.mean(jnp.sum(w * (predicted - y) ** 2, 1) / jnp.sum(w * y ** 2, 1))
 
-    hyper, more = _adam(hyper, relative_loss, config, config.relative_epochs, config.learning_rate / 10, count, 5,
-                        validate, report, "relative fine-tune")
-    return eqx.combine(hyper, rest), history + more
+    if config.relative_epochs:
+        hyper, more = _adam(hyper, relative_loss, config, config.relative_epochs, config.learning_rate / 10, count, 5,
+                            validate, report, "relative fine-tune")
+        model, history = eqx.combine(hyper, rest), history + more
+    if not config.joint_epochs:
+        return model, history
+    data, points, whiten = joint
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    # data.design scales rows by 1/sqrt(points it is given); the stored values y by 1/sqrt(fit_points).
+    rescale = math.sqrt(subset / config.fit_points)
+
+    def joint_loss(params, rows, key):
+        current = eqx.combine(params, static)
+        chosen = jax.random.choice(key, config.fit_points, (subset,), replace=False)
+        design = data.design(current, points[chosen]) * rescale @ whiten  # ((1+d) subset, r)
+        predicted = current.encode_sources(features[rows]) @ design.T
+        expanded = (chosen[None, :] + config.fit_points * jnp.arange(1 + dim)[:, None]).reshape(-1)
+        y = values[rows][:, expanded]
+        w = _Targets.relative_weights(y, dim, config.fine_tune_floor)
+        if near is not None:
+            w = w * near[rows][:, expanded % config.fit_points]
+        return jnp.mean(jnp.sum(w * (predicted - y) ** 2, 1) / jnp.sum(w * y ** 2, 1))
+
+    params, more = _adam(params, joint_loss, config, config.joint_epochs, config.learning_rate / 10, count, 6,
+                         lambda p: val(eqx.combine(p, static)), report, "joint fine-tune")
+    return eqx.combine(params, static), history + more
 
 
 def _solve_head(model, features, targets, weights, ridge: float):
@@ -484,6 +511,7 @@ def _validator(model_ref, data: _Targets, val_split, points, config: FitConfig):
     the codes add up, which is what test-multi scores, without looking at any test split."""
     rows = np.arange(min(config.validation_samples, len(val_split)))
     phi, field = data.exact(rows, points, val_split)
+    fixed_points = jnp.asarray(points, jnp.float32)
     features = _features(model_ref["model"], val_split, rows)
     scene = _scenes(val_split, rows, VALIDATION_GROUP)
     crowded = np.isin(scene, np.flatnonzero(np.bincount(scene) >= 2))  # scenes of one source are not multi
@@ -497,7 +525,7 @@ def _validator(model_ref, data: _Targets, val_split, points, config: FitConfig):
         whiten = model_ref["whiten"] if whiten is None else whiten
         codes = np.asarray(model.encode_sources(features.reshape(-1, features.shape[-1])))
         codes = codes.reshape(len(rows), -1, codes.shape[-1]).sum(1) @ whiten.T
-        psi, gradient = model_ref["basis"]
+        psi, gradient = (np.asarray(a, np.float64) for a in model.basis_and_gradient(fixed_points))
         phi_hat = codes @ psi.T
         field_hat = -np.einsum("nld,bl->bnd", gradient, codes)
         record = {"phi_error": median_relative_error(phi_hat, phi, vector=False)[0],
@@ -602,17 +630,17 @@ def fit(config: FitConfig, checkpoint: str | Path | None = None, *, restart: boo
     targets, weights, values = _whitened_targets(data, rows, points, projector)
     features = _features(model, train_split, rows).reshape(len(rows), -1)
     model = _resize_head(model, whiten.shape[0], whiten.shape[1], jax.random.PRNGKey(config.seed + 7))
-    psi, gradient = model.basis_and_gradient(jnp.asarray(points, jnp.float32))
-    ref = {"model": model, "whiten": whiten, "basis": (np.asarray(psi, np.float64), np.asarray(gradient, np.float64))}
+    ref = {"model": model, "whiten": whiten}
     validate = _validator(ref, data, val_split, points, config)
     history.append({"stage": "whitening", "rank": int(whiten.shape[1]), "code_size": int(whiten.shape[0])}
                    | floor(model))
     report(history[-1])
     near = jnp.asarray(data.near_weights(rows, points, config.near_weight, config.near_scale)) \
-        if config.near_weight and config.relative_epochs else None
+        if config.near_weight and (config.relative_epochs or config.joint_epochs) else None
+    joint = (data, jnp.asarray(points, jnp.float32), jnp.asarray(whiten, jnp.float32))
     model, stage = _hypernet_stage(model, config, features, jnp.asarray(targets, jnp.float32),
                                    jnp.asarray(weights, jnp.float32), jnp.asarray(values),
-                                   jnp.asarray(projector, jnp.float32), near, validate, report)
+                                   jnp.asarray(projector, jnp.float32), near, joint, validate, report)
     history += stage
     model = _fold(model, jnp.asarray(whiten))
     seconds = time.perf_counter() - started
