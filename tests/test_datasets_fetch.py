@@ -552,7 +552,7 @@ def test_an_unchanged_cache_is_hashed_once_and_full_check_rehashes(mirror_dir, t
     files = len(registry_entries(NAME)["files"]) + 1  # and the card
     with serve(mirror_dir) as (url, _):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
-    time.sleep(io.RACY_NS / 1e9 + 0.1)  # stamps taken right after a write are not trusted yet
+    time.sleep(getattr(io, "RACY_NS", 2e9) / 1e9 + 0.1)  # stamps taken right after a write are not trusted yet
     reads.clear()
     assert get(NAME, mirror=dead_url(), cache_dir=tmp_path, progress=False) == path
     assert len(reads) == files  # hashed once, and stamped

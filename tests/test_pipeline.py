@@ -713,3 +713,143 @@ def test_shard_ranges_tile_the_split():
     assert covered == list(range(23))
     with pytest.raises(IndexError, match="out of range"):
         split.shard_range(5)
+
+
+# -- 9. one writer per folder; debris of concurrent or killed runs is repaired -------------------------
+def test_a_second_run_into_a_locked_folder_waits_for_the_first(tmp_path, reference):
+    from filelock import FileLock
+
+    spec, reference_root, _ = reference
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(spec.to_json())
+    root = tmp_path / "target"
+    with FileLock(str(tmp_path / ".target.lock")):  # the folder's lock, beside it, as a first run holds it
+        child = subprocess.Popen([sys.executable, str(CHILD), str(spec_file), str(root), "sync"], cwd=str(REPO),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            lines = []
+            while not lines or lines[-1] and "waiting for another process" not in lines[-1]:
+                lines.append(child.stderr.readline())  # '' once the child has exited
+            assert "waiting for another process generating into" in lines[-1], "".join(lines)
+            time.sleep(0.5)
+            assert child.poll() is None
+            assert not [p for p in root.rglob("*") if p.is_file()], "the second run wrote while locked out"
+        except BaseException:
+            child.kill()
+            raise
+    assert child.wait(timeout=300) == 0, child.stderr.read()
+    assert_same_files(reference_root, root, spec)
+
+
+def test_a_rerun_repairs_shards_of_another_spec_mixed_into_its_dataset(tmp_path, reference):
+    """Two runs of different specs that once wrote one folder at the same time (before the lock) left
+    the card of one and shards of the other; a rerun of the card's spec redoes those shards."""
+    spec, reference_root, card = reference
+    other = tmp_path / "other"
+    generate(small_spec(seed=12), str(other), splits=["train"], scheduler="sync")
+    root = copy_of(reference, tmp_path)
+    for relative in shard_paths("train", 1).values():
+        shutil.copy(other / relative, root / relative)
+    assert not fieldbench.datasets.verify(root, against=False).ok
+    repaired = generate(spec, str(root), scheduler="sync")
+    assert repaired["splits"] == card["splits"]
+    assert_same_files(reference_root, root, spec)
+    assert fieldbench.datasets.verify(root, against=False).ok
+
+    # Without a card the folder may hold another dataset's unfinished run: refuse, naming the command.
+    for relative in shard_paths("train", 1).values():
+        shutil.copy(other / relative, root / relative)
+    (root / CARD_NAME).unlink()
+    with pytest.raises(DatasetExistsError, match=re.escape(f"`rm -r {root}/train`")):
+        generate(spec, str(root), scheduler="sync")
+    shutil.rmtree(root / "train")
+    generate(spec, str(root), scheduler="sync")
+    assert_same_files(reference_root, root, spec)
+
+
+def test_a_rerun_removes_the_temporaries_of_a_killed_run(tmp_path, reference):
+    spec, reference_root, _ = reference
+    root = copy_of(reference, tmp_path)
+    debris = [root / "train" / "points" / f".tmp-{uuid.uuid4().hex}-part-00002.parquet",
+              root / "test" / "_manifest" / f".tmp-{uuid.uuid4().hex}-part-00000.json",
+              root / f".tmp-{uuid.uuid4().hex}-card.json"]
+    for path in debris:
+        path.write_bytes(b"half a file")
+    report = fieldbench.datasets.verify(root, against=False)
+    assert not report.ok and len(report.strays) == 3, str(report)
+    generate(spec, str(root), scheduler="sync")
+    assert not any(path.exists() for path in debris)
+    assert fieldbench.datasets.verify(root, against=False).ok
+    assert_same_files(reference_root, root, spec)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has stopped; only its parent has not reaped it yet
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.timeout(300)
+def test_processes_scheduler_workers_die_with_a_killed_parent(tmp_path):
+    spec = DatasetSpec("orphans", {
+        "train": SplitSpec(disc_configuration(), samples=160, points=4096, seed=5, shard_size=16),  # 10 shards
+    })
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(spec.to_json())
+    root = tmp_path / "orphans"
+    manifests = root / "train" / "_manifest"
+    with open(tmp_path / "child.log", "wb") as log:
+        parent = subprocess.Popen([sys.executable, str(CHILD), str(spec_file), str(root), "processes", "2"],
+                                  stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO), start_new_session=True)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while not (manifests.exists() and any(manifests.glob("part-*.json"))):  # workers are mid-task now
+            assert parent.poll() is None, (tmp_path / "child.log").read_text()
+            assert time.monotonic() < deadline, "no shard finished within 240 s"
+            workers |= _descendants(parent.pid)
+            time.sleep(0.05)
+        workers |= _descendants(parent.pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+        assert not (root / CARD_NAME).exists(), "the run finished before the kill: make the spec bigger"
+        assert len(workers) >= 2, workers
+        deadline = time.monotonic() + 5
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        survivors = [pid for pid in workers if _alive(pid)]
+        assert not survivors, f"worker(s) {survivors} outlived their killed parent"
+        written = sorted(p.name for p in manifests.glob("part-*.json"))
+        time.sleep(2)
+        assert sorted(p.name for p in manifests.glob("part-*.json")) == written  # nobody writes any more
+    finally:
+        for pid in workers | {parent.pid}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    # The next run resumes and finishes the dataset.
+    generate(spec, str(root), scheduler="sync")
+    assert fieldbench.datasets.verify(root, against=False).ok
