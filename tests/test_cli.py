@@ -125,3 +125,61 @@ def test_a_failing_verify_prints_no_stray_error_line(tmp_path):
     result = runner.invoke(app, ["datasets", "verify", str(tmp_path)])
     assert result.exit_code == 1
     assert "error: 1" not in result.output
+
+
+def test_an_unknown_scheduler_lists_the_choices_before_any_work(tmp_path):
+    target = tmp_path / "data"
+    result = runner.invoke(app, ["generate", "--out", str(target), "--samples", "2", "--points", "4",
+                                 "--shard-size", "2", "--scheduler", "bogus"])
+    assert result.exit_code == 1
+    assert "--scheduler 'bogus' is not a scheduler: use threads (the default), processes, sync" in result.output
+    assert "tcp://HOST:PORT" in result.output and not target.exists()
+
+
+def test_bracketed_text_is_printed_as_it_is(tmp_path):
+    import json
+
+    from fieldbench.pipeline import DatasetSpec, SplitSpec
+    from fieldbench.sources import ConfigurationSpec
+
+    spec = DatasetSpec(name="tiny", splits={"data": SplitSpec(ConfigurationSpec(), samples=2, points=4, shard_size=2)})
+    data = spec.to_dict()
+    data["splits"]["data"]["configuration"]["domain"] = [2, 1]
+    (tmp_path / "tiny.json").write_text(json.dumps(data))
+    result = runner.invoke(app, ["generate", str(tmp_path / "tiny.json"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "(the domain is [lo, hi]^d)" in result.output, result.output
+    # A problem naming a folder with brackets keeps them (rich markup would eat "[fmm]").
+    folder = tmp_path / "records[fmm]"
+    folder.mkdir()
+    result = runner.invoke(app, ["leaderboard", "verify", "--records", str(folder)])
+    assert result.exit_code == 1 and f"{folder}: no records found" in result.output, result.output
+
+
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    cases = [
+        (["train", "linear", "--dataset", "circles2d-mini", "--checkpoint", "/sys/fieldbench-test/linear.eqx"],
+         "--checkpoint /sys/fieldbench-test/linear.eqx: cannot write in /sys"),
+        (["train", "linear", "--dataset", "circles2d-mini", "--checkpoint", str(afile / "linear.eqx")],
+         f"{afile} is a file, so nothing can be created under it"),
+        (["scaling", "--methods", "exact", "--sizes", "10", "--out", str(afile / "sub")],
+         f"--out {afile / 'sub'}: {afile} is a file"),
+        (["demo", "--out", str(afile)], f"--out {afile} is a file, not a folder"),
+        (["evaluate", "exact", "--dataset", "circles2d-mini", "--limit", "1", "--json", str(tmp_path)],
+         "is a folder, not a file"),
+    ]
+    for arguments, message in cases:
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 1, (arguments, result.output)
+        assert message in result.output and "Traceback" not in result.output, (arguments, result.output)
+        assert "training" not in result.output and "wrote" not in result.output  # refused before the work
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_a_non_finite_learning_rate_is_refused_up_front(tmp_path):
+    target = tmp_path / "linear.eqx"
+    result = runner.invoke(app, ["train", "linear", "--dataset", "circles2d-mini", "--learning-rate", "nan",
+                                 "--checkpoint", str(target)])
+    assert result.exit_code == 1 and "learning_rate must be a positive number; got nan" in result.output
+    assert not target.exists() and "Traceback" not in result.output

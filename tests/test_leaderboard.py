@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fieldbench.leaderboard import load_records, record_path, render, submit, verify_records
+from fieldbench.leaderboard import load_records, record_digest, record_path, render, submit, verify_records
 
 DATASET = "circles2d-mini"
 
@@ -19,6 +19,21 @@ def records(tmp_path_factory):
     directory = tmp_path_factory.mktemp("board") / "records"
     submit("exact", "exact", datasets=[DATASET], directory=directory, limit=8)
     return directory
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory):
+    """A record of a learned model (an untrained Linear checkpoint) in a repository of its own."""
+    from fieldbench.models import build_model, save_checkpoint
+
+    repository = tmp_path_factory.mktemp("learned")
+    model, hyperparameters = build_model("linear", length_scale=3.0, seed=0)
+    checkpoint = save_checkpoint(repository / "checkpoints" / "linear.eqx", model,
+                                 {"model": "linear", "hyperparameters": hyperparameters,
+                                  "dataset": {"name": "circles2d"}})
+    (path,) = submit("linear", "linear", checkpoint=checkpoint, datasets=[DATASET],
+                     directory=repository / "leaderboard" / "records", limit=4, splits=["test-single"])
+    return path
 
 
 def test_a_record_has_full_provenance_and_validates(records):
@@ -59,6 +74,12 @@ def test_verify_catches_tampered_records(records, tmp_path, tamper, message):
     assert problems and any(message in str(p) for p in problems), problems
 
 
+def _forge(record: dict) -> dict:
+    """What an adversary who knows the digest rule does after an edit: stamp a matching digest."""
+    record["record_sha256"] = record_digest(record)
+    return record
+
+
 def test_verify_catches_duplicates_and_rescoring_mismatches(records, tmp_path):
     copy = tmp_path / "records"
     shutil.copytree(records, copy)
@@ -69,8 +90,120 @@ def test_verify_catches_duplicates_and_rescoring_mismatches(records, tmp_path):
     record = json.loads(path.read_text())
     record["metrics"]["test-single"]["phi_error"] = 0.5  # plausible, but not what the model scores
     path.write_text(json.dumps(record))
+    assert any("content digest" in str(p) for p in verify_records(copy))  # an edit by hand
+    path.write_text(json.dumps(_forge(record)))
+    assert verify_records(copy) == []  # a forged digest passes the plain check ...
+    assert any("rescoring test-single/phi_error" in str(p) for p in verify_records(copy, rescore=True))  # ... not this
+
+
+@pytest.mark.parametrize("edit", [
+    lambda r: r["metrics"]["test-multi"].__setitem__("phi_error", 0.5),
+    lambda r: r["metrics"]["test-overlap"]["inside"].__setitem__("phi_error", 1e-5),
+    lambda r: r["metrics"]["test-single"]["per_sample"]["phi"].__setitem__("p90", 1e-5),
+    lambda r: r["speed"].__setitem__("eval_us_per_point", r["speed"]["eval_us_per_point"] / 10),
+    lambda r: r["speed"]["device"].__setitem__("label", "NVIDIA H100 (gpu)"),
+    lambda r: r["provenance"].__setitem__("git_commit", "0" * 40),
+    lambda r: r["provenance"].__setitem__("date", "2020-01-01T00:00:00+00:00"),
+    lambda r: r["model"].__setitem__("harmonic", False),
+], ids=["metric", "inside", "p90", "speed", "device", "commit", "date", "flag"])
+def test_plain_verify_catches_any_edit_by_hand(records, tmp_path, edit):
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    path = record_path(copy, "exact", DATASET)
+    record = json.loads(path.read_text())
+    edit(record)
+    path.write_text(json.dumps(record, indent=4))  # re-indented too: the digest is of the content
+    problems = [str(p) for p in verify_records(copy)]
+    assert len([p for p in problems if "content digest" in p]) == 1, problems
+    assert all(p.startswith(str(path)) and "\n" not in p for p in problems)
+
+
+def test_flags_and_parameter_count_are_re_derived_from_the_checkpoint(learned, tmp_path):
+    directory = tmp_path / "repo" / "leaderboard" / "records"
+    shutil.copytree(learned.parents[2], tmp_path / "repo", dirs_exist_ok=True)
+    path = directory / learned.name
+    original = json.loads(path.read_text())
+    for key, value in (("additive", False), ("harmonic", False), ("parameters", original["model"]["parameters"] - 1),
+                       ("trained_on", {"name": "prisms2d"})):
+        record = json.loads(json.dumps(original))
+        record["model"][key] = value
+        path.write_text(json.dumps(_forge(record)))  # even with a forged digest
+        problems = [str(p) for p in verify_records(directory)]
+        assert any(f"model {key} is {value!r} in the record" in p for p in problems), (key, problems)
+    path.write_text(json.dumps(original))
+    assert verify_records(directory) == []
+
+
+def test_rescore_catches_forged_speed_and_inside_figures(records, tmp_path):
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    path = record_path(copy, "exact", DATASET)
+    record = json.loads(path.read_text())
+    record["speed"]["eval_us_per_point"] /= 30  # far beyond TIMING_FACTOR, whatever the machine's load
+    record["metrics"]["test-overlap"]["inside"]["points"] += 1
+    path.write_text(json.dumps(_forge(record)))
+    problems = [str(p) for p in verify_records(copy, rescore=True)]
+    assert any("re-timing gives" in p and "us/point" in p for p in problems), problems
+    assert any("rescoring test-overlap/inside/points: the record says" in p for p in problems), problems
+
+
+def test_the_same_checkpoint_under_another_name_is_caught(learned, tmp_path):
+    shutil.copytree(learned.parents[2], tmp_path / "repo")
+    directory = tmp_path / "repo" / "leaderboard" / "records"
+    record = json.loads((directory / learned.name).read_text())
+    record["name"] = "linear-again"
+    record_path(directory, "linear-again", DATASET).write_text(json.dumps(_forge(record)))
+    problems = [str(p) for p in verify_records(directory)]
+    assert any("scores the same checkpoint as" in p for p in problems), problems
+
+
+def test_an_old_record_names_the_command_that_upgrades_it(records, tmp_path):
+    from typer.testing import CliRunner
+
+    from fieldbench.cli import app
+
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    path = record_path(copy, "exact", DATASET)
+    current = json.loads(path.read_text())
+    old = {k: v for k, v in current.items() if k not in ("speed", "record_sha256")} | {"record_version": 1}
+    path.write_text(json.dumps(old))
+    (problem,) = [str(p) for p in verify_records(copy)]
+    assert f"fieldbench leaderboard --records {copy} migrate" in problem
+    # An old record edited before the migration is refused and left as it was ...
+    edited = json.loads(json.dumps(old))
+    edited["metrics"]["test-multi"]["phi_error"] = 0.5
+    path.write_text(json.dumps(edited))
+    result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "migrate"])
+    assert result.exit_code == 1 and "rescoring test-multi/phi_error" in result.output, result.output
+    assert json.loads(path.read_text()) == edited
+    # ... one that every number of is reproduced is upgraded: timed warm, digest stamped.
+    path.write_text(json.dumps(old))
+    result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "migrate"])
+    assert result.exit_code == 0 and "upgraded 1 record" in result.output, result.output
+    upgraded = json.loads(path.read_text())
+    assert upgraded["record_version"] == 2 and upgraded["record_sha256"] == record_digest(upgraded)
+    assert upgraded["speed"]["eval_us_per_point"] > 0 and upgraded["metrics"] == old["metrics"]
     assert verify_records(copy) == []
-    assert any("rescoring" in str(p) for p in verify_records(copy, rescore=True))
+
+
+def test_damaged_records_are_named_with_the_fix(records, tmp_path):
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    broken = copy / "broken__circles2d-mini.json"
+    broken.write_text('{"name": ')
+    problems = [str(p) for p in verify_records(copy)]
+    assert any(p.startswith(f"{broken}: is damaged (not valid JSON") and "resubmit" in p for p in problems), problems
+    with pytest.raises(ValueError, match=r"broken__circles2d-mini.json is damaged \(not valid JSON"):
+        load_records(copy)
+
+
+def test_a_schema_error_in_submit_names_the_file_and_field(tmp_path):
+    with pytest.raises(ValueError, match=r"exact__circles2d-mini.json: the record would not match the record schema, "
+                                         r"field scaling: "):
+        submit("exact", "exact", datasets=[DATASET], directory=tmp_path, limit=1, splits=["test-single"],
+               scaling=[1.0])
+    assert not any(tmp_path.iterdir())
 
 
 def test_rendered_page_works_in_a_real_browser(records, tmp_path):
@@ -170,6 +303,26 @@ def test_the_board_shows_the_rank_l_ceiling_next_to_the_records(records, tmp_pat
         render(board / "records", board)
 
 
+def test_the_board_shows_the_warm_speed_and_compares_speeds_on_one_device_only(records, tmp_path):
+    from fieldbench.leaderboard._render import _format
+
+    board = tmp_path / "board"
+    shutil.copytree(records, board / "records")
+    record = json.loads(record_path(board / "records", "exact", DATASET).read_text())
+    speed = record["speed"]
+    assert speed["warmup_calls"] == 1 and speed["samples"] == 8 and speed["device"]["cpu_count"] >= 1
+    readme = render(board / "records", board)["readme"].read_text()
+    # The warm figure, never the evaluator's wall time (which includes compilation), and its device.
+    assert f"| {_format(speed['eval_us_per_point'])} | {speed['device']['label']} |" in readme, readme
+    assert f"all timed on {speed['device']['label']}" in readme
+    other = json.loads(json.dumps(record)) | {"name": "exact-gpu"}
+    other["speed"]["device"]["label"] = "NVIDIA H200 (gpu), host with 16 CPUs"
+    record_path(board / "records", "exact-gpu", DATASET).write_text(json.dumps(other))
+    readme = render(board / "records", board)["readme"].read_text()
+    assert "timed on 2 devices" in readme and "compare speeds only within one marker" in readme
+    assert "all timed on" not in readme
+
+
 def test_a_bad_name_is_refused_before_any_work(tmp_path):
     for name in ("../evil", "a/b", "", "x" * 81, "a..b"):
         with pytest.raises(ValueError, match="is not allowed"):
@@ -199,7 +352,7 @@ def test_rescore_checks_every_record_even_after_a_problem_elsewhere(records, tmp
     record_path(copy, "exact", DATASET).write_text(json.dumps(edited))
     problems = [str(p) for p in verify_records(copy, rescore=True)]
     assert any("broken" in p and "schema" in p for p in problems)
-    assert any("rescoring test-multi gives phi_error" in p for p in problems), problems
+    assert any("rescoring test-multi/phi_error: the record says 1.0" in p for p in problems), problems
 
 
 def test_the_verify_command_reads_the_groups_records_folder(records, tmp_path):

@@ -27,7 +27,9 @@ leaderboard_app = typer.Typer(help="Render the leaderboard (README.md + index.ht
                               invoke_without_command=True)
 app.add_typer(leaderboard_app, name="leaderboard")
 #: Never cut a number: off a terminal (CI logs, pipes) rich would assume 80 columns and elide cells.
-console = Console(width=None if sys.stdout.isatty() else 240)
+#: No markup: everything printed is plain text (user text such as fieldbench[fmm], [lo, hi]^d or a
+#: path with brackets would otherwise be eaten as markup); styled parts are ``Text`` pieces.
+console = Console(width=None if sys.stdout.isatty() else 240, markup=False)
 #: Errors caused by what the user asked for: shown as one clear line, not a traceback.
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, ImportError, TypeError, RuntimeError)
 
@@ -42,10 +44,53 @@ def user_errors(command):
         except USER_ERRORS as error:
             message = error.args[0] if isinstance(error, KeyError) and error.args else error
             # As plain text: rich markup would eat bracketed words such as fieldbench[fmm].
-            console.print(Text.assemble(("error: ", "bold red"), str(message)))
+            console.print(Text.assemble(("error: ", "bold red"), str(message)), soft_wrap=True)  # one line, however long
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def say(*parts) -> None:
+    """Print plain text pieces, each a string or (string, style): user text is never read as markup."""
+    console.print(Text.assemble(*parts), soft_wrap=True)
+
+
+#: Dask's local schedulers by the names it accepts (``--scheduler``).
+LOCAL_SCHEDULERS = ("threads", "threading", "processes", "multiprocessing", "sync", "synchronous", "single-threaded")
+
+
+def _check_scheduler(scheduler: str | None) -> None:
+    if scheduler is not None and "://" not in scheduler and scheduler not in LOCAL_SCHEDULERS:
+        raise ValueError(f"--scheduler {scheduler!r} is not a scheduler: use threads (the default), processes, sync, "
+                         "or the address of a running dask.distributed scheduler (tcp://HOST:PORT)")
+
+
+def _writable(path, option: str, *, folder: bool) -> None:
+    """Refuse, before any work, an output that cannot be written: a file where a folder must be
+    (or the reverse), a file among its parents (``--out afile/sub``), or a place this process may
+    not write (probed by creating a temporary file there: permission bits alone do not tell, e.g.
+    for root or on a read-only mount). URLs (memory://, s3://) are left to their file system."""
+    import tempfile
+
+    if path is None or "://" in str(path):
+        return
+    target = Path(path).expanduser()
+    if folder and target.exists() and not target.is_dir():
+        raise ValueError(f"{option} {path} is a file, not a folder: choose another {option}")
+    if not folder and target.is_dir():
+        raise ValueError(f"{option} {path} is a folder, not a file: name a file, e.g. {Path(path) / 'out.json'}")
+    existing = target if folder and target.is_dir() else target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is a file, so nothing can be created under it; choose another "
+                         f"{option}")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f"{option} {path}: cannot write in {existing} ({error.strerror or error}); choose a writable "
+                         f"{option}") from None
 
 
 def _range(text: str, kind=float):
@@ -60,7 +105,9 @@ def _range(text: str, kind=float):
 def _progress_bar(description: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
-    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+    from rich.progress import TextColumn
+
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
@@ -87,6 +134,7 @@ def demo(
     seed: int = typer.Option(7, help="Seed of the random configuration."),
 ) -> None:
     """Compute and plot the exact potential and field of a few discs and prisms; cross-check with magpylib."""
+    _writable(out, "--out", folder=True)
     _demo(out, seed)
 
 
@@ -96,8 +144,8 @@ def _demo(out: Path, seed: int) -> None:
     start = time.perf_counter()
     with console.status("computing fields and the magpylib cross-check..."):
         result = run_demo(out, seed=seed)
-    console.print(f"[bold]sources:[/bold] {result.sources}")
-    console.print(f"[bold]picture:[/bold] {result.image}")
+    say(("sources: ", "bold"), str(result.sources))
+    say(("picture: ", "bold"), str(result.image))
     table = Table(title="cross-check of H against magpylib (long magnets, extrapolated)")
     table.add_column("points")
     table.add_column("median relative deviation", justify="right")
@@ -184,6 +232,9 @@ def generate(
     from ..pipeline import DatasetSpec, SplitSpec, generate as run_generate
     from ..sources import ConfigurationSpec
 
+    _check_scheduler(scheduler)
+    _writable(out, "--out", folder=True)
+
     if spec is None:
         configuration = ConfigurationSpec(families=tuple(f.strip() for f in families.split(",")),
                                           sources=_range(sources, int), domain=domain, size=_range(size),
@@ -202,8 +253,8 @@ def generate(
         card = run_generate(dataset, out, splits=split or None, scheduler=scheduler, workers=workers,
                             progress=lambda done, total: bar.update(task, completed=done, total=total))
     total_points = sum(s["points"] for entry in card["splits"].values() for s in entry["shards"])
-    console.print(f"[bold]{dataset.name}[/bold] -> {out}: {len(card['splits'])} split(s), {total_points:,} points; "
-                  f"content sha256 {card['content_sha256'][:16]}...")
+    say((dataset.name, "bold"), f" -> {out}: {len(card['splits'])} split(s), {total_points:,} points; "
+                                f"content sha256 {card['content_sha256'][:16]}...")
 
 
 @datasets_app.command("list")
@@ -237,8 +288,9 @@ def datasets_get(
     """Download a standard dataset from a mirror (sha256-checked) or rebuild it, verified against the registry."""
     from ..datasets import get
 
+    _writable(cache_dir, "--cache-dir", folder=True)
     path = get(name, mirror=mirror, cache_dir=cache_dir, rebuild=rebuild, full_check=full_check)
-    console.print(f"[bold]{name}[/bold]: {path}")
+    say((name, "bold"), f": {path}")
 
 
 @datasets_app.command("verify")
@@ -266,6 +318,7 @@ def datasets_publish(
     """Write mirror-ready files (serve the folder with any static file server) and print registry lines."""
     from ..datasets import publish
 
+    _writable(to, "--to", folder=True)
     lines = publish(name, to)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
@@ -319,6 +372,7 @@ def train(
                                                                                     if v is not None}))
     suffix = f"-seed{seed}" if seed else ""
     target = checkpoint or Path("fieldbench-out/checkpoints") / f"{Path(model).stem}-{Path(dataset).name}{suffix}.eqx"
+    _writable(target, "--checkpoint", folder=False)  # before training, not at its first checkpoint
     console.print(f"training {model} on {dataset} with the {chosen} recipe -> {target}", highlight=False)
 
     def report(record):
@@ -348,6 +402,7 @@ def ceiling(
 
     from ..evaluation import ceiling as run_ceiling
 
+    _writable(json_out, "--json", folder=False)
     try:
         wanted = [int(r) for r in ranks.split(",") if r.strip()]
     except ValueError:
@@ -387,6 +442,7 @@ def evaluate(
 
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be a positive number of samples; got {limit}")
+    _writable(json_out, "--json", folder=False)
     predictor = load_predictor(model, checkpoint)
     table = Table(title=f"{model} on {dataset} (median relative error, %)")
     for column in ("split", "samples", "phi", "H", "phi rel. L2", "H rel. L2", "phi inside", "phi outside",
@@ -420,8 +476,11 @@ def submit(
 ) -> None:
     """Evaluate on all test splits, measure scaling, and write a validated result record."""
     from ..leaderboard import submit as run_submit
+    from ..leaderboard._records import check_record_name
     from ..models import load_predictor
 
+    check_record_name(name)  # before the scaling run, not after it
+    _writable(records, "--records", folder=True)
     figures = None
     if scaling:
         from ..evaluation import scaling as run_scaling
@@ -453,6 +512,7 @@ def leaderboard(
         return
     from ..leaderboard import render
 
+    _writable(out or records.parent, "--out", folder=True)
     paths = render(records, out)
     console.print(f"rendered {paths['readme']} and {paths['html']}")
 
@@ -463,25 +523,56 @@ def leaderboard_verify(
     ctx: typer.Context,
     records: Path = typer.Option(None, help="Records folder (default: the group's --records, else "
                                             "leaderboard/records)."),
-    rescore: bool = typer.Option(False, help="Re-evaluate each record from its checkpoint and compare."),
+    rescore: bool = typer.Option(False, help="Also re-evaluate every metric and seed value (counts exact, errors "
+                                             "within 1e-3 relative) and re-time the speed and short scaling rows "
+                                             "(within 3x, on the same device only)."),
 ) -> None:
-    """Validate every record (schema, registry checksums, checkpoint hashes, duplicates, ranges)."""
+    """Validate every record: schema, content digest (catches any edit by hand), registry checksums,
+    checkpoint hashes, flags and parameter count re-derived from the checkpoint, duplicates, ranges."""
     from ..leaderboard import load_records, verify_records
 
-    records = records or (ctx.obj or {}).get("records") or Path("leaderboard/records")
-
+    records = _records_folder(ctx, records)
     problems = verify_records(records, rescore=rescore)
-    for problem in problems:
-        console.print(f"[red]problem:[/red] {problem}")
+    _print_problems(problems)
     if problems:
         raise typer.Exit(1)
     console.print(f"{len(load_records(records))} record(s) valid")
+
+
+@leaderboard_app.command("migrate")
+@user_errors
+def leaderboard_migrate(
+    ctx: typer.Context,
+    records: Path = typer.Option(None, help="Records folder (default: the group's --records, else "
+                                            "leaderboard/records)."),
+) -> None:
+    """Upgrade version-1 records: rescore each (as verify --rescore) and only if every number is
+    reproduced, time it warm and stamp its content digest. Current records are never rewritten."""
+    from ..leaderboard import migrate_records
+
+    records = _records_folder(ctx, records)
+    _writable(records, "--records", folder=True)
+    written, problems = migrate_records(records)
+    _print_problems(problems)
+    console.print(f"upgraded {len(written)} record(s)" + "".join(f"\n  {path}" for path in written))
+    if problems:
+        raise typer.Exit(1)
+
+
+def _records_folder(ctx: typer.Context, records: Path | None) -> Path:
+    return records or (ctx.obj or {}).get("records") or Path("leaderboard/records")
+
+
+def _print_problems(problems) -> None:
+    for problem in problems:
+        say(("problem: ", "red"), str(problem))
 
 
 @app.command()
 @user_errors
 def benchmark(out: Path = typer.Option(Path("fieldbench-out/benchmark"), help="Output folder.")) -> None:
     """The main job: mini datasets, shipped checkpoints, all test splits, quick scaling, the leaderboard page."""
+    _writable(out, "--out", folder=True)
     _benchmark(out)
 
 
@@ -489,7 +580,7 @@ def _benchmark(out: Path) -> None:
     from ..leaderboard._benchmark import run_benchmark
     from ..leaderboard._render import COLUMNS, _format, _row
 
-    result = run_benchmark(out, say=lambda text: console.print(f"[dim]{text}[/dim]"))
+    result = run_benchmark(out, say=lambda text: say((text, "dim")))
     keys = ["name", "test-single:phi_error", "test-multi:phi_error", "test-overlap:phi_error",
             "test-multi:field_error", "eval_us_per_point"]
     labels = dict(COLUMNS)
@@ -526,6 +617,7 @@ def scaling_command(
     from ..evaluation import scaling, scaling_predictors
     from ..models import load_predictor
 
+    _writable(out, "--out", folder=True)
     names = [m.strip() for m in methods.split(",") if m.strip()]
     predictors = scaling_predictors(names, preset=preset)
     for entry in checkpoint or []:
@@ -535,7 +627,7 @@ def scaling_command(
     result = scaling(predictors, sizes_m=tuple(float(s) for s in sizes.split(",")),
                      n_equals_m=n_fixed is None, n_fixed=n_fixed, m_fixed=m_fixed, family=family,
                      points_inside=points_inside, time_budget=time_budget, repeats=repeats,
-                     progress=lambda text: console.print(f"[dim]{text}[/dim]"))
+                     progress=lambda row: say((str(row), "dim")))
     out.mkdir(parents=True, exist_ok=True)
     (out / "scaling.json").write_text(json.dumps(result.as_dict(), indent=1, default=str))
     (out / "scaling.md").write_text(result.to_table("markdown") + "\n\n" + result.slope_table("markdown") + "\n")

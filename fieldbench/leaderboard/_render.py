@@ -22,7 +22,8 @@ COLUMNS = [("name", "model"), ("additive", "additive"), ("harmonic", "harmonic")
            ("seeds", "seeds")] + [
     (f"{split}:{metric}", f"{split} {label} (%)") for split in TEST_SPLITS
     for metric, label in (("phi_error", "phi"), ("field_error", "H"))
-] + [("test-multi:phi_relative_l2", "test-multi phi rel. L2 (%)"), ("eval_us_per_point", "eval us/point")]
+] + [("test-multi:phi_relative_l2", "test-multi phi rel. L2 (%)"), ("eval_us_per_point", "eval us/point"),
+      ("timed_on", "timed on")]
 
 
 def _row(record: dict) -> dict:
@@ -30,7 +31,6 @@ def _row(record: dict) -> dict:
     seeds = record.get("seeds") or {}
     row = {"name": record["name"], "additive": record["model"]["additive"], "harmonic": record["model"]["harmonic"],
            "parameters": record["model"]["parameters"], "seeds": seeds.get("count", 1)}
-    seconds = points = 0
     for split in TEST_SPLITS:
         metrics = record["metrics"].get(split, {})
         for metric in ("phi_error", "field_error", "phi_relative_l2"):
@@ -38,9 +38,10 @@ def _row(record: dict) -> dict:
             row[f"{split}:{metric}"] = summary["mean"] if summary else metrics.get(metric)
             if summary and len(summary["values"]) > 1:
                 row[f"{split}:{metric}:std"] = summary["std"]
-        seconds += metrics.get("seconds", 0) or 0
-        points += metrics.get("points", 0) or 0
-    row["eval_us_per_point"] = 1e6 * seconds / points if points else None
+    # The warm timing (compilation and first dispatch excluded), never the evaluator's wall time.
+    speed = record.get("speed") or {}
+    row["eval_us_per_point"] = speed.get("eval_us_per_point")
+    row["timed_on"] = (speed.get("device") or {}).get("label")
     return row
 
 
@@ -94,22 +95,38 @@ def _plot_distance(dataset: str, records: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_speed(dataset: str, records: list[dict], path: Path) -> None:
+def speed_plot_title(dataset: str, devices: list[str]) -> str:
+    """Speeds are only comparable on one device: the title names it, or says that they are not."""
+    if len(devices) == 1:
+        return f"{dataset}: accuracy against speed, all timed on {devices[0]}"
+    return (f"{dataset}: accuracy against speed, timed on {len(devices)} devices (one marker each): "
+            "compare speeds only within one marker")
+
+
+def _plot_speed(dataset: str, records: list[dict], path: Path) -> str:
+    """The plot, one marker per timing device; returns its title."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    for record in records:
-        row = _row(record)
-        error = row.get("test-multi:phi_error")
-        if row["eval_us_per_point"] and error is not None:
-            ax.scatter(row["eval_us_per_point"], max(error, 1e-8), s=40)
-            ax.annotate(record["name"], (row["eval_us_per_point"], max(error, 1e-8)), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
+    rows = [(record["name"], _row(record)) for record in records]
+    rows = [(name, row) for name, row in rows if row["eval_us_per_point"] and row.get("test-multi:phi_error") is not None]
+    devices = sorted({row["timed_on"] or "unknown device" for _, row in rows})
+    for device, marker in zip(devices, "osD^v<>ph*"):
+        chosen = [(name, row) for name, row in rows if (row["timed_on"] or "unknown device") == device]
+        xs = [row["eval_us_per_point"] for _, row in chosen]
+        ys = [max(row["test-multi:phi_error"], 1e-8) for _, row in chosen]
+        ax.scatter(xs, ys, s=40, marker=marker, label=device)
+        for (name, _), x, y in zip(chosen, xs, ys):
+            ax.annotate(name, (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("evaluation time per point (us, encode + evaluate, this record's device)")
+    ax.set_xlabel("warm evaluation time per point (us, encode + evaluate, compilation excluded)")
     ax.set_ylabel("test-multi median relative error of phi (%)")
-    ax.set_title(f"{dataset}: accuracy against speed")
+    title = speed_plot_title(dataset, devices)
+    ax.set_title(title, fontsize=8 if len(devices) > 1 else 10, wrap=True)
+    if len(devices) > 1:
+        ax.legend(fontsize=7, title="timed on", title_fontsize=7)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return title
 
 
 def _plot_scaling(records: list[dict], path: Path) -> bool:
@@ -195,6 +212,11 @@ _CEILING_TEXT = ("The rank-L ceiling: the best any additive model with an L-dime
                  "the difference between training and held-out sources).")
 
 
+_SPEED_TEXT = ("eval us/point: the warm time per point of the evaluator's call (encode + evaluate) on a batch of "
+               "test-multi, one warm-up call excluded (tracing, compilation, first dispatch), best of the timed calls, "
+               "on the device in 'timed on'. Speeds compare only between records timed on one device.")
+
+
 def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path | None = None) -> dict[str, Path]:
     """Write README.md, index.html and plots/ into ``out_dir`` (default: the records' parent), with
     the rank-L ceilings found in ``<records' parent>/ceiling/`` (written by ``fieldbench ceiling --json``)."""
@@ -209,7 +231,7 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
                 "Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset "
                 "(mean ± std over seeds where a record has several). "
                 "Rendered by `fieldbench leaderboard` from the records in `records/`; validated by "
-                "`fieldbench leaderboard verify`.", ""]
+                "`fieldbench leaderboard verify`.", "", _SPEED_TEXT, ""]
     sections = []
     images = {}
     for dataset, group in groups.items():
@@ -225,9 +247,9 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
             rows_html.append(f"<tr>{cells}</tr>")
         distance_png, speed_png = plots / f"{dataset}-error-by-distance.png", plots / f"{dataset}-accuracy-vs-speed.png"
         _plot_distance(dataset, group, distance_png)
-        _plot_speed(dataset, group, speed_png)
+        speed_title = _plot_speed(dataset, group, speed_png)
         images[f"{dataset}-distance"], images[f"{dataset}-speed"] = distance_png, speed_png
-        markdown += ["", f"![error by distance](plots/{distance_png.name}) ![accuracy against speed](plots/{speed_png.name})", ""]
+        markdown += ["", f"![error by distance](plots/{distance_png.name}) ![{speed_title}](plots/{speed_png.name})", ""]
         header = "".join(f"<th>{html.escape(label)}</th>" for _, label in COLUMNS)
         ceiling_html = ""
         if dataset in ceilings:
@@ -239,7 +261,7 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
             f'<table class="board"><thead><tr>{header}</tr></thead><tbody>{"".join(rows_html)}</tbody></table>'
             f'{ceiling_html}'
             f'<div class="plots"><img alt="error by distance" src="plots/{distance_png.name}">'
-            f'<img alt="accuracy against speed" src="plots/{speed_png.name}"></div></section>')
+            f'<img alt="{html.escape(speed_title)}" src="plots/{speed_png.name}"></div></section>')
     scaling_png = plots / "runtime-scaling.png"
     if _plot_scaling(records, scaling_png):
         images["scaling"] = scaling_png
@@ -260,6 +282,7 @@ th[data-order="asc"]::after {{ content: " \\25B2"; }} th[data-order="desc"]::aft
 <h1>fieldbench leaderboard</h1>
 <p>Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset; click a column to sort.
 {len(records)} record(s).</p>
+<p>{html.escape(_SPEED_TEXT)}</p>
 {"".join(sections)}
 <script>{_SORT_SCRIPT}</script>
 </body></html>
