@@ -348,8 +348,7 @@ def verify_records(directory: str | Path = "leaderboard/records", *, rescore: bo
     ``rescore``, re-evaluate and re-time each record and compare. Returns the problems found
     (empty: all good), one line each naming the problem and the fix."""
     directory = Path(directory)
-    return _verify(_read_all(directory), directory, rescore=(lambda path: True) if rescore else (lambda path: False),
-                   tolerance=rescore_tolerance)
+    return _verify(_read_all(directory), directory, rescore=lambda path: rescore, tolerance=rescore_tolerance)
 
 
 def _read_all(directory: Path) -> list[tuple[str, dict | str]]:
@@ -391,6 +390,7 @@ def _verify(entries, directory: Path, *, rescore, tolerance: float, legacy: froz
             problems.append(RecordProblem(path, f"schema: {_schema_problem(error)}; restore the file or resubmit "
                                                 "the record"))
             continue
+
         def problem(text: str) -> None:
             problems.append(RecordProblem(path, text))
 
