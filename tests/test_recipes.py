@@ -20,9 +20,10 @@ import pytest
 from fieldbench.evaluation import evaluate
 from fieldbench.models import (RECIPES, FitConfig, TrainConfig, build_model, fit, load_checkpoint, model_names,
                                recipe_config, recipe_name, run_recipe, train)
-from fieldbench.models._fit import _fold, _solve_head, code_head
+from fieldbench.models._fit import _fold, _scenes, _solve_head, _Targets, code_head
 from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
-from fieldbench.sources import ConfigurationSpec
+from fieldbench.datasets import load
+from fieldbench.sources import ConfigurationSpec, Sources, boundary_distance, pairwise_overlaps
 
 SMALL = {"width": 64, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2}
 
@@ -192,7 +193,55 @@ def test_the_two_stage_recipe_refuses_a_model_not_linear_in_its_code(few):
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("ridge", float("nan")), ("learning_rate", -1.0),
-                                          ("basis_steps", -1), ("relative_epochs", -2)])
+                                          ("basis_steps", -1), ("relative_epochs", -2), ("joint_epochs", -1),
+                                          ("near_weight", -1.0), ("near_scale", 0.0), ("near_weight", float("inf"))])
 def test_bad_fit_settings_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
         FitConfig(**{field: value})
+
+
+def test_near_weights_count_inside_and_near_the_boundary_more(few):
+    split = load(str(few), "train")
+    data = _Targets(split, (-3.0, 3.0), 1.0)
+    rows = np.arange(8)
+    points = data.uniform(np.random.default_rng(0), 2000)
+    weights = data.near_weights(rows, points, weight=4.0, scale=0.3)
+    distance = boundary_distance(split.family[rows], split.centers[rows], split.sizes[rows], split.mask[rows],
+                                 np.broadcast_to(points, (8,) + points.shape))
+    inside = distance < 0
+    assert inside.any() and (~inside).any()
+    np.testing.assert_allclose(weights[inside], 5.0, rtol=1e-6)  # every inside point: 1 + weight
+    outside = weights[~inside]
+    assert np.all((outside > 1.0) & (outside <= 5.0))
+    order = np.argsort(distance[~inside])  # outside, the weight only falls with the distance
+    assert np.all(np.diff(outside[order]) <= 1e-6)
+    assert np.array_equal(data.near_weights(rows, points, weight=0.0, scale=0.3), np.ones_like(weights))
+
+
+def test_validation_scenes_hold_non_overlapping_sources(few):
+    split = load(str(few), "train")
+    rows = np.arange(len(split))
+    scene = _scenes(split, rows, most=6)
+    sizes = np.bincount(scene)
+    assert sizes.max() <= 6 and (sizes >= 2).sum() >= len(sizes) // 2  # mostly scenes of several sources
+    for number in np.flatnonzero(sizes >= 2):
+        members = rows[scene == number]
+        sources = Sources(split.family[members, 0], split.centers[members, 0], split.magnetisations[members, 0],
+                          split.sizes[members, 0])
+        assert not pairwise_overlaps(sources).any()
+
+
+def test_the_joint_fine_tune_trains_the_basis_and_keeps_the_architecture(few, tmp_path):
+    joint = fit(_tiny(few, joint_epochs=3, near_weight=4.0), tmp_path / "joint.eqx")
+    without = fit(_tiny(few, near_weight=4.0))
+    assert [record["stage"] for record in joint.history][-1] == "joint fine-tune"
+    built = build_model("fc-ilr-bilinear", preset="quick", length_scale=3.0, **SMALL)[0]
+    shapes = lambda m: [x.shape for x in jax.tree_util.tree_leaves(eqx.filter(m, eqx.is_array))]  # noqa: E731
+    assert shapes(joint.model) == shapes(built)
+    points = jnp.linspace(-2.5, 2.5, 50)[:, None] * jnp.ones((1, 2))
+    before, after = without.model.basis_and_gradient(points)[0], joint.model.basis_and_gradient(points)[0]
+    assert not np.allclose(before, after)  # the basis moved (the relative stages alone never move it)
+    model, meta = load_checkpoint(joint.checkpoint)
+    assert meta["training"]["joint_epochs"] == 3 and meta["training"]["near_weight"] == 4.0
+    val = evaluate(model, str(few), "val")
+    assert val.phi_error == pytest.approx(meta["validation"]["phi_error"], rel=0.35)
