@@ -12,7 +12,16 @@ import jax.numpy as jnp
 from ..sources import Family, SourceBatch, Sources
 from ._direct import FAR_RATIOS, any_far_from_boxes, direct_sum, direct_sum_batched
 
-__all__ = ["potential", "field", "potential_and_field", "potential_and_field_batched", "prism_corner_hits"]
+__all__ = ["potential", "field", "potential_and_field", "potential_and_field_batched", "edge_and_corner_hits",
+           "on_edge_or_corner", "MAX_REACH", "MIN_SIZE"]
+
+#: Smallest size accepted: sizes are divided by a power of two near them (``_direct``), which
+#: must be a normal float64 number with a finite reciprocal.
+MIN_SIZE = 1e-300
+#: Largest distance of a point from a source, in units of that source's size: in the kernels'
+#: units |d|^2 must not overflow (1e308). Beyond, phi is below 1e-150 of |M| x size and H below
+#: 1e-300 (3D) of |M|; such pairs are refused rather than computed as garbage.
+MAX_REACH = 1e150
 
 
 def _check_points(points, dim: int, batched: bool = False) -> np.ndarray:
@@ -48,26 +57,90 @@ def _check_sources(sources) -> None:
     if np.any(sizes <= 0):
         index = tuple(int(i) for i in np.argwhere(sizes <= 0)[0])
         raise ValueError(f"sources.sizes must be positive; got {sizes[index]} at index {index}")
+    if np.any(sizes < MIN_SIZE):
+        index = tuple(int(i) for i in np.argwhere(sizes < MIN_SIZE)[0])
+        raise ValueError(f"sources.sizes must be at least {MIN_SIZE:g}; got {sizes[index]} at index {index}; "
+                         "express lengths in a smaller unit (the results scale: phi like length, H not at all)")
 
 
-def prism_corner_hits(sources: Sources, points) -> np.ndarray:
-    """Indices of points that sit exactly on a corner of a prism or cuboid (where H diverges).
+def on_edge_or_corner(offsets, half_sizes) -> np.ndarray:
+    """Where offsets (..., d) from box centres lie exactly on an edge or corner of the box with
+    these half-sizes (..., d): at least two coordinates on a face plane, none outside. In 2D these
+    are the corners; in 3D the edges, corners included. There H diverges like ln(distance)."""
+    distance = np.abs(offsets)
+    within = np.all(distance <= half_sizes, axis=-1)
+    return within & (np.sum(distance == half_sizes, axis=-1) >= 2)
 
-    Exact equality |point - centre| == size / 2 per axis; checked in blocks of points so that the
-    memory stays bounded for any N x M."""
+
+def _blocks(points: np.ndarray, count: int):
+    """Slices of points such that a block times ``count`` sources stays about 4e6 pairs."""
+    block = max(1, 4_000_000 // max(count, 1))
+    return (slice(start, start + block) for start in range(0, len(points), block))
+
+
+def edge_and_corner_hits(sources: Sources, points) -> np.ndarray:
+    """Indices of points exactly on an edge or corner of a prism or cuboid (:func:`on_edge_or_corner`).
+
+    Exact equality |point - centre| == size / 2 per axis, as the kernels see it; checked in blocks
+    of points so that the memory stays bounded for any N x M."""
     boxes = np.isin(np.asarray(sources.family), [int(Family.PRISM), int(Family.CUBOID)])
     if not np.any(boxes):
         return np.zeros(0, dtype=int)
     points = np.asarray(points, dtype=np.float64)
     centers = np.asarray(sources.centers)[boxes]
     half = np.asarray(sources.sizes)[boxes] / 2
-    block = max(1, 4_000_000 // len(centers))
-    hits = []
-    for start in range(0, len(points), block):
-        offsets = np.abs(points[start:start + block, None, :] - centers[None])
-        on_corner = np.all(offsets == half[None], axis=-1)
-        hits.append(start + np.flatnonzero(np.any(on_corner, axis=1)))
+    hits = [block.start + np.flatnonzero(np.any(on_edge_or_corner(points[block, None, :] - centers[None], half[None]),
+                                                axis=1))
+            for block in _blocks(points, len(centers))]
     return np.concatenate(hits) if hits else np.zeros(0, dtype=int)
+
+
+def _raise_on_edges_and_corners(sources: Sources, points: np.ndarray) -> None:
+    hits = edge_and_corner_hits(sources, points)
+    if not hits.size:
+        return
+    first = points[hits[0]]
+    boxes = np.isin(np.asarray(sources.family), [int(Family.PRISM), int(Family.CUBOID)])
+    offsets = first - np.asarray(sources.centers)[boxes]
+    half = np.asarray(sources.sizes)[boxes] / 2
+    on = int(np.sum(np.abs(offsets) == half, axis=-1)[on_edge_or_corner(offsets, half)].max())
+    where = "prism corner" if sources.dim == 2 else ("cuboid corner" if on == 3 else "cuboid edge")
+    raise ValueError(
+        f"{hits.size} point(s) lie exactly on an edge or corner of a prism/cuboid (first: index {hits[0]}, "
+        f"{first.tolist()}, on a {where}), where the field diverges logarithmically; move them, or pass "
+        "corners='finite-part' to accept the documented finite part"
+    )
+
+
+def _check_reach(sources: Sources, points: np.ndarray) -> None:
+    """Refuse a point more than MAX_REACH source sizes from a source. A cheap bound first (the
+    farthest a point can be from any centre, against the smallest source); pairs only if it fails."""
+    if len(sources) == 0 or points.shape[0] == 0:
+        return
+    centers = np.asarray(sources.centers, dtype=np.float64)
+    largest = np.max(np.asarray(sources.sizes, dtype=np.float64), axis=-1)  # (K,)
+    with np.errstate(over="ignore"):
+        reach = np.max(np.maximum(np.abs(points - centers.min(axis=0)), np.abs(points - centers.max(axis=0))))
+        if reach <= MAX_REACH * np.min(largest):
+            return
+        for block in _blocks(points, len(centers)):
+            ratio = np.max(np.abs(points[block, None, :] - centers[None]), axis=-1) / largest[None]
+            if np.any(ratio > MAX_REACH):
+                i, k = (int(v) for v in np.argwhere(ratio > MAX_REACH)[0])
+                raise ValueError(
+                    f"point {block.start + i} ({points[block.start + i].tolist()}) is {ratio[i, k]:.3g} sizes of source "
+                    f"{k} away from it, beyond the {MAX_REACH:g} that float64 can scale (there H < 1e-300 |M| and "
+                    f"phi < 1e-150 |M| x size); evaluate far-apart sources and points separately, or drop that source")
+
+
+def _check_finite_results(phi: np.ndarray, field_: np.ndarray) -> None:
+    """The kernels never return NaN on valid inputs; inf comes from |M| x size beyond float64."""
+    bad = ~(np.isfinite(phi) & np.all(np.isfinite(field_), axis=-1))
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"the potential or field overflows float64 at {int(np.sum(bad))} point(s) (first: index {i}): "
+                         "|M| x size is too large; use larger units for M or for lengths "
+                         "(phi scales like M x length, H like M)")
 
 
 def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
@@ -76,26 +149,29 @@ def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
     Args:
       sources: any :class:`Sources` (families may mix; 2D or 3D).
       points: (N, d) evaluation points, d = sources.dim.
-      corners: what to do with a point exactly on a prism/cuboid corner, where the field diverges:
-        ``"raise"`` (default) raises ValueError; ``"finite-part"`` returns the documented finite
-        part (the divergent log dropped; the potential there is exact either way).
+      corners: what to do with a point exactly on a prism corner or on a cuboid edge or corner,
+        where the field diverges logarithmically: ``"raise"`` (default) raises ValueError;
+        ``"finite-part"`` returns the finite part of the kernels (``_kernels2d``/``_kernels3d``
+        docstrings): each divergent ln(distance) evaluated as if the distance were the source's
+        largest half-side, bounded direction-dependent terms at their mean; it does not depend on
+        the unit of length. The potential there is finite and exact either way.
 
     Returns:
       (phi, H): NumPy float64 arrays of shapes (N,) and (N, d). H = -grad(phi), in the units of M.
       On a boundary the field is the mean of its inside and outside limits.
+
+    Every pair is computed in the source's own length unit (``_direct``), so the results do not
+    depend on the unit of length: exact to rounding wherever they are normal float64 numbers
+    (|value| above ~1e-307, which XLA flushes to zero below). Points more than 1e150 source sizes
+    from a source, sizes below 1e-300, and results beyond float64 (|M| x size ~ 1e308) raise.
     """
     _check_sources(sources)
     points = _check_points(points, sources.dim)
     if corners not in ("raise", "finite-part"):
         raise ValueError(f"corners must be 'raise' or 'finite-part'; got {corners!r}")
     if corners == "raise":
-        hits = prism_corner_hits(sources, points)
-        if hits.size:
-            raise ValueError(
-                f"{hits.size} point(s) lie exactly on a prism/cuboid corner (first: index {hits[0]}, "
-                f"{points[hits[0]].tolist()}), where the field diverges logarithmically; move them, or pass "
-                "corners='finite-part' to accept the documented finite part"
-            )
+        _raise_on_edges_and_corners(sources, points)
+    _check_reach(sources, points)
     phi = np.zeros(points.shape[0])
     field_ = np.zeros(points.shape)
     if len(sources) == 0 or points.shape[0] == 0:
@@ -109,12 +185,13 @@ def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
         )
         phi += np.asarray(p)
         field_ += np.asarray(h)
+    _check_finite_results(phi, field_)
     return phi, field_
 
 
 def potential(sources: Sources, points, **options) -> np.ndarray:
     """Exact magnetic scalar potential, (N,) float64 (see :func:`potential_and_field`). The
-    potential is finite and exact at prism/cuboid corners too, so corners never raise here."""
+    potential is finite and exact on prism corners and cuboid edges too, so they never raise here."""
     options.setdefault("corners", "finite-part")
     return potential_and_field(sources, points, **options)[0]
 
@@ -128,8 +205,9 @@ def potential_and_field_batched(batch: SourceBatch, points):
     """Exact potential and field of every sample of a padded batch.
 
     points: (B, N, d) per sample or (N, d) shared. Returns JAX arrays phi (B, N) and H (B, N, d).
-    Corner points are not checked here (the batched path serves pipelines, whose samplers place
-    points at random); they get the kernels' documented finite part.
+    Points on edges and corners are not checked here (the batched path serves pipelines, whose
+    samplers place points at random); they get the kernels' documented finite part. Nor are the
+    reach and the sizes (:func:`potential_and_field` refuses what float64 cannot scale).
     """
     if not isinstance(batch, SourceBatch):
         raise TypeError(f"batch must be a fieldbench SourceBatch (SourceBatch.pad(samples)); got {type(batch).__name__}")

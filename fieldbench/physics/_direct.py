@@ -14,6 +14,12 @@ Speed comes from the shape of the computation (measured with ``fieldbench bench 
 - the points (or the samples of a batch) are split across all local devices with ``shard_map``.
   On CPU, ``fieldbench.physics`` asks JAX for one CPU device per core at import (XLA runs one
   computation on one thread), which doubles throughput on 2 cores.
+
+Scale: every pair is evaluated in the source's own length unit (:func:`length_units`), so that no
+square or power of a length in the kernels over- or underflows whatever the size of the sources
+(|d|^2 overflows beyond 1e154, a prism's 9th multipole a^10 beyond 1e30): the kernels get offsets
+and half-sides divided by the unit, and phi, homogeneous of degree one in length, is multiplied by
+it again (H is of degree zero). The unit is a power of two, so the division is exact.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from jax.sharding import Mesh, PartitionSpec
 from ..sources import Family
 from . import _kernels2d, _kernels3d
 
-__all__ = ["FamilyKernel", "KERNELS", "direct_sum", "direct_sum_batched", "CHUNK"]
+__all__ = ["FamilyKernel", "KERNELS", "direct_sum", "direct_sum_batched", "length_units", "CHUNK"]
 
 #: Points per chunk of the direct sum: measured best on 2-core AVX2 CPUs (16 to 2048 tried).
 CHUNK = 128
@@ -80,10 +86,28 @@ def _add(x, y):
     return tuple(u + v for u, v in zip(x, y))
 
 
-def _sum_chunk(points, centers, params, pair):
+def length_units(half_sizes):
+    """Each source's length unit: the largest power of two not above its largest half-side, (K,).
+
+    In this unit the largest half-side lies in [1, 2). A power of two, so that dividing by it is
+    exact (half-sides of normal float64 numbers, at least 2^-1021: the functional layer refuses
+    sizes below 1e-300).
+    """
+    _, exponent = jnp.frexp(jnp.max(half_sizes, axis=-1))
+    return jnp.ldexp(jnp.ones_like(half_sizes[..., 0]), exponent - 1)
+
+
+def _pair_in_units(pair, offsets, params, unit, inv_unit):
+    """One family's pair kernel on raw offsets, evaluated in the sources' length units (module
+    docstring): phi scales like M x length, H like M."""
+    phi, *field = pair(*(offset * inv_unit for offset in offsets), *params)
+    return (phi * unit, *field)
+
+
+def _sum_chunk(points, centers, params, units, pair):
     """(C, d) points against (K, ...) sources -> (1 + d, C) stacked potential and field."""
     offsets = [points[:, i, None] - centers[None, :, i] for i in range(points.shape[-1])]
-    outputs = pair(*offsets, *[p[None] for p in params])
+    outputs = _pair_in_units(pair, offsets, [p[None] for p in params], *(u[None] for u in units))
     zeros = tuple(jnp.zeros((), out.dtype) for out in outputs)
     return jnp.stack(jax.lax.reduce(tuple(outputs), zeros, _add, (1,)))
 
@@ -98,22 +122,27 @@ def _pair_and_params(family: Family, any_far: bool, magnetisations, sizes, mask)
     Masking happens on the sources, not on the outputs: the kernels are linear in M, so a padding
     source with M = 0 (and a unit size, so no kernel divides by zero) adds exactly 0. A select on
     the kernels' outputs would also stop XLA from vectorising their logs (measured 5x slower).
+
+    Returns (pair, params, (unit, 1 / unit)): the kernel's parameters are in the sources' length
+    units (:func:`length_units`), which :func:`_pair_in_units` applies to the offsets and to phi.
     """
     kernel = KERNELS[family]
     magnetisations = jnp.where(mask[..., None], magnetisations, 0.0)
-    sizes = jnp.where(mask[..., None], sizes, 1.0)
+    half_sizes = jnp.where(mask[..., None], sizes, 1.0) / 2
     pair = functools.partial(kernel.pair, **_pair_options(family, any_far))
-    return pair, kernel.prepare(magnetisations, sizes / 2)
+    unit = length_units(half_sizes)
+    inv_unit = 1.0 / unit
+    return pair, kernel.prepare(magnetisations, half_sizes * inv_unit[..., None]), (unit, inv_unit)
 
 
 def _direct_sum_local(points, centers, magnetisations, sizes, mask, *, family: Family, any_far: bool = True,
                       chunk: int = CHUNK):
-    pair, params = _pair_and_params(family, any_far, magnetisations, sizes, mask)
+    pair, params, units = _pair_and_params(family, any_far, magnetisations, sizes, mask)
     count, dim = points.shape
     padded = -(-count // chunk) * chunk
     points = jnp.pad(points, ((0, padded - count), (0, 0)))
     blocks = points.reshape(padded // chunk, chunk, dim)
-    stacked = jax.lax.map(lambda block: _sum_chunk(block, centers, params, pair), blocks)
+    stacked = jax.lax.map(lambda block: _sum_chunk(block, centers, params, units, pair), blocks)
     stacked = jnp.moveaxis(stacked, 1, 0).reshape(1 + dim, padded)[:, :count]
     return stacked[0], stacked[1:].T
 
@@ -164,7 +193,7 @@ def _batched_local(points, centers, magnetisations, sizes, mask, *, family, any_
     if per_sample * sources > _BLOCK_PAIRS:
         single = functools.partial(_direct_sum_local, family=family, any_far=any_far, chunk=chunk)
         return jax.vmap(single)(points, centers, magnetisations, sizes, mask)
-    pair, params = _pair_and_params(family, any_far, magnetisations, sizes, mask)
+    pair, params, units = _pair_and_params(family, any_far, magnetisations, sizes, mask)
     block = max(1, min(count, _BLOCK_PAIRS // (per_sample * sources)))
     padded = -(-count // block) * block
 
@@ -173,13 +202,15 @@ def _batched_local(points, centers, magnetisations, sizes, mask, *, family, any_
         return x.reshape((padded // block, block) + x.shape[1:])
 
     def one_block(args):
-        block_points, block_centers, block_params = args  # (b, N, d), (b, K, d), (b, K, ...)
+        block_points, block_centers, block_params, block_units = args  # (b, N, d), (b, K, d), (b, K, ...)
         offsets = [block_points[:, :, None, i] - block_centers[:, None, :, i] for i in range(dim)]
-        outputs = pair(*offsets, *[p[:, None, :] for p in block_params])
+        outputs = _pair_in_units(pair, offsets, [p[:, None, :] for p in block_params],
+                                 *(u[:, None, :] for u in block_units))
         zeros = tuple(jnp.zeros((), out.dtype) for out in outputs)
         return jax.lax.reduce(tuple(outputs), zeros, _add, (2,))  # 1 + d arrays (b, N)
 
-    sums = jax.lax.map(one_block, (pad(points), pad(centers), tuple(pad(p) for p in params)))
+    sums = jax.lax.map(one_block, (pad(points), pad(centers), tuple(pad(p) for p in params),
+                                   tuple(pad(u) for u in units)))
     phi, *field = (x.reshape((padded,) + x.shape[2:])[:count] for x in sums)
     return phi, jnp.stack(field, axis=-1)
 
@@ -228,10 +259,14 @@ def any_far_from_boxes(points: np.ndarray, centers: np.ndarray, sizes: np.ndarra
         return False
     lo = centers.min(axis=0)
     hi = centers.max(axis=0)
-    # Largest possible distance from any point to any source centre, against the smallest threshold.
-    reach = np.max(np.maximum(np.abs(points - lo), np.abs(points - hi)), axis=0)
-    threshold = FAR_RATIOS[family] * np.sqrt(np.min(np.sum((sizes / 2) ** 2, axis=-1)))
-    return bool(np.linalg.norm(reach) > threshold)
+    # Largest possible distance from any point to any source centre, against the smallest threshold,
+    # both in units of the largest size: squares of sizes beyond 1e154 overflowed to inf, and the
+    # series was then never compiled in. In this unit an overflow or underflow can only say "far".
+    unit = np.max(sizes)
+    with np.errstate(over="ignore", under="ignore"):
+        reach = np.max(np.maximum(np.abs(points - lo), np.abs(points - hi)), axis=0) / unit
+        threshold = FAR_RATIOS[family] * np.sqrt(np.min(np.sum((sizes / (2 * unit)) ** 2, axis=-1)))
+        return bool(np.linalg.norm(reach) > threshold)
 
 
 def any_far_from_prisms(points: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> bool:

@@ -7,8 +7,12 @@ kernels are pure ``jax.numpy`` so that XLA fuses them into the direct sum of ``_
 
 Values on a boundary (a disc's rim, a prism's face) are the mean of the inside and outside limits,
 i.e. the principal value. Exactly at a prism corner, phi is finite and exact, but the field
-diverges logarithmically; the kernel then drops the divergent log of that corner (a finite part,
-not a physical value) and the functional layer refuses such points unless asked not to.
+diverges like ln(rho), rho the distance to the corner; the kernel then returns its finite part
+(not a physical value; the functional layer refuses such points unless asked for it): the
+divergent log evaluated as if rho were L = max(a, b), the largest half-side, and the corner's
+angle at its mean over directions. That is the limit rho -> 0 of the field averaged over a circle
+of radius rho around the corner with ln(rho) replaced by ln(L); like the field itself it does not
+change with the unit of length.
 """
 
 from __future__ import annotations
@@ -41,14 +45,16 @@ def disc_pair(dx, dy, mx, my, radius):
     inside = d2 < r2
     on_rim = d2 == r2
     md = mx * dx + my * dy
+    # Outside, with q2 = R^2 / |d|^2:  phi = q2 (M.d) / 2,  H = q2 ((M.d) / |d|^2 d - M / 2) (x2 the
+    # radial part). Every factor but q2 is O(|M|) or O(|M| |d|), and q2 multiplies last, so nothing
+    # underflows before the result does (R^2 (M.d) / |d|^4 did beyond 1e103 radii: H lost its radial
+    # part and flipped). In the kernels' units (``_direct``) |d| <= 1e150: |d|^2 never overflows.
     # Guarded reciprocal: the inside branch never divides, so no inf/NaN reaches autodiff.
     inv_d2 = 1.0 / jnp.where(inside, 1.0, d2)
-    scale = jnp.where(inside, 1.0, r2 * inv_d2)  # R^2/|d|^2 outside, 1 inside
-    phi = 0.5 * md * scale
-    radial = jnp.where(inside, 0.0, jnp.where(on_rim, 0.5, 1.0) * scale * md * inv_d2)
-    hx = radial * dx - 0.5 * scale * mx
-    hy = radial * dy - 0.5 * scale * my
-    return phi, hx, hy
+    q2 = jnp.where(inside, 1.0, r2 * inv_d2)  # 1 inside
+    phi = 0.5 * q2 * md
+    radial = jnp.where(inside, 0.0, jnp.where(on_rim, 1.0, 2.0)) * 0.5 * md * inv_d2
+    return phi, q2 * (radial * dx - 0.5 * mx), q2 * (radial * dy - 0.5 * my)
 
 
 # Cephes' rational approximation of atan on [0, 0.66] (S. Moshier, atan.c), accurate to 1 ulp.
@@ -85,12 +91,6 @@ def _sign(v):
     return (v > 0.0).astype(v.dtype) - (v < 0.0).astype(v.dtype)
 
 
-#: Squared distances to a corner are floored here (a distance of 1e-50): the field at a corner
-#: itself diverges logarithmically, and the kernel returns it as if 1e-50 away (finite, documented);
-#: the potential is continuous there and comes out exact.
-_R2_FLOOR = 1e-100
-
-
 def _log1p(u):
     """log(1 + u) for u >= 0 to 1 ulp (Goldberg's correction); 1.5x faster than XLA's log1p on CPU."""
     w = 1.0 + u
@@ -125,14 +125,23 @@ def prism_near(dx, dy, mx, my, a, b):
     """
     xm, xp = dx - a, dx + a
     ym, yp = dy - b, dy + b
-    r2_pp = jnp.maximum(xm * xm + ym * ym, _R2_FLOOR)  # corner (+a, +b)
-    r2_pm = jnp.maximum(xm * xm + yp * yp, _R2_FLOOR)  # corner (+a, -b)
-    r2_mp = jnp.maximum(xp * xp + ym * ym, _R2_FLOOR)  # corner (-a, +b)
-    r2_mm = jnp.maximum(xp * xp + yp * yp, _R2_FLOOR)  # corner (-a, -b)
+    r2_pp = xm * xm + ym * ym  # corner (+a, +b)
+    r2_pm = xm * xm + yp * yp  # corner (+a, -b)
+    r2_mp = xp * xp + ym * ym  # corner (-a, +b)
+    r2_mm = xp * xp + yp * yp  # corner (-a, -b)
+    # Exactly at a corner its r2 is 0: the finite part (module docstring) takes it as L^2, and the
+    # log ratios then come from the products themselves (the closed-form gaps hold for the true r2).
+    at_corner = (r2_pp == 0.0) | (r2_pm == 0.0) | (r2_mp == 0.0) | (r2_mm == 0.0)
+    size2 = jnp.maximum(a, b) ** 2
+    r2_pp, r2_pm, r2_mp, r2_mm = (jnp.where(r2 > 0.0, r2, size2) for r2 in (r2_pp, r2_pm, r2_mp, r2_mm))
     spread = 8.0 * (dx * dx + dy * dy + a * a + b * b)
-    log_l = _log_ratio(16.0 * a * b * dx * dy, r2_mp * r2_pm, r2_pp * r2_mm)
-    log_dx = _log_ratio(spread * a * dx, r2_mp * r2_mm, r2_pp * r2_pm)
-    log_dy = _log_ratio(spread * b * dy, r2_pm * r2_mm, r2_pp * r2_mp)
+
+    def log_ratio(gap, r2_a, r2_b):
+        return _log_ratio(jnp.where(at_corner, r2_a - r2_b, gap), r2_a, r2_b)
+
+    log_l = log_ratio(16.0 * a * b * dx * dy, r2_mp * r2_pm, r2_pp * r2_mm)
+    log_dx = log_ratio(spread * a * dx, r2_mp * r2_mm, r2_pp * r2_pm)
+    log_dy = log_ratio(spread * b * dy, r2_pm * r2_mm, r2_pp * r2_mp)
 
     ax_m, ax_p, ay_m, ay_p = jnp.abs(xm), jnp.abs(xp), jnp.abs(ym), jnp.abs(yp)
     sx_m, sx_p, sy_m, sy_p = _sign(xm), _sign(xp), _sign(ym), _sign(yp)

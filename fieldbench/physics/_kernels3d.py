@@ -8,8 +8,15 @@ and H = -grad(phi) in closed form (the demagnetisation tensor of Aharoni 1998, s
     hx = (1/4pi) sum s [ -mx atan(V W / (U r)) + my ln(W + r) + mz ln(V + r) ]   (and cyclically).
 Terms that do not depend on one of the in-plane offsets cancel in the alternating sum, so each
 log may be replaced by a rearranged one: ln(Q + r) = ln(P^2 + N^2) - ln(r - Q) for Q < 0 avoids
-the cancellation of r and -Q. Singular terms on the extension of an edge cancel in pairs and are
-dropped; on a face the atan term is taken as 0 (the mean of both sides).
+the cancellation of r and -Q. On a face the atan term is taken as 0 (the mean of both sides).
+On an edge (and at a corner) H diverges like ln(rho), rho the distance to the edge, while phi is
+finite and exact (the singular logs come multiplied by zero offsets). The kernel then returns the
+finite part of H (not a physical value; the functional layer refuses such points unless asked
+for it): each divergent log evaluated as if its distance were L = max(a, b, c), the largest
+half-side, and the atan terms at their mean over directions (0). On an edge that is the limit
+rho -> 0 of the field averaged over a circle of radius rho around the edge with ln(rho) replaced
+by ln(L); like the field itself it does not change with the unit of length. On the extension of an
+edge the same singular logs appear in pairs of opposite sign and cancel.
 
 Far from the cuboid the corner terms are O(1) (phi: O(r)) while phi = O((size/r)^2) and
 H = O((size/r)^3), so the closed form loses about three digits per decade of distance (measured
@@ -62,14 +69,16 @@ MULTIPOLE_ORDER = 8
 _GUARD_RATIO = 0.5 * FAR_RATIO
 
 
-def _safe_log(x):
-    return jnp.log(jnp.where(x > 0.0, x, 1.0))
+def _safe_log(x, fallback):
+    """ln(x), and ln(fallback) where x is 0 (a singular log: see the module docstring)."""
+    return jnp.log(jnp.where(x > 0.0, x, fallback))
 
 
-def _log_q_plus_r(p, q, n, r):
-    """ln(q + r) for r = |(p, q, n)|, without cancellation; singular limits dropped (they cancel)."""
-    forward = _safe_log(q + r)
-    backward = _safe_log(p * p + n * n) - _safe_log(r - q)
+def _log_q_plus_r(p, q, n, r, size):
+    """ln(q + r) for r = |(p, q, n)|, without cancellation. Where it diverges (on an edge or at a
+    corner) the distance in it is taken as ``size`` (L of the module docstring)."""
+    forward = _safe_log(q + r, size)  # 0 only at a corner
+    backward = _safe_log(p * p + n * n, size * size) - _safe_log(r - q, size)  # on an edge: rho^2
     return jnp.where(q >= 0.0, forward, backward)
 
 
@@ -82,6 +91,7 @@ def _face_atan(p, q, n, r):
 def cuboid_near(dx, dy, dz, mx, my, mz, a, b, c):
     """Closed form of an axis-aligned cuboid of half-sides (a, b, c): returns (phi, hx, hy, hz)."""
     phi = hx = hy = hz = 0.0
+    size = jnp.maximum(jnp.maximum(a, b), c)
     for sx in (1.0, -1.0):
         u = sx * a - dx
         for sy in (1.0, -1.0):
@@ -90,9 +100,9 @@ def cuboid_near(dx, dy, dz, mx, my, mz, a, b, c):
                 w = sz * c - dz
                 sign = sx * sy * sz
                 r = jnp.sqrt(u * u + v * v + w * w)
-                ln_u = _log_q_plus_r(v, u, w, r)  # ln(u + r)
-                ln_v = _log_q_plus_r(u, v, w, r)  # ln(v + r)
-                ln_w = _log_q_plus_r(u, w, v, r)  # ln(w + r)
+                ln_u = _log_q_plus_r(v, u, w, r, size)  # ln(u + r)
+                ln_v = _log_q_plus_r(u, v, w, r, size)  # ln(v + r)
+                ln_w = _log_q_plus_r(u, w, v, r, size)  # ln(w + r)
                 at_u = _face_atan(v, w, u, r)
                 at_v = _face_atan(u, w, v, r)
                 at_w = _face_atan(u, v, w, r)
@@ -299,20 +309,27 @@ def cuboid_pair(dx, dy, dz, mx, my, mz, a, b, c, coefficients=None, any_far=True
 
 
 def sphere_pair(dx, dy, dz, mx, my, mz, radius):
-    """Sphere of radius R: returns (phi, hx, hy, hz); on the surface the field is the mean of both limits."""
+    """Sphere of radius R: returns (phi, hx, hy, hz); on the surface the field is the mean of both limits.
+
+    Outside, with q = R / |d|:  phi = q^2 R (M.d/|d|) / 3,  H = q^3 ((M.d) / |d|^2 d - M / 3) (x3 the
+    radial part), ordered as for discs (``_kernels2d.disc_pair``): q^3 multiplies last, so nothing
+    underflows before the result does (R^3 (M.d) / |d|^5 did beyond 1e80 radii and flipped H).
+    """
     d2 = dx * dx + dy * dy + dz * dz
     r2 = radius * radius
     inside = d2 < r2
     on_surface = d2 == r2
     md = mx * dx + my * dy + mz * dz
-    safe_d2 = jnp.where(inside, 1.0, d2)
-    inv_d3 = 1.0 / (safe_d2 * jnp.sqrt(safe_d2))
-    scale = jnp.where(inside, 1.0, r2 * radius * inv_d3)  # R^3/|d|^3 outside, 1 inside
-    phi = md * scale / 3.0
-    radial = jnp.where(inside, 0.0, jnp.where(on_surface, 0.5, 1.0) * scale * md / safe_d2)
+    inv_d2 = 1.0 / jnp.where(inside, 1.0, d2)
+    inv_d = jnp.sqrt(inv_d2)
+    q = jnp.where(inside, 1.0, radius * inv_d)  # 1 inside
+    third = 1.0 / 3.0
+    phi = jnp.where(inside, third * md, (third * q * q) * (radius * (md * inv_d)))
+    radial = jnp.where(inside, 0.0, jnp.where(on_surface, 1.5, 3.0) * third) * (md * inv_d2)
+    q3 = q * q * q
     return (
         phi,
-        radial * dx - scale * mx / 3.0,
-        radial * dy - scale * my / 3.0,
-        radial * dz - scale * mz / 3.0,
+        q3 * (radial * dx - third * mx),
+        q3 * (radial * dy - third * my),
+        q3 * (radial * dz - third * mz),
     )

@@ -81,7 +81,7 @@ import sys
 import numpy as np
 
 from ..sources import Family, Sources
-from ._api import _check_points
+from ._api import _check_points, on_edge_or_corner
 
 __all__ = ["BACKENDS", "reference_backends", "reference_field"]
 
@@ -206,7 +206,7 @@ def _expand_boundaries(engine, family, offsets, size, pair_point, first_index, p
         within = np.all(ad <= half, axis=1)
         on_axis = ad == half
         count = np.sum(on_axis, axis=1)
-        edge = within & (count >= 2)
+        edge = on_edge_or_corner(offsets, half)
         if np.any(edge):
             i = np.flatnonzero(edge)[0]
             what = "a corner of a prism" if family == Family.PRISM else "an edge or corner of a cuboid"
