@@ -25,7 +25,8 @@ EDGE = 1e-3  # distance of the "near face/corner" points from a face, relative t
 
 # Relative tolerance per (family, category) and backend. The largest errors measured over 40 seeds
 # (against fieldbench and, for cuboids and the 2D families, against the closed forms evaluated in
-# long double) stay below ~0.6 of these. The spec is 1e-8 away from edges; looser entries say why.
+# long double) stay below ~0.65 of these. The spec is 1e-8 away from edges, except MagTense's
+# numerically integrated discs (2e-8); looser entries say why.
 TOLERANCES = {
     # Spheres: both libraries implement the closed form; only rounding remains.
     (Family.SPHERE, "inside"): {"magpylib": 1e-13, "magtense": 1e-13},
@@ -56,10 +57,12 @@ TOLERANCES = {
     (Family.PRISM, "far"): {"magpylib": 5e-8, "magtense": 5e-8},
     # 2D discs: magpylib's closed-form long cylinder; MagTense integrates its cylinder numerically
     # (QUADPACK), with sporadic relative errors up to ~5e-9, which the extrapolation in length
-    # amplifies a few times.
-    (Family.DISC, "inside"): {"magpylib": 1e-9, "magtense": 3e-8},
-    (Family.DISC, "outside"): {"magpylib": 1e-9, "magtense": 3e-8},
-    (Family.DISC, "near_face"): {"magpylib": 1e-9, "magtense": 3e-8},
+    # amplifies a few times. Worst measured over 40 seeds (sources seed, points seed + 1000):
+    # MagTense 8.1e-9 inside, 1.29e-8 outside, 4.4e-10 near the rim (this module's seeds: 2.8e-9,
+    # 4.9e-9, 3.5e-10); magpylib 6.4e-11, 3.4e-10, 6.2e-11. README, "Cross-checks", quotes these.
+    (Family.DISC, "inside"): {"magpylib": 1e-9, "magtense": 2e-8},
+    (Family.DISC, "outside"): {"magpylib": 1e-9, "magtense": 2e-8},
+    (Family.DISC, "near_face"): {"magpylib": 1e-9, "magtense": 1e-9},
     (Family.DISC, "far"): {"magpylib": 5e-8, "magtense": 5e-8},  # as for prisms
 }
 CATEGORIES = ("inside", "outside", "near_face", "near_corner", "far")

@@ -161,9 +161,10 @@ def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
       On a boundary the field is the mean of its inside and outside limits.
 
     Every pair is computed in the source's own length unit (``_direct``), so the results do not
-    depend on the unit of length: exact to rounding wherever they are normal float64 numbers
-    (|value| above ~1e-307, which XLA flushes to zero below). Points more than 1e150 source sizes
-    from a source, sizes below 1e-300, and results beyond float64 (|M| x size ~ 1e308) raise.
+    depend on the unit of length, and stay exact, sign included, down to |H| ~ 1e-300 |M| (below,
+    near float64's smallest normal number 2.2e-308, they lose digits and XLA flushes them to 0).
+    Points more than 1e150 source sizes from a source, sizes below 1e-300, and results beyond
+    float64 (|M| x size ~ 1e308) raise.
     """
     _check_sources(sources)
     points = _check_points(points, sources.dim)
