@@ -21,9 +21,10 @@ __all__ = ["RECIPES", "recipe_config", "run_recipe", "recipe_name"]
 
 #: Per model: (recipe, overrides of the recipe's config defaults).
 RECIPES: dict[str, tuple[str, dict]] = {
-    "fc-ilr": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 150, "relative_epochs": 100}),
+    "fc-ilr": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 600, "relative_epochs": 400}),
     "fc-ilr-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 40, "relative_epochs": 100}),
-    "fourier": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 150, "relative_epochs": 30}),
+    "fourier": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 600, "relative_epochs": 150,
+                              "near_weight": 4.0}),
     "fourier-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 40, "relative_epochs": 30}),
     "fourier-harmonic": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 100, "relative_epochs": 30}),
     "linear": ("two-stage", {"preset": "cpu", "basis_steps": 0, "epochs": 1, "relative_epochs": 0}),
