@@ -245,8 +245,10 @@ def test_rebuild_is_checked_by_content(tmp_path, monkeypatch, reference):
 
 
 def test_no_mirror_configured(tmp_path, monkeypatch):
-    with pytest.raises(DatasetUnavailableError, match="FIELDBENCH_MIRROR"):
+    with pytest.raises(DatasetUnavailableError, match="FIELDBENCH_MIRROR") as raised:
         get(NAME, cache_dir=tmp_path, rebuild=False, progress=False)
+    # The advice speaks to CLI users in CLI words (the option and the command), not Python's.
+    assert "--mirror URL" in str(raised.value) and "`fieldbench datasets publish`" in str(raised.value)
     assert not (tmp_path / "datasets" / NAME / MARKER_NAME).exists()
     monkeypatch.setenv("FIELDBENCH_MIRROR", "")
     with pytest.warns(MirrorWarning, match="no mirror is configured"):

@@ -146,8 +146,8 @@ def dataset_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def _how_to_configure() -> str:
-    return (f"pass mirror=URL, set {MIRROR_ENV}=URL, or put `mirror = \"URL\"` in {config_path()} "
-            f"(any static server of a folder written by publish() is a mirror)")
+    return (f"pass --mirror URL (mirror=URL in Python), set {MIRROR_ENV}=URL, or put `mirror = \"URL\"` in "
+            f"{config_path()} (any static server of a folder written by `fieldbench datasets publish` is a mirror)")
 
 
 def _reporter(progress) -> Callable[[str], None]:
