@@ -94,3 +94,170 @@ def test_inside_and_distance_match_brute_force_on_overlapping_samples(families):
         np.testing.assert_allclose(got[s], _brute_force(sources, points[s]), rtol=1e-12, atol=1e-15)
         labelled_inside += inside.sum()
     assert labelled_inside > 100  # the case that was wrong: plenty of points inside overlapping sources
+
+
+# -- evaluate() on a tiny generated dataset, with errors set by the test ---------------------------------------------
+
+SPLIT = "test-overlap"
+
+
+@pytest.fixture(scope="module")
+def overlapping(tmp_path_factory) -> Path:
+    """12 samples of 2-4 overlapping discs and rectangles, 200 points each in [-2, 2]^2 (many inside,
+    some several sizes away, so every distance bin but the deepest is populated)."""
+    configuration = ConfigurationSpec(families=("disc", "prism"), sources=(2, 4), domain=1.0, size=(0.3, 0.8),
+                                      overlap="forced")
+    spec = DatasetSpec("overlapping", {SPLIT: SplitSpec(configuration, samples=12, points=200, point_domain=2.0,
+                                                        seed=3)})
+    target = tmp_path_factory.mktemp("evaluator") / "overlapping"
+    generate(spec, str(target), scheduler="sync")
+    return target
+
+
+class _Scaled(Predictor):
+    """The stored solution times (1 + factor) per point, so each point's relative error is exactly
+    |factor| for phi and for H. Samples are found by their points, whatever the evaluator's batching."""
+
+    name = "scaled"
+
+    def __init__(self, data, factor):
+        self.row = {data.points[s].tobytes(): s for s in range(len(data))}
+        self.phi = data.phi.astype(np.float64) * (1 + factor)
+        self.field = data.field.astype(np.float64) * (1 + factor)[..., None]
+
+    def encode(self, batch):
+        return None
+
+    def evaluate(self, code, points):
+        rows = [self.row[np.asarray(p).tobytes()] for p in points]
+        return self.phi[rows], self.field[rows]
+
+
+def _geometry(data):
+    """Brute-force distances and inside labels of every point, (S, N) each."""
+    points = data.points.astype(np.float64)
+    distance = np.stack([_brute_force(data.sources(s), points[s]) for s in range(len(data))])
+    inside = np.stack([_inside(data.sources(s), points[s]) for s in range(len(data))])
+    return distance, inside
+
+
+def _factor(data, inside):
+    """Errors set so that the pooled and the per-sample medians are far apart: in 7 samples 60% of
+    the points have 1% error and the rest 10%, in the other 5 every point has 10%; so most samples
+    have a median of 1% but most points an error of 10% (times 0.9-1.1 per point, x 3 inside a
+    source, random signs)."""
+    rng = np.random.default_rng(11)
+    samples, points = data.phi.shape
+    small = (np.arange(samples) < 7)[:, None] & (rng.permuted(np.tile(np.arange(points), (samples, 1)), axis=1)
+                                                 < 0.6 * points)
+    magnitude = np.where(small, 0.01, 0.1) * rng.uniform(0.9, 1.1, (samples, points))
+    return np.where(inside, 3.0, 1.0) * magnitude * rng.choice([-1.0, 1.0], (samples, points))
+
+
+def _usable(data, tiny):
+    """Eq. 10's denominators: the true magnitude above ``tiny`` x its median over the split's points."""
+    phi = np.abs(data.phi.astype(np.float64))
+    field = np.linalg.norm(data.field.astype(np.float64), axis=-1)
+    return phi > tiny * np.median(phi), field > tiny * np.median(field)
+
+
+def _median(values):
+    return 100 * float(np.median(values)) if values.size else float("nan")
+
+
+def _p90(values):
+    """The 90th percentile with linear interpolation between order statistics, by hand."""
+    ordered = np.sort(values)
+    position = 0.9 * (len(ordered) - 1)
+    low = int(np.floor(position))
+    return ordered[low] + (position - low) * (ordered[min(low + 1, len(ordered) - 1)] - ordered[low])
+
+
+def _check_against_brute_force(result, data, factor, tiny):
+    distance, inside = _geometry(data)
+    error = np.abs(factor)
+    phi_ok, field_ok = _usable(data, tiny)
+    assert result.samples == len(data) and result.points == data.phi.size
+    assert result.excluded == {"phi": int((~phi_ok).sum()), "field": int((~field_ok).sum())}
+    assert result.phi_error == pytest.approx(_median(error[phi_ok]), rel=1e-9)
+    assert result.field_error == pytest.approx(_median(error[field_ok]), rel=1e-9)
+    for key, ok in (("phi", phi_ok), ("field", field_ok)):
+        medians = np.array([_median(error[s][ok[s]]) for s in range(len(data))])
+        assert result.per_sample[key]["median"] == pytest.approx(float(np.median(medians)), rel=1e-9)
+        assert result.per_sample[key]["p90"] == pytest.approx(_p90(medians), rel=1e-9)
+    for label, where in (("inside", inside), ("outside", ~inside)):
+        got = getattr(result, label)
+        assert got["points"] == int(where.sum())
+        assert got["phi_error"] == pytest.approx(_median(error[where & phi_ok]), rel=1e-9)
+        assert got["field_error"] == pytest.approx(_median(error[where & field_ok]), rel=1e-9)
+    assert [(b["from"], b["to"]) for b in result.by_distance] == list(zip(DISTANCE_BINS[:-1], DISTANCE_BINS[1:]))
+    for b in result.by_distance:
+        where = (distance >= b["from"]) & (distance < b["to"])
+        assert b["points"] == int(where.sum()), b
+        np.testing.assert_allclose([b["phi_error"], b["field_error"]],
+                                   [_median(error[where & phi_ok]), _median(error[where & field_ok])], rtol=1e-9)
+    assert sum(b["points"] for b in result.by_distance) == data.phi.size  # the bins cover every point once
+    return distance, inside
+
+
+def test_evaluate_matches_brute_force_metrics_on_overlapping_sources(overlapping):
+    data = load(str(overlapping), SPLIT)
+    _, inside = _geometry(data)
+    factor = _factor(data, inside)
+    result = evaluate(_Scaled(data, factor), str(overlapping), SPLIT, batch_size=5)  # a short last batch
+    distance, inside = _check_against_brute_force(result, data, factor, fieldbench.metrics.TINY)
+    # The data exercise what is checked: overlaps, points inside, several bins, and the two medians
+    # far apart (a swap of pooled and per-sample would fail above).
+    assert inside.sum() > 200 and (~inside).sum() > 1000
+    assert sum(b["points"] > 0 for b in result.by_distance) >= 7
+    assert result.phi_error > 3 * result.per_sample["phi"]["median"]
+    assert result.inside["phi_error"] > 2 * result.outside["phi_error"]
+    # Points the old nearest-boundary rule put outside although they lie inside a source.
+    points = data.points.astype(np.float64)
+    old = np.stack([_old_rule(data.sources(s), points[s]) for s in range(len(data))])
+    assert ((old >= 0) & inside).sum() > 10
+
+
+def test_points_with_a_tiny_true_value_are_excluded_and_counted(overlapping, monkeypatch):
+    # Eq. 10 is undefined where the true value vanishes. No point here is below the real TINY
+    # (1e-9 of the median), so raise the threshold to exclude many and check that they are left
+    # out of every median and counted.
+    monkeypatch.setattr(fieldbench.metrics, "TINY", 0.3)
+    data = load(str(overlapping), SPLIT)
+    _, inside = _geometry(data)
+    factor = _factor(data, inside)
+    result = evaluate(_Scaled(data, factor), str(overlapping), SPLIT)
+    phi_ok, field_ok = _usable(data, 0.3)
+    assert 50 < result.excluded["phi"] == (~phi_ok).sum() and 10 < result.excluded["field"] == (~field_ok).sum()
+    _check_against_brute_force(result, data, factor, 0.3)
+
+
+class _Broken(_Scaled):
+    """Returns what ``spoil`` makes of the correct (phi, H) of a batch."""
+
+    def __init__(self, data, spoil):
+        super().__init__(data, np.zeros(data.phi.shape))
+        self.spoil = spoil
+
+    def evaluate(self, code, points):
+        return self.spoil(*super().evaluate(code, points), [self.row[np.asarray(p).tobytes()] for p in points])
+
+
+def _nan_in_sample_7(phi, field, rows):
+    field = field.copy()
+    field[[i for i, r in enumerate(rows) if r == 7], 3, 1] = np.nan
+    return phi, field
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda phi, field, rows: (phi[:, :-1], field), r"phi of shape \(\d+, 199\) for samples \d+\.\.; expected"),
+    (lambda phi, field, rows: (phi, field[..., :1]), r"the field of shape \(\d+, 200, 1\)"),
+    (lambda phi, field, rows: (np.round(phi).astype(np.int64), field), "phi of dtype int64; expected floating point"),
+    (lambda phi, field, rows: (phi, (field > 0).astype(np.int32)), "the field of dtype int32"),
+    (_nan_in_sample_7, r"NaN or inf in the field for sample 7 \(1 value"),
+    (lambda phi, field, rows: (phi * np.inf, field), "NaN or inf in phi for sample 0"),
+], ids=["phi-shape", "field-shape", "phi-int", "field-int", "nan", "inf"])
+def test_a_bad_prediction_is_rejected_naming_the_problem(overlapping, spoil, message):
+    data = load(str(overlapping), SPLIT)
+    with pytest.raises(InvalidPrediction, match=message):
+        evaluate(_Broken(data, spoil), str(overlapping), SPLIT, batch_size=4)
