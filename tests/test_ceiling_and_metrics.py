@@ -1,5 +1,6 @@
-"""The rank-L ceiling (fieldbench.evaluation.ceiling) against an SVD written here, the global
-relative L2 metric, and the circles2d-paper variant's centre distribution."""
+"""The rank-L ceiling (fieldbench.evaluation.ceiling) against an SVD written here, Eq. 10's
+relative errors and the global relative L2 metric on cases worked by hand, and the circles2d-paper
+variant's centre distribution."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from fieldbench.datasets import load, registry_entries
 from fieldbench.evaluation import ceiling
-from fieldbench.metrics import median_relative_error, relative_l2_error
+from fieldbench.metrics import TINY, median_relative_error, relative_errors, relative_l2_error
 from fieldbench.physics import potential_and_field_batched
 from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
 from fieldbench.pipeline._spec import _configuration_to_dict
@@ -26,6 +27,44 @@ def discs(tmp_path_factory) -> Path:
                                  "test-multi": SplitSpec(multi, samples=20, points=8, seed=2)})
     generate(spec, str(root / "discs"), scheduler="sync")
     return root / "discs"
+
+
+def test_relative_errors_of_scalars_by_hand():
+    target = np.array([[2.0, -4.0], [0.5, 1e-12]])
+    predicted = np.array([[2.2, -3.0], [0.5, 7.0]])
+    errors, usable = relative_errors(predicted, target, vector=False)
+    # Flat; the last point's |phi| is far below TINY x the median |phi| (1.25): excluded, NaN.
+    assert usable.tolist() == [True, True, True, False]
+    np.testing.assert_allclose(errors[:3], [0.1, 0.25, 0.0], rtol=1e-12)
+    assert np.isnan(errors[3])
+    # The median of the usable three, in percent, and the count of the excluded.
+    assert median_relative_error(predicted, target, vector=False) == (pytest.approx(10.0), 1)
+
+
+def test_relative_errors_of_vectors_use_norms():
+    target = np.array([[3.0, 4.0], [0.0, 1.0], [1.0, 0.0]])
+    predicted = np.array([[3.0, 4.5], [0.6, 1.8], [0.0, 0.0]])
+    errors, usable = relative_errors(predicted, target, vector=True)
+    assert usable.all()
+    np.testing.assert_allclose(errors, [0.1, 1.0, 1.0], rtol=1e-12)  # ||(0, .5)||/5, ||(.6, .8)||/1, 1/1
+    assert median_relative_error(predicted, target, vector=True) == (pytest.approx(100.0), 0)
+
+
+def test_the_tiny_threshold_is_relative_to_the_median_and_strict():
+    # Exactly TINY x the median magnitude is excluded (> is the rule), twice that is kept.
+    target = np.array([1.0, 1.0, 1.0, TINY, 2 * TINY])
+    errors, usable = relative_errors(target * 1.5, target, vector=False)
+    assert usable.tolist() == [True, True, True, False, True]
+    assert errors[4] == pytest.approx(0.5)
+    # The threshold scales with the data: uniformly tiny magnitudes are all usable ...
+    small = np.array([1e-30, 2e-30, 3e-30])
+    assert relative_errors(small * 1.1, small, vector=False)[1].all()
+    assert median_relative_error(small * 1.1, small, vector=False) == (pytest.approx(10.0), 0)
+    # ... and a vanishing target leaves nothing to take a median of: NaN, every point counted.
+    value, excluded = median_relative_error(np.ones((2, 3)), np.zeros((2, 3)), vector=False)
+    assert np.isnan(value) and excluded == 6
+    value, excluded = median_relative_error(np.ones((4, 2)), np.zeros((4, 2)), vector=True)
+    assert np.isnan(value) and excluded == 4
 
 
 def test_relative_l2_error_by_hand():
