@@ -28,7 +28,9 @@ from ..sources import SourceBatch, boundary_distance
 
 __all__ = ["EvaluationResult", "evaluate", "InvalidPrediction", "DISTANCE_BINS", "boundary_distance"]
 
-#: Edges of the distance bins (distance to the nearest boundary / that source's size).
+#: Edges of the distance bins, [from, to), on the axis of :func:`boundary_distance`: outside every
+#: source, the distance to the nearest boundary over that source's size; inside at least one, minus
+#: the depth (over its size) in the source that holds the point deepest. Negative means inside.
 DISTANCE_BINS = (-0.5, -0.1, 0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, np.inf)
 
 
