@@ -48,10 +48,40 @@ def test_unknown_command_fails_with_usage():
     assert result.exit_code != 0
 
 
-def test_bench_solvers_runs_and_reports_both_solvers():
-    result = runner.invoke(app, ["bench", "solvers", "--sources", "8", "--points", "300", "--repeats", "1"])
+def test_bench_solvers_runs_reports_both_solvers_and_writes_json(tmp_path):
+    import json
+
+    out = tmp_path / "solvers.json"
+    result = runner.invoke(app, ["bench", "solvers", "--sources", "8", "--points", "300", "--repeats", "1",
+                                 "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "prism" in result.output and "magpylib" in result.output
+    written = json.loads(out.read_text())
+    assert written["device"] in result.output
+    assert [r["family"] for r in written["results"]][-1] == "cuboid (long)"
+    for row in written["results"]:  # every value of the table, unrounded
+        assert row["pairs_per_second"] == row["sources"] * row["points"] / row["seconds"] > 0
+        assert f"{row['pairs_per_second'] / 1e6:,.1f}" in result.output and f"{row['seconds']:.3f}" in result.output
+
+
+def test_datasets_list_writes_every_value_to_json(tmp_path):
+    import json
+
+    from fieldbench.datasets import dataset_spec, list_datasets
+
+    out = tmp_path / "datasets.json"
+    result = runner.invoke(app, ["datasets", "list", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(out.read_text())
+    assert [entry["name"] for entry in listed] == list_datasets()
+    for entry in listed:
+        spec = dataset_spec(entry["name"])
+        assert entry["splits"] == {name: {"samples": split.samples, "points": split.points, "dim": split.dim}
+                                   for name, split in spec.splits.items()}
+        assert entry["cached"] == (Path(entry["path"]) / "card.json").is_file()
+        assert entry["name"] in result.output
+    refused = runner.invoke(app, ["datasets", "list", "--json", str(tmp_path)])
+    assert refused.exit_code == 1 and "is a folder, not a file" in refused.output
 
 
 def test_train_refuses_to_replace_a_finished_checkpoint(tmp_path):
@@ -183,3 +213,74 @@ def test_a_non_finite_learning_rate_is_refused_up_front(tmp_path):
                                  "--checkpoint", str(target)])
     assert result.exit_code == 1 and "learning_rate must be a positive number; got nan" in result.output
     assert not target.exists() and "Traceback" not in result.output
+
+
+# -- damaged JSON inputs -------------------------------------------------------------------------------
+def test_damaged_json_inputs_name_the_file_and_the_fix(tmp_path):
+    """Before: `error: Expecting value: line 1 column 12 (char 11)`, no file named."""
+    from fieldbench.leaderboard._benchmark import shipped_checkpoints
+    from fieldbench.models import build_model, save_checkpoint
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"steps": , "batch_size": 2}')
+    result = runner.invoke(app, ["train", "linear", "--dataset", "circles2d-mini", "--config", str(bad),
+                                 "--checkpoint", str(tmp_path / "never.eqx")])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"error: {bad} is damaged (not valid JSON: Expecting value at line 1 column 11); "
+                                     'fix it: a JSON object of recipe fields, e.g. {"steps": 500}'), result.output
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    result = runner.invoke(app, ["train", "linear", "--dataset", "circles2d-mini", "--config", str(listed)])
+    assert result.exit_code == 1 and f"--config {listed} holds a JSON list, not an object" in result.output
+    # A checkpoint whose metadata was damaged: the scaling command and the main job name it.
+    model, hyperparameters = build_model("linear", length_scale=3.0)
+    checkpoint = save_checkpoint(tmp_path / "shipped" / "linear-circles2d-seed0.eqx", model,
+                                 {"model": "linear", "hyperparameters": hyperparameters})
+    meta = checkpoint.with_suffix(".json")
+    meta.write_text(meta.read_text()[:-20])  # cut short, as by a full disk
+    result = runner.invoke(app, ["scaling", "--methods", "exact", "--sizes", "10", "--checkpoint",
+                                 f"mine={checkpoint}", "--out", str(tmp_path / "scaling")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith(f"error: {meta} is damaged (not valid JSON: ") and "retrain" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    result = runner.invoke(app, ["scaling", "--methods", "exact", "--sizes", "10", "--checkpoint", str(checkpoint),
+                                 "--out", str(tmp_path / "scaling")])
+    assert result.exit_code == 1 and "is not NAME=FILE" in result.output
+    from fieldbench._io import DamagedFileError
+
+    try:
+        shipped_checkpoints(checkpoint.parent)
+    except DamagedFileError as error:
+        assert str(error).startswith(f"{meta} is damaged") and "git checkout -- baselines/checkpoints" in str(error)
+    else:
+        raise AssertionError("a damaged shipped checkpoint was read")
+
+
+# -- fine-tuning -----------------------------------------------------------------------------------------
+def test_train_fine_tunes_into_a_new_checkpoint_and_never_over_its_source(tmp_path):
+    import json
+
+    from fieldbench._io import file_sha256
+    from fieldbench.models import build_model, load_checkpoint, save_checkpoint
+
+    help_text = runner.invoke(app, ["train", "--help"], terminal_width=200).output
+    assert "--init-from" in help_text and "fine-tune" in help_text and "--restart" in help_text
+    # A finished checkpoint without training state, like the shipped ones.
+    model, hyperparameters = build_model("linear", length_scale=3.0, seed=5)
+    source = save_checkpoint(tmp_path / "source.eqx", model, {"model": "linear", "hyperparameters": hyperparameters})
+    before = source.read_bytes()
+    common = ["train", "linear", "--dataset", "circles2d-mini", "--init-from", str(source)]
+    two_stage = runner.invoke(app, common + ["--checkpoint", str(tmp_path / "new.eqx")])
+    assert two_stage.exit_code == 1 and "pass --recipe adam" in two_stage.output
+    assert len(two_stage.output.strip().splitlines()) == 1 and not (tmp_path / "new.eqx").exists()
+    adam = common + ["--recipe", "adam", "--steps", "2", "--batch-size", "2"]
+    itself = runner.invoke(app, adam + ["--checkpoint", str(tmp_path / "." / "source.eqx")])
+    assert itself.exit_code == 1 and "is the init_from (--init-from) checkpoint itself" in itself.output
+    assert source.read_bytes() == before
+    result = runner.invoke(app, adam + ["--checkpoint", str(tmp_path / "new.eqx")])
+    assert result.exit_code == 0, result.output
+    assert f"from {source}" in result.output and source.read_bytes() == before
+    tuned, meta = load_checkpoint(tmp_path / "new.eqx", "linear")
+    assert meta["training"]["init_from"] == {"path": str(source), "sha256": file_sha256(source)}
+    assert meta["training"]["recipe"] == "adam" and meta["step"] == 2
+    assert json.loads((tmp_path / "new.state.json").read_text())["config"]["init_from"]["sha256"] == file_sha256(source)

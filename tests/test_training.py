@@ -242,3 +242,56 @@ def test_training_errors_are_clear(datasets, tmp_path):
                           validate_every=1, validation_samples=1))
     assert math.isfinite(train(TrainConfig(model="linear", dataset=str(datasets["few"]), steps=1,
                                            validation_samples=1)).history[-1]["loss"])
+
+
+# -- fine-tuning -----------------------------------------------------------------------------------------------
+def test_fine_tuning_starts_from_the_checkpoint_writes_elsewhere_and_records_it(datasets, uninterrupted, tmp_path):
+    import os
+    import shutil
+
+    from fieldbench._io import file_sha256
+    from fieldbench.models import load_checkpoint
+
+    # The source: a finished checkpoint without training state (as the shipped ones are).
+    source = tmp_path / "source.eqx"
+    shutil.copyfile(uninterrupted.checkpoint, source)
+    shutil.copyfile(uninterrupted.checkpoint.with_suffix(".json"), source.with_suffix(".json"))
+    before = source.read_bytes()
+    # Adam moves each weight by about the rate per step: at 1e-9 the run must end where it started.
+    config = _resume_config(datasets["few"], steps=4, learning_rates=(1e-9,), init_from=str(source))
+    tuned = train(config, tmp_path / "tuned.eqx")
+    for start, end in zip(_leaves(uninterrupted.model), _leaves(tuned.model), strict=True):
+        np.testing.assert_allclose(end, start, rtol=0, atol=1e-7)
+    fresh = train(_resume_config(datasets["few"], steps=4, learning_rates=(1e-9,))).model
+    assert not _identical(fresh, tuned.model)  # not where the seed's initialisation starts
+    _, meta = load_checkpoint(tmp_path / "tuned.eqx", "fc-ilr")
+    assert meta["training"]["init_from"] == {"path": str(source), "sha256": file_sha256(source)}
+    assert source.read_bytes() == before
+    # Never into the source itself, however it is spelt (here: a hard link).
+    os.link(source, tmp_path / "alias.eqx")
+    for target in (source, tmp_path / "alias.eqx"):
+        with pytest.raises(ValueError, match="is the init_from \\(--init-from\\) checkpoint itself"):
+            train(config, target)
+    assert source.read_bytes() == before
+    # Only the same model with the same hyperparameters, each refusal in one line.
+    other = _resume_config(datasets["few"], steps=4, init_from=str(source),
+                           hyperparameters={"width": 16, "hypernet_width": 1.0, "hypernet_depth": 1})
+    with pytest.raises(ValueError, match="other hyperparameters than this run builds \\(width 32 there, 16 here\\)"):
+        train(other, tmp_path / "other.eqx")
+    with pytest.raises(ValueError, match="belongs to model 'fc-ilr', not 'fc-inr'"):
+        train(_resume_config(datasets["few"], model="fc-inr", init_from=str(source), hyperparameters={}),
+              tmp_path / "other.eqx")
+    assert not (tmp_path / "other.eqx").exists()
+    # A fine-tune resumes like any run: interrupted at step 4 of 8, it ends where an uninterrupted one does.
+    config = _resume_config(datasets["few"], init_from=str(source))
+    whole = train(config, tmp_path / "whole.eqx")
+
+    def stop(done, total, record):
+        if done == 4:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(config, tmp_path / "resumed.eqx", progress=stop)
+    assert _identical(train(config, tmp_path / "resumed.eqx").model, whole.model)
+    with pytest.raises(ValueError, match="different configuration \\(init_from differ\\)"):
+        train(_resume_config(datasets["few"]), tmp_path / "resumed.eqx")  # the same run without its source

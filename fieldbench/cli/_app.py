@@ -93,6 +93,26 @@ def _writable(path, option: str, *, folder: bool) -> None:
                          f"{option}") from None
 
 
+def _write_json(path: Path | None, data) -> None:
+    """Write what a command reports to its ``--json`` file, every value unrounded: the one writer of
+    every ``--json`` option (``_writable`` checks the path before the work)."""
+    if path is None:
+        return
+    import json
+
+    from .._io import atomic_write_text
+
+    # NumPy and JAX values as plain numbers (and lists); anything else that JSON lacks (a Path) as text.
+    atomic_write_text(path, json.dumps(data, indent=1, default=lambda value: value.tolist() if hasattr(
+        value, "tolist") else str(value)))
+    console.print(f"wrote {path}", highlight=False)
+
+
+def _json_option(what: str = "every value of the table"):
+    """The ``--json`` option (one per command: typer needs a fresh default object for each)."""
+    return typer.Option(None, "--json", help=f"Also write {what} to this JSON file.")
+
+
 def _range(text: str, kind=float):
     """'3' -> 3, '2-8' or '2:8' -> (2, 8) (for counts and size ranges)."""
     for separator in (":", "-"):
@@ -161,10 +181,12 @@ def bench_solvers(
     sources: int = typer.Option(2000, help="Sources M per configuration."),
     points: int = typer.Option(50_000, help="Evaluation points N."),
     repeats: int = typer.Option(3, help="Timed repetitions (best is reported)."),
+    json_out: Path = _json_option("every measurement and the device"),
 ) -> None:
     """Exact (source, point) pairs per second, potential + field, float64; magpylib in the same run."""
     from ..bench import device_description, solver_throughput
 
+    _writable(json_out, "--json", folder=False)
     with console.status("timing solvers (compilation excluded)..."):
         results = solver_throughput(sources, points, repeats=repeats)
     table = Table(title=f"exact solver throughput on {device_description()}")
@@ -177,6 +199,7 @@ def bench_solvers(
     magpylib = results[-1].pairs_per_second
     for r in results[:-1]:
         console.print(f"{r.family}: {r.pairs_per_second / magpylib:,.0f}x magpylib's cuboid_field")
+    _write_json(json_out, {"device": device_description(), "results": [r.as_dict() for r in results]})
 
 
 @bench_app.command("datasets")
@@ -185,10 +208,15 @@ def bench_datasets(
     dataset: list[str] = typer.Option(["circles2d", "prisms2d"], help="Standard datasets to time."),
     split: str = typer.Option("train", help="Split to generate."),
     workers: int = typer.Option(2, help="Dask threads."),
+    json_out: Path = _json_option("every measurement (stage seconds and shares) and the device"),
 ) -> None:
     """End-to-end generation throughput (points with potential and field written to Parquet per second)."""
+    import dataclasses
+
     from ..bench import device_description, generation_throughput
 
+    _writable(json_out, "--json", folder=False)
+    measured = []
     table = Table(title=f"dataset generation on {device_description()}")
     stages = ("sampling", "solving", "conversion", "encoding", "writing", "scheduling and other")
     for column in ("dataset", "points", "seconds", "M points/s") + stages:
@@ -197,10 +225,12 @@ def bench_datasets(
         with console.status(f"generating {name}/{split}..."):
             result = generation_throughput(name, split, workers=workers)
         shares = result.shares()
+        measured.append(dataclasses.asdict(result) | {"points_per_second": result.points_per_second, "shares": shares})
         table.add_row(f"{name}/{split}", f"{result.points:,}", f"{result.seconds:.2f}",
                       f"{result.points_per_second / 1e6:.2f}", *(f"{100 * shares.get(s, 0):.0f}%" for s in stages))
     console.print(table)
     console.print("Stage shares are of the workers' combined wall time (threads x seconds).")
+    _write_json(json_out, {"device": device_description(), "results": measured})
 
 
 @app.command()
@@ -259,10 +289,12 @@ def generate(
 
 @datasets_app.command("list")
 @user_errors
-def datasets_list() -> None:
+def datasets_list(json_out: Path = _json_option("every dataset, split (samples, points) and cache state")) -> None:
     """The standard datasets, their splits and sizes, and whether a verified copy is cached."""
     from ..datasets import dataset_path, dataset_spec, list_datasets
 
+    _writable(json_out, "--json", folder=False)
+    listed = []
     table = Table(title="standard datasets")
     for column in ("name", "splits (samples)", "points/sample", "cached"):
         table.add_column(column)
@@ -272,7 +304,11 @@ def datasets_list() -> None:
         points = {v.points for v in spec.splits.values()}
         cached = (dataset_path(name) / "card.json").is_file()
         table.add_row(name, splits, ",".join(map(str, points)), "yes" if cached else "-")
+        listed.append({"name": name, "splits": {s: {"samples": v.samples, "points": v.points, "dim": v.dim}
+                                                for s, v in spec.splits.items()},
+                       "cached": cached, "path": str(dataset_path(name))})
     console.print(table)
+    _write_json(json_out, listed)
 
 
 @datasets_app.command("get")
@@ -337,10 +373,16 @@ def train(
                                           "Default: the model's own (see README, Training)."),
     config: Path = typer.Option(None, help="JSON file of recipe fields (FitConfig or TrainConfig); options "
                                            "below override it."),
-    checkpoint: Path = typer.Option(None, help="Checkpoint path (.eqx). Default: "
+    checkpoint: Path = typer.Option(None, help="Checkpoint path (.eqx) to write. Default: "
                                                "fieldbench-out/checkpoints/<model>-<dataset>[-seed<N>].eqx. An "
-                                               "interrupted run resumes from it; a finished one is kept unless "
-                                               "--restart."),
+                                               "interrupted run resumes from it (same options); a finished one is "
+                                               "never replaced: pass --restart to train again over it, or "
+                                               "--init-from it with a new --checkpoint to fine-tune it."),
+    init_from: Path = typer.Option(None, help="Fine-tune (adam recipe): start from the weights of this checkpoint, "
+                                              "of the same model and hyperparameters (--preset), instead of a fresh "
+                                              "initialisation, with a new optimiser and the schedule of --steps and "
+                                              "--learning-rate; --checkpoint must be another file, and records this "
+                                              "one's path and sha256 (training.init_from)."),
     preset: str = typer.Option(None, help="Model sizes: cpu | quick | paper (Table 3)."),
     epochs: int = typer.Option(None, help="two-stage: hypernetwork epochs (whitened stage)."),
     basis_steps: int = typer.Option(None, help="two-stage: variable-projection steps of the basis."),
@@ -348,16 +390,28 @@ def train(
     batch_size: int = typer.Option(None, help="Samples per step."),
     learning_rate: list[float] = typer.Option(None, help="adam: schedule rates, repeatable; two-stage: one rate."),
     seed: int = typer.Option(0, help="Seed (initialisation, data order, points)."),
-    restart: bool = typer.Option(False, help="Train from scratch and REPLACE an existing checkpoint."),
+    restart: bool = typer.Option(False, help="Train from scratch (from --init-from's weights if given) and REPLACE "
+                                             "an existing --checkpoint and its training state."),
 ) -> None:
-    """Train a model with its recipe (defaults reproduce the shipped baselines); checkpoints and resumes."""
-    import json
-
+    """Train a model with its recipe (defaults reproduce the shipped baselines); checkpoints and resumes.
+    An existing --checkpoint is only ever resumed (an interrupted run, same options): to start over in
+    its place pass --restart; to train a finished or shipped checkpoint further, fine-tune it into a
+    new file: --recipe adam --init-from OLD.eqx --checkpoint NEW.eqx."""
+    from .._io import read_json
     from ..models import recipe_config, recipe_name, run_recipe
 
-    fields = json.loads(config.read_text()) if config else {}
+    fields = read_json(config, "fix it: a JSON object of recipe fields, e.g. {\"steps\": 500}") if config else {}
+    if not isinstance(fields, dict):
+        raise ValueError(f"--config {config} holds a JSON {type(fields).__name__}, not an object of recipe fields; "
+                         "write it as {\"field\": value, ...}")
     chosen = recipe or fields.pop("recipe", None) or recipe_name(model)
     fields.pop("recipe", None)
+    if init_from is not None:
+        fields["init_from"] = str(init_from)
+    if chosen == "two-stage" and fields.get("init_from"):
+        raise ValueError(f"--init-from fine-tunes with end-to-end Adam, and the two-stage recipe of {model} always "
+                         "starts from a fresh basis; pass --recipe adam (with --steps and --learning-rate) to "
+                         "fine-tune")
     options = {"preset": preset, "batch_size": batch_size}
     if chosen == "two-stage":
         options |= {"epochs": epochs, "basis_steps": basis_steps,
@@ -373,7 +427,8 @@ def train(
     suffix = f"-seed{seed}" if seed else ""
     target = checkpoint or Path("fieldbench-out/checkpoints") / f"{Path(model).stem}-{Path(dataset).name}{suffix}.eqx"
     _writable(target, "--checkpoint", folder=False)  # before training, not at its first checkpoint
-    console.print(f"training {model} on {dataset} with the {chosen} recipe -> {target}", highlight=False)
+    start = f" from {fields['init_from']}" if fields.get("init_from") else ""
+    console.print(f"training {model} on {dataset} with the {chosen} recipe{start} -> {target}", highlight=False)
 
     def report(record):
         console.print("  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
@@ -394,12 +449,10 @@ def ceiling(
     ranks: str = typer.Option("32,64,128,256,400,1024", help="Code sizes L, comma-separated."),
     points: int = typer.Option(4096, help="Points of the fixed evaluation set P."),
     train_sources: int = typer.Option(8000, help="Training sources whose potentials span the optimal basis."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+    json_out: Path = _json_option("the results"),
 ) -> None:
     """The rank-L ceiling: Eq. 10 of the best additive model with an L-dimensional code (SVD of exact
     potentials of training sources; held-out samples scored at the same points)."""
-    import json
-
     from ..evaluation import ceiling as run_ceiling
 
     _writable(json_out, "--json", folder=False)
@@ -419,9 +472,7 @@ def ceiling(
             row += [f"{result.phi_error[index]:.3g}", f"{result.phi_relative_l2[index]:.3g}"]
         table.add_row(*row)
     console.print(table)
-    if json_out:
-        json_out.write_text(json.dumps([r.as_dict() for r in results], indent=1))
-        console.print(f"wrote {json_out}")
+    _write_json(json_out, [r.as_dict() for r in results])
 
 
 @app.command()
@@ -432,11 +483,9 @@ def evaluate(
     split: list[str] = typer.Option(["test-single", "test-multi", "test-overlap"], help="Splits (repeatable)."),
     checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
     limit: int = typer.Option(None, help="Only the first N samples of each split."),
-    json_out: Path = typer.Option(None, "--json", help="Also write every metric of every split to this JSON file."),
+    json_out: Path = _json_option("every metric of every split"),
 ) -> None:
     """Score a model on dataset splits with the paper's Eq. 10 metrics (the model never sees targets)."""
-    import json
-
     from ..evaluation import evaluate as run_evaluate
     from ..models import load_predictor
 
@@ -457,9 +506,7 @@ def evaluate(
                       f"{result.inside['phi_error']:.3g}", f"{result.outside['phi_error']:.3g}",
                       f"{result.per_sample['phi']['p90']:.3g}", str(sum(result.excluded.values())))
     console.print(table)
-    if json_out:
-        json_out.write_text(json.dumps(results, indent=1, default=float))
-        console.print(f"wrote {json_out}")
+    _write_json(json_out, results)
 
 
 @app.command()
@@ -614,6 +661,7 @@ def scaling_command(
     """Wall time against M (N = M) and N, encoding and evaluation apart, compile excluded; fits slopes."""
     import json
 
+    from .._io import read_json
     from ..evaluation import scaling, scaling_predictors
     from ..models import load_predictor
 
@@ -622,7 +670,13 @@ def scaling_command(
     predictors = scaling_predictors(names, preset=preset)
     for entry in checkpoint or []:
         label, _, path = entry.partition("=")
-        meta = json.loads(Path(path).with_suffix(".json").read_text())
+        if not label or not path:
+            raise ValueError(f"--checkpoint {entry!r} is not NAME=FILE; write it as e.g. my-model=run.eqx")
+        meta_path = Path(path).with_suffix(".json")
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"--checkpoint {entry}: {meta_path} not found (a checkpoint is FILE.eqx with its "
+                                    "FILE.json); pass the .eqx of a trained checkpoint")
+        meta = read_json(meta_path, "restore it from the checkpoint's source, or retrain the checkpoint")
         predictors[label] = load_predictor(meta["model"], path)
     result = scaling(predictors, sizes_m=tuple(float(s) for s in sizes.split(",")),
                      n_equals_m=n_fixed is None, n_fixed=n_fixed, m_fixed=m_fixed, family=family,
@@ -643,11 +697,13 @@ def bench_training(
     preset: str = typer.Option("paper", help="paper (Table 3 sizes) | quick."),
     model: list[str] = typer.Option(["fourier", "fc-ilr", "fc-inr", "linear"], help="Models (repeatable)."),
     repeats: int = typer.Option(5, help="Timed steps (best kept)."),
+    json_out: Path = _json_option("every measurement of every model and the device"),
 ) -> None:
     """One Adam training step per baseline (batch 100 x 1024 shared points), against the paper's code."""
     from ..bench import device_description
     from ..models._speed import training_step_speed
 
+    _writable(json_out, "--json", folder=False)
     with console.status("timing training steps (compilation excluded)..."):
         rows = training_step_speed(tuple(model), preset=preset, repeats=repeats)
     table = Table(title=f"training step on {device_description()}")
@@ -659,3 +715,4 @@ def bench_training(
                       f"{row['speedup']:.0f}x" if "speedup" in row else "-",
                       ("met" if row["meets_target"] else "missed") if "meets_target" in row else "-")
     console.print(table)
+    _write_json(json_out, {"device": device_description(), "results": rows})

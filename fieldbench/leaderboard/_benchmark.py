@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .._io import read_json
 from ..datasets import get
 from ..models._registry import REFERENCE
 from ._records import TEST_SPLITS, load_records, submit
@@ -39,7 +40,7 @@ def shipped_checkpoints(directory: Path = BASELINES_DIR) -> list[tuple[str, str,
     main job scores one checkpoint per model; the records hold all seeds)."""
     found = []
     for path in sorted(directory.glob("*-seed0.eqx")):
-        meta = json.loads(path.with_suffix(".json").read_text())
+        meta = read_json(path.with_suffix(".json"), "restore it with `git checkout -- baselines/checkpoints`")
         found.append((meta["model"], meta["dataset"]["name"], path))
     return found
 

@@ -11,6 +11,11 @@ basis once per batch (the fast path: phi = codes @ psi^T, field from two forward
 Determinism and resume. Step s draws its batch and its points from SeedSequence(seed, spawn_key=
 (s,)), so the data of a step depends only on (seed, s); a checkpoint holds model, optimiser state
 and step, and resuming replays exactly what an uninterrupted run would have done.
+
+Fine-tuning. ``init_from`` starts the run from the weights of an existing checkpoint (same model,
+same hyperparameters) instead of the seed's initialisation, with a fresh optimiser; the run writes
+a new checkpoint, never the source, and records the source's path and sha256 as
+``training.init_from``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._io import atomic_write_text, file_sha256
+from .._io import atomic_write_text, file_sha256, read_json
 from ..metrics import median_relative_error
 from ..physics import potential_and_field_batched
 from ..sources import SourceBatch
@@ -46,6 +51,8 @@ class TrainConfig:
       5,000 epochs at each of 1e-3, 1e-4, 1e-5, 1e-6).
     schedule_shape: ``"steps"`` (the paper's step-wise schedule) or ``"cosine"`` (a cosine decay
       from the first rate to the last, after a warm-up of 2% of the steps).
+    init_from: fine-tune: the checkpoint (.eqx) whose weights start the run, of the same model and
+      hyperparameters; None starts from the seed's initialisation.
     """
 
     model: str = "fc-ilr"
@@ -62,6 +69,7 @@ class TrainConfig:
     seed: int = 0
     hyperparameters: dict = dataclasses.field(default_factory=dict)
     schedule_shape: str = "steps"
+    init_from: str | None = None
 
     def __post_init__(self):
         if self.schedule_shape not in ("steps", "cosine"):
@@ -74,6 +82,8 @@ class TrainConfig:
         if not self.learning_rates or any(not (math.isfinite(rate) and rate > 0) for rate in self.learning_rates):
             raise ValueError(f"learning_rates must be positive numbers; got {self.learning_rates}")
         self.learning_rates = tuple(float(r) for r in self.learning_rates)
+        if self.init_from is not None:
+            self.init_from = str(Path(self.init_from).with_suffix(".eqx"))
 
     def schedule(self) -> optax.Schedule:
         if self.schedule_shape == "cosine":
@@ -85,7 +95,10 @@ class TrainConfig:
         return optax.piecewise_constant_schedule(self.learning_rates[0], boundaries)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self) | {"learning_rates": list(self.learning_rates), "recipe": "adam"}
+        data = dataclasses.asdict(self) | {"learning_rates": list(self.learning_rates), "recipe": "adam"}
+        if data["init_from"] is None:  # as before fine-tuning existed: older training states still resume
+            del data["init_from"]
+        return data
 
 
 @dataclasses.dataclass
@@ -177,6 +190,33 @@ def _state_paths(checkpoint: Path) -> tuple[Path, Path]:
     return checkpoint.with_suffix(".opt.eqx"), checkpoint.with_suffix(".state.json")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return a.samefile(b)  # hard links and other spellings of one file too
+    return a.resolve() == b.resolve()
+
+
+def _fine_tune_start(config: TrainConfig, hyperparameters: dict) -> tuple[SourceFieldModel, dict]:
+    """The model stored in ``config.init_from`` and the record of it (path, sha256), after checking
+    that it is ``config.model`` with exactly the hyperparameters this run builds."""
+    source = Path(config.init_from)
+    model, meta = load_checkpoint(source, config.model)  # checks its sha256 and the model it belongs to
+    built = json.loads(json.dumps(hyperparameters, default=str))  # as the checkpoint's JSON holds them
+    stored = meta.get("hyperparameters", {})
+    differ = sorted(key for key in set(built) | set(stored) if built.get(key) != stored.get(key))
+    if differ:
+        preset = (meta.get("training") or {}).get("preset")
+        advice = [f"the preset it was trained with (--preset {preset})" if preset and preset != config.preset else
+                  "its hyperparameters"]
+        if {"dim", "length_scale"} & set(differ):
+            advice.append("a dataset of the same dimension and domain")
+        raise ValueError(f"init_from {source} holds {config.model} with other hyperparameters than this run builds ("
+                         + ", ".join(f"{key} {stored.get(key)!r} there, {built.get(key)!r} here" for key in differ)
+                         + f"); fine-tune with {' and '.join(advice)}, or train from scratch without init_from "
+                         "(--init-from)")
+    return model, {"path": str(source), "sha256": meta["checkpoint_sha256"]}
+
+
 def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart: bool = False,
           progress: Callable[[int, int, dict], None] | None = None) -> TrainResult:
     """Train ``config.model`` on ``config.dataset``; checkpoint (and resume from) ``checkpoint``.
@@ -184,10 +224,16 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
     An existing checkpoint is resumed when its training state (``.state.json``, ``.opt.eqx``) is
     there and was written with the same configuration. A checkpoint WITHOUT that state (a finished
     or shipped model) is never overwritten silently: pass ``restart=True`` to train from scratch
-    and replace it, or choose another path.
+    and replace it, fine-tune from it into another path (``config.init_from``), or choose another
+    path. With ``config.init_from`` the run starts from that checkpoint's weights (module
+    docstring); ``checkpoint`` must then be another file.
     """
     from ..datasets import load, open_dataset
 
+    checkpoint = Path(checkpoint).with_suffix(".eqx") if checkpoint else None
+    if config.init_from and checkpoint and _same_file(checkpoint, Path(config.init_from)):
+        raise ValueError(f"checkpoint {checkpoint} is the init_from (--init-from) checkpoint itself: a fine-tune "
+                         "writes a new checkpoint and keeps its source; choose another checkpoint path (--checkpoint)")
     handle = open_dataset(config.dataset)
     spec = handle.spec
     if "train" not in spec.splits or "val" not in spec.splits:
@@ -197,24 +243,28 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
     length_scale = float(max(abs(domain[0]), abs(domain[1])))
     model, hyperparameters = build_model(config.model, dim=spec.splits["train"].dim, length_scale=length_scale,
                                          preset=config.preset, seed=config.seed, **config.hyperparameters)
+    # What the checkpoint records as its training: the configuration, and the source of a fine-tune
+    # by content (its path alone could later hold other weights).
+    training = config.to_dict()
+    if config.init_from:
+        model, training["init_from"] = _fine_tune_start(config, hyperparameters)
     optimizer = optax.adam(config.schedule())
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     start_step, history, previous_seconds = 0, [], 0.0
-    checkpoint = Path(checkpoint).with_suffix(".eqx") if checkpoint else None
     if checkpoint and not restart and checkpoint.is_file():
         opt_path, state_path = _state_paths(checkpoint)
         if not state_path.is_file():
             raise FileExistsError(f"{checkpoint} exists and holds no training state to resume from (no "
                                   f"{state_path.name}); pass restart=True (--restart) to train from scratch and "
-                                  "replace it, or choose another checkpoint path")
-        try:
-            state = json.loads(state_path.read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{state_path} is not valid JSON ({error}); pass restart=True (--restart) to train "
-                             "from scratch") from None
-        if state["config"] != config.to_dict():
-            raise ValueError(f"{checkpoint} was trained with a different configuration; pass another checkpoint "
-                             "path, or restart=True (--restart) to start over")
+                                  "replace it, fine-tune from it into another path (--init-from "
+                                  f"{checkpoint} --checkpoint NEW.eqx), or choose another checkpoint path")
+        state = read_json(state_path, "delete it and pass restart=True (--restart) to train from scratch")
+        if state["config"] != training:
+            differ = sorted(key for key in set(state["config"]) | set(training)
+                            if state["config"].get(key) != training.get(key))
+            raise ValueError(f"{checkpoint} was trained with a different configuration ({', '.join(differ)} "
+                             "differ); pass the same options to resume, another checkpoint path, or restart=True "
+                             "(--restart) to start over")
         model, meta = load_checkpoint(checkpoint, config.model)
         # A crash between the three writes would leave files of different steps: refuse to mix them.
         torn = [name for name, ok in (
@@ -230,7 +280,7 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
 
     data = _Data(config, train_split, domain, length_scale)
     step_fn = make_step(optimizer, config.field_weight)
-    info = provenance(config.model, model, hyperparameters, handle, config.to_dict())
+    info = provenance(config.model, model, hyperparameters, handle, training)
     started = time.perf_counter()
     loss = float("nan")
     for step in range(start_step, config.steps):
@@ -250,7 +300,7 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
                 opt_path.with_name(f".{opt_path.name}.tmp").replace(opt_path)
                 # Written last, naming the step and the digests of the two files it belongs with.
                 atomic_write_text(state_path, json.dumps({
-                    "config": config.to_dict(), "step": done, "history": history, "seconds": seconds,
+                    "config": training, "step": done, "history": history, "seconds": seconds,
                     "model_sha256": file_sha256(checkpoint), "opt_sha256": file_sha256(opt_path)}))
             if progress:
                 progress(done, config.steps, record)
