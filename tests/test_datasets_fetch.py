@@ -270,6 +270,16 @@ def test_settings_precedence(tmp_path, monkeypatch):
     assert resolve_mirror() is None
     with pytest.raises(ValueError, match="not an http"):
         resolve_mirror("/some/local/folder")
+    # In CLI words (the option, the command), as `fieldbench datasets get` shows it: one line.
+    from typer.testing import CliRunner
+
+    from fieldbench.cli._app import app
+
+    result = CliRunner().invoke(app, ["datasets", "get", NAME, "--mirror", "/some/local/folder", "--cache-dir",
+                                      str(tmp_path / "e")])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("error: --mirror (mirror= in Python) = '/some/local/folder' is not an http")
+    assert "the folder written by `fieldbench datasets publish`" in result.output
     monkeypatch.setenv("FIELDBENCH_CACHE", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
     assert cache_root(tmp_path / "d") == tmp_path / "d"
@@ -565,20 +575,39 @@ def test_an_unchanged_cache_is_hashed_once_and_full_check_rehashes(mirror_dir, t
     assert len(reads) >= files
 
 
-def test_the_cli_runs_the_full_check(mirror_dir, tmp_path):
+def test_the_cli_full_check_catches_what_the_stamps_miss(mirror_dir, tmp_path):
+    """A change that leaves a file's stamp as recorded (on disk, by a tool that keeps metadata, or a
+    file system with coarse times) is trusted by a plain `get`; `--full-check` re-hashes and repairs it."""
     from typer.testing import CliRunner
 
+    from fieldbench._io import RACY_NS, file_sha256, file_stamp
     from fieldbench.cli._app import app
 
-    with serve(mirror_dir) as (url, _):
+    relative = "train/sources/part-00000.parquet"
+    with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
-    runner = CliRunner()
-    result = runner.invoke(app, ["datasets", "get", NAME, "--mirror", "", "--cache-dir", str(tmp_path), "--full-check"])
-    assert result.exit_code == 0, result.output
-    flip_byte(path / "train" / "sources" / "part-00000.parquet")
+        victim = path / relative
+        good = file_sha256(victim)
+        flip_byte(victim)
+        # Make the marker's record of the file match its new stamp, taken safely after the change.
+        marker = json.loads((path / MARKER_NAME).read_text())
+        stamp = file_stamp(victim)
+        marker["files"][relative] = {"sha256": good, "stamp": stamp, "hashed_ns": max(stamp[1:3]) + RACY_NS + 1}
+        (path / MARKER_NAME).write_text(json.dumps(marker))
+        runner = CliRunner()
+        arguments = ["datasets", "get", NAME, "--mirror", url, "--cache-dir", str(tmp_path)]
+        hits.clear()
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0, result.output
+        assert file_sha256(victim) != good and sum(hits.values()) == 0  # the stamp missed it: returned as it is
+        result = runner.invoke(app, arguments + ["--full-check"])
+        assert result.exit_code == 0, result.output
+    assert file_sha256(victim) == good  # caught, and that file alone re-downloaded
+    assert hits == {f"/{NAME}/{relative}": 1, f"/{NAME}/card.json": 1}, hits
+    flip_byte(victim)
     result = runner.invoke(app, ["datasets", "verify", str(path)])
     assert result.exit_code == 1 and "sha256 checksum mismatch" in result.output
-    assert "train/sources/part-00000.parquet" in result.output
+    assert relative in result.output
 
 
 # ------------------------------------------------------------------------------------------- (j) strays, kills

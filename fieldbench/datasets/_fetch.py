@@ -114,7 +114,7 @@ def load_config() -> dict:
 def resolve_mirror(mirror: str | None = None) -> str | None:
     """The mirror base URL (no trailing slash) or None: argument, ``$FIELDBENCH_MIRROR``, config file."""
     if mirror is not None:
-        value, origin = mirror, "the mirror argument"
+        value, origin = mirror, "--mirror (mirror= in Python)"
     elif MIRROR_ENV in os.environ:
         value, origin = os.environ[MIRROR_ENV], f"${MIRROR_ENV}"
     else:
@@ -127,7 +127,7 @@ def resolve_mirror(mirror: str | None = None) -> str | None:
     parts = urllib.parse.urlsplit(value)
     if parts.scheme not in _SCHEMES or not parts.netloc:
         raise ValueError(f"{origin} = {value!r} is not an http(s) or ftp base URL (e.g. 'http://HOST:8000', "
-                         "where HOST serves the folder written by fieldbench.datasets publish)")
+                         "where HOST serves the folder written by `fieldbench datasets publish`)")
     return value
 
 
