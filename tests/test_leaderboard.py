@@ -16,8 +16,9 @@ DATASET = "circles2d-mini"
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
+    """An official record: every sample of every test split (48 each on the mini dataset)."""
     directory = tmp_path_factory.mktemp("board") / "records"
-    submit("exact", "exact", datasets=[DATASET], directory=directory, limit=8)
+    submit("exact", "exact", datasets=[DATASET], directory=directory)
     return directory
 
 
@@ -32,7 +33,23 @@ def learned(tmp_path_factory):
                                  {"model": "linear", "hyperparameters": hyperparameters,
                                   "dataset": {"name": "circles2d"}})
     (path,) = submit("linear", "linear", checkpoint=checkpoint, datasets=[DATASET],
-                     directory=repository / "leaderboard" / "records", limit=4, splits=["test-single"])
+                     directory=repository / "leaderboard" / "records", splits=["test-single"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """A record of two seeds (untrained Linear checkpoints) in a repository of its own."""
+    from fieldbench.models import build_model, save_checkpoint
+
+    repository = tmp_path_factory.mktemp("seeded") / "repo"
+    paths = []
+    for seed in range(2):
+        model, hyperparameters = build_model("linear", length_scale=3.0, seed=seed)
+        paths.append(save_checkpoint(repository / "checkpoints" / f"linear-seed{seed}.eqx", model,
+                                     {"model": "linear", "hyperparameters": hyperparameters}))
+    (path,) = submit("linear", "linear", checkpoint=paths, datasets=[DATASET],
+                     directory=repository / "leaderboard" / "records", splits=["test-single"])
     return path
 
 
@@ -41,7 +58,8 @@ def test_a_record_has_full_provenance_and_validates(records):
     assert record["name"] == "exact" and record["model"]["additive"] and record["model"]["harmonic"]
     assert set(record["metrics"]) == {"test-single", "test-multi", "test-overlap"}
     for metrics in record["metrics"].values():
-        assert metrics["phi_error"] < 1e-4 and metrics["samples"] == 8  # exact: float32 rounding only
+        assert metrics["phi_error"] < 1e-4 and metrics["samples"] == 48  # exact: float32 rounding only
+    assert record["dataset"]["samples_limit"] is None
     provenance = record["provenance"]
     assert provenance["fieldbench_version"] and provenance["device"] and provenance["date"]
     assert len(record["dataset"]["content_sha256"]) == 64
@@ -53,7 +71,7 @@ def test_existing_records_are_never_overwritten_silently(records):
     path = record_path(records, "exact", DATASET)
     before = path.read_bytes()
     with pytest.raises(FileExistsError, match="already on the board"):
-        submit("exact", "exact", datasets=[DATASET], directory=records, limit=8)
+        submit("exact", "exact", datasets=[DATASET], directory=records)
     assert path.read_bytes() == before
 
 
@@ -124,7 +142,8 @@ def test_flags_and_parameter_count_are_re_derived_from_the_checkpoint(learned, t
     path = directory / learned.name
     original = json.loads(path.read_text())
     for key, value in (("additive", False), ("harmonic", False), ("parameters", original["model"]["parameters"] - 1),
-                       ("trained_on", {"name": "prisms2d"})):
+                       ("trained_on", {"name": "prisms2d"}),
+                       ("hyperparameters", original["model"]["hyperparameters"] | {"length_scale": 1.0})):
         record = json.loads(json.dumps(original))
         record["model"][key] = value
         path.write_text(json.dumps(_forge(record)))  # even with a forged digest
@@ -251,23 +270,18 @@ def test_committed_records_are_valid():
         os.chdir(cwd)
 
 
-def test_a_record_of_several_seeds_holds_mean_std_and_values(tmp_path):
+def test_a_record_of_several_seeds_holds_mean_std_and_values(seeded, tmp_path):
     from fieldbench.evaluation import evaluate
-    from fieldbench.models import build_model, load_checkpoint, save_checkpoint
+    from fieldbench.models import load_checkpoint
 
     repository = tmp_path / "repo"
-    directory = repository / "leaderboard" / "records"
-    paths = []
-    for seed in range(2):
-        model, hyperparameters = build_model("linear", length_scale=3.0, seed=seed)
-        paths.append(save_checkpoint(repository / "checkpoints" / f"linear-seed{seed}.eqx", model,
-                                     {"model": "linear", "hyperparameters": hyperparameters}))
-    (path,) = submit("linear", "linear", checkpoint=paths, datasets=[DATASET], directory=directory, limit=4,
-                     splits=["test-single"])
+    shutil.copytree(seeded.parents[2], repository)
+    path = repository / "leaderboard" / "records" / seeded.name
+    paths = [repository / "checkpoints" / f"linear-seed{seed}.eqx" for seed in range(2)]
     record = json.loads(path.read_text())
     seeds = record["seeds"]
     assert seeds["count"] == 2
-    values = [evaluate(load_checkpoint(p)[0], DATASET, "test-single", limit=4).phi_error for p in paths]
+    values = [evaluate(load_checkpoint(p)[0], DATASET, "test-single").phi_error for p in paths]
     summary = seeds["metrics"]["test-single"]["phi_error"]
     assert summary["values"] == pytest.approx(values, rel=1e-9)
     assert summary["mean"] == pytest.approx(np.mean(values)) and summary["std"] == pytest.approx(np.std(values, ddof=1))
@@ -310,7 +324,7 @@ def test_the_board_shows_the_warm_speed_and_compares_speeds_on_one_device_only(r
     shutil.copytree(records, board / "records")
     record = json.loads(record_path(board / "records", "exact", DATASET).read_text())
     speed = record["speed"]
-    assert speed["warmup_calls"] == 1 and speed["samples"] == 8 and speed["device"]["cpu_count"] >= 1
+    assert speed["warmup_calls"] == 1 and speed["samples"] == 48 and speed["device"]["cpu_count"] >= 1
     readme = render(board / "records", board)["readme"].read_text()
     # The warm figure, never the evaluator's wall time (which includes compilation), and its device.
     assert f"| {_format(speed['eval_us_per_point'])} | {speed['device']['label']} |" in readme, readme
@@ -366,3 +380,111 @@ def test_the_verify_command_reads_the_groups_records_folder(records, tmp_path):
     result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "verify"])
     assert result.exit_code == 1 and "schema" in result.output
     assert CliRunner().invoke(app, ["leaderboard", "--records", str(records), "verify"]).exit_code == 0
+
+
+def test_a_limited_record_is_a_local_result_not_an_official_one(records, tmp_path):
+    from typer.testing import CliRunner
+
+    from fieldbench.cli import app
+
+    board = tmp_path / "board"
+    shutil.copytree(records, board / "records")
+    (limited,) = submit("exact", "exact-quick", datasets=[DATASET], directory=board / "records", limit=4,
+                        splits=["test-single"])
+    assert json.loads(limited.read_text())["dataset"]["samples_limit"] == 4
+    # verify: the limited record is the one problem, named with its fix; an explicit opt-in accepts it.
+    (problem,) = [str(p) for p in verify_records(board / "records")]
+    assert problem.startswith(f"{limited}: scored on only the first 4 samples of each split") and "\n" not in problem
+    assert "not an official one" in problem and "allow_limited=True" in problem
+    assert verify_records(board / "records", allow_limited=True) == []
+    result = CliRunner().invoke(app, ["leaderboard", "--records", str(board / "records"), "verify"])
+    assert result.exit_code == 1 and "scored on only the first 4 samples" in result.output, result.output
+    # The board: the official table holds the full record only; the limited one is listed apart, with its limit.
+    paths = render(board / "records", board)
+    readme, page = paths["readme"].read_text(), paths["html"].read_text()
+    official, local = readme.split("## Local (limited) results")
+    assert "| exact |" in official and "exact-quick" not in official
+    assert "| exact-quick | 4 |" in local and f"### {DATASET} (local, limited)" in local
+    main_section = page[page.index(f'<section id="{DATASET}">'):page.index('<section id="local">')]
+    assert "exact-quick" not in main_section and "exact-quick" in page[page.index('<section id="local">'):]
+    assert "1 record(s), and 1 local (limited) result(s) listed apart" in page
+
+
+def _refuse_work(monkeypatch):
+    """Make any loading or evaluation fail the test: a refusal must come before them."""
+    from fieldbench.leaderboard import _records
+
+    def work(*args, **kwargs):
+        raise AssertionError("submit started work before refusing the name")
+
+    for attribute in ("_load", "evaluate", "open_dataset"):
+        monkeypatch.setattr(_records, attribute, work)
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_name_differing_only_in_case_is_refused_before_any_work(records, tmp_path, monkeypatch, replace):
+    from fieldbench.leaderboard._records import check_record_name
+
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    before = sorted(p.name for p in copy.iterdir())
+    _refuse_work(monkeypatch)
+    for dataset in (DATASET, "prisms2d-mini"):  # one model, one spelling, on every dataset
+        with pytest.raises(ValueError, match=r"leaderboard name 'EXACT' differs only in case from the existing "
+                                             r"record .*exact__circles2d-mini.json: use 'exact'"):
+            submit("exact", "EXACT", datasets=[dataset], directory=copy, replace=replace)
+    assert sorted(p.name for p in copy.iterdir()) == before
+    check_record_name("exact", copy)  # the same name is not a clash (replace decides about it)
+    check_record_name("EXACT")  # without a folder: the form only
+
+
+def test_an_existing_record_on_any_dataset_is_refused_before_any_evaluation(records, tmp_path, monkeypatch):
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    from fieldbench.leaderboard import _records
+
+    def work(*args, **kwargs):
+        raise AssertionError("submit evaluated before refusing an existing record")
+
+    monkeypatch.setattr(_records, "evaluate", work)
+    with pytest.raises(FileExistsError, match="exact__circles2d-mini.json exists"):
+        submit("exact", "exact", datasets=["prisms2d-mini", DATASET], directory=copy)
+    assert sorted(p.name for p in copy.iterdir()) == ["exact__circles2d-mini.json"]  # nothing written
+
+
+def test_rescore_catches_a_forged_seed_value(seeded, tmp_path):
+    repository = tmp_path / "repo"
+    shutil.copytree(seeded.parents[2], repository)
+    directory = repository / "leaderboard" / "records"
+    path = directory / seeded.name
+    record = json.loads(path.read_text())
+    summary = record["seeds"]["metrics"]["test-single"]["phi_error"]
+    summary["values"][1] *= 0.5  # the second seed "scored" half its error ...
+    summary["mean"], summary["std"] = float(np.mean(summary["values"])), float(np.std(summary["values"], ddof=1))
+    path.write_text(json.dumps(_forge(record)))  # ... with a consistent summary and digest
+    assert verify_records(directory) == []  # the plain check cannot see it ...
+    problems = [str(p) for p in verify_records(directory, rescore=True)]
+    assert any("rescoring seed 1 (checkpoints/linear-seed1.eqx) on test-single gives phi_error" in p
+               for p in problems), problems  # ... the rescore re-evaluates every seed
+
+
+def test_rescore_catches_a_forged_scaling_row(tmp_path):
+    from fieldbench.evaluation import scaling, scaling_predictors
+    from fieldbench.leaderboard._benchmark import scaling_figures
+    from fieldbench.leaderboard._records import RETIME_MAX_SECONDS, RETIME_MIN_SECONDS, TIMING_FACTOR
+
+    figures = scaling_figures(scaling(scaling_predictors(["exact"]), sizes_m=(1e3, 1e4), time_budget=10.0,
+                                      repeats=1))
+    (row,) = [r for r in figures["rows"] if r["phase"] == "evaluate" and r["M"] == 10_000]
+    # 1e8 pairs: far above the floor under which short rows are compared loosely, within the re-timed range.
+    assert 10 * TIMING_FACTOR * RETIME_MIN_SECONDS < row["seconds"] <= RETIME_MAX_SECONDS
+    directory = tmp_path / "records"
+    (path,) = submit("exact", "exact", datasets=[DATASET], directory=directory, splits=["test-single"],
+                     scaling=figures)
+    record = json.loads(path.read_text())
+    (forged,) = [r for r in record["scaling"]["rows"] if r["phase"] == "evaluate" and r["M"] == 10_000]
+    forged["seconds"] /= 1000  # 1000x faster: below RETIME_MIN_SECONDS, where a row used to escape re-timing
+    path.write_text(json.dumps(_forge(record)))
+    assert verify_records(directory) == []
+    problems = [str(p) for p in verify_records(directory, rescore=True)]
+    assert any("re-timing scaling exact evaluate (outside, M=10,000, N=10,000)" in p for p in problems), problems

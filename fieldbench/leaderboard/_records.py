@@ -14,14 +14,19 @@ What ``verify_records`` catches, and how:
   checkpoint hashes; the flags (``additive``, ``harmonic``), the parameter count, the
   hyperparameters and training dataset, re-derived from the checkpoint and the model class; the
   seed summary against its own values; duplicate names (up to case) and one checkpoint entered
-  twice for one dataset.
+  twice for one dataset; and a record scored on the first N samples only (``dataset.samples_limit``
+  not null) is a local result, refused as official unless ``allow_limited`` (the board lists such
+  records apart).
 - with ``rescore``: every metric of every split (and every seed's values) re-evaluated:
   counts (samples, points, inside/outside/bin points, excluded) must agree exactly, errors (%)
-  within ``METRIC_RTOL`` relative (+ ``METRIC_ATOL``); the warm evaluation speed and every scaling
-  row taking ``RETIME_MIN_SECONDS`` to ``RETIME_MAX_SECONDS`` per call re-timed, within a factor
-  ``TIMING_FACTOR`` either way, when this machine's device label is the record's (timings on
-  other devices are not comparable, so they are not compared). The evaluator's total wall time (``metrics.<split>.seconds``,
-  compilation included) is informative only and never compared.
+  within ``METRIC_RTOL`` relative (+ ``METRIC_ATOL``); the warm evaluation speed and every
+  M-sweep scaling row of the record's method recorded at up to ``RETIME_MAX_SECONDS`` per call
+  re-timed, within a factor ``TIMING_FACTOR`` either way (a row recorded under
+  ``RETIME_MIN_SECONDS`` only has to re-time under ``TIMING_FACTOR`` times that), when this
+  machine's device is the record's (timings on other devices are not comparable, so they are not
+  compared). Longer rows, N-sweep rows and the slopes are not re-timed. The evaluator's total
+  wall time (``metrics.<split>.seconds``, compilation included) is informative only and never
+  compared.
 
 The digest is tamper evidence against edits by hand, not a signature: whoever recomputes it can
 forge it, which is why ``--rescore`` re-derives every number. Records of version 1 (before the
@@ -67,9 +72,11 @@ METRIC_RTOL, METRIC_ATOL = 1e-3, 1e-9
 #: either way (other work on a shared machine slows a best-of timing; a mismatch is measured once
 #: more, longer, before it counts).
 TIMING_FACTOR = 3.0
-#: --rescore re-times the scaling rows whose recorded time per call lies in this range: shorter
-#: ones measure mostly dispatch overhead and the machine's load, longer ones would make a rescore
-#: cost as much as the original sweep.
+#: --rescore re-times the M-sweep scaling rows recorded at up to RETIME_MAX_SECONDS per call (longer
+#: ones would make a rescore cost as much as the original sweep). A row recorded under
+#: RETIME_MIN_SECONDS measures mostly dispatch overhead and the machine's load, so it is not held to
+#: the factor: it only has to re-time under TIMING_FACTOR x RETIME_MIN_SECONDS. Selecting rows by
+#: the recorded figure alone would let a row forged below the minimum escape the re-timing.
 RETIME_MIN_SECONDS, RETIME_MAX_SECONDS = 1e-3, 1.0
 #: --rescore lists at most this many differences per split (then how many more).
 SHOWN_DIFFERENCES = 8
@@ -94,11 +101,21 @@ def record_schema() -> dict:
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
 
 
-def check_record_name(name: str) -> None:
-    """Leaderboard names are file-name safe: letters, digits and . _ + - (no path separators)."""
+def check_record_name(name: str, directory: str | Path | None = None) -> None:
+    """Leaderboard names are file-name safe: letters, digits and . _ + - (no path separators). With
+    ``directory``, also refuse a name that differs only in case from a record's there (on any
+    dataset): on a case-insensitive file system the two are one file, and on the board two names
+    for what reads as one model. Cheap, so callers run it before any evaluation or timing."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
         raise ValueError(f"leaderboard name {name!r} is not allowed: use 1-80 letters, digits and . _ + - "
                          "(starting with a letter or digit, no '..'), e.g. --name my-model-v2")
+    if directory is None or not Path(directory).is_dir():
+        return
+    for path in sorted(Path(directory).glob("*__*.json")):
+        existing = path.stem.rsplit("__", 1)[0]  # record_path: NAME__DATASET.json; names may hold "__"
+        if existing != name and existing.casefold() == name.casefold():
+            raise ValueError(f"leaderboard name {name!r} differs only in case from the existing record {path}: "
+                             f"use {existing!r} (with --replace to overwrite it) or a distinct name")
 
 
 def record_path(directory: str | Path, name: str, dataset: str) -> Path:
@@ -240,7 +257,9 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
       datasets: standard dataset names (default: the training dataset, or every full standard
         dataset for reference methods).
       scaling: runtime-scaling figures to store (see ``fieldbench.evaluation.scaling``).
-      limit: only the first N samples of each split (recorded; for quick runs).
+      limit: only the first N samples of each split (recorded as ``dataset.samples_limit``; for
+        quick local runs: ``verify_records`` refuses such a record as official unless
+        ``allow_limited``, and the board lists it apart, under "Local (limited) results").
       replace: overwrite an existing record of the same name and dataset.
 
     The record's ``speed`` is the warm evaluation time per point (``models._speed.evaluation_speed``:
@@ -249,25 +268,27 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
     """
     from ..datasets import list_datasets
 
-    check_record_name(name)  # before any work: a bad name must not cost an evaluation
+    directory = Path(directory)
+    check_record_name(name, directory)  # before any work: a bad or clashing name must not cost an evaluation
     seeds = [Path(c) for c in checkpoint] if isinstance(checkpoint, (list, tuple)) else None
     if seeds is not None and not seeds:
         raise ValueError("checkpoint is an empty list; pass one checkpoint per seed")
     checkpoint = seeds[0] if seeds else checkpoint
-    directory = Path(directory)
     predictor, meta = _load(spec, checkpoint)
     model = _model_block(spec, predictor, meta, checkpoint, directory)
     others = [load_predictor(spec, c) for c in seeds[1:]] if seeds else []
     if datasets is None:
         trained = (model.get("trained_on") or {}).get("name")
         datasets = [trained] if trained else [d for d in list_datasets() if not d.endswith("-mini")]
-    splits = list(splits)
-    written = []
-    for dataset in datasets:
+    datasets, splits = list(datasets), list(splits)
+    for dataset in datasets:  # all of them before the first evaluation, not after the first record
         target = record_path(directory, name, dataset)
         if target.exists() and not replace:
             raise FileExistsError(f"{target} exists: a record for {name!r} on {dataset} is already on the board; "
                                   "choose another name or pass replace=True (--replace)")
+    written = []
+    for dataset in datasets:
+        target = record_path(directory, name, dataset)
         handle = open_dataset(dataset)
         metrics = {}
         for split in splits:
@@ -343,12 +364,15 @@ def _migrate_command(directory) -> str:
 
 
 def verify_records(directory: str | Path = "leaderboard/records", *, rescore: bool = False,
-                   rescore_tolerance: float = METRIC_RTOL) -> list[RecordProblem]:
+                   rescore_tolerance: float = METRIC_RTOL, allow_limited: bool = False) -> list[RecordProblem]:
     """Validate every record (see the module's docstring for what is checked, and how); with
-    ``rescore``, re-evaluate and re-time each record and compare. Returns the problems found
-    (empty: all good), one line each naming the problem and the fix."""
+    ``rescore``, re-evaluate and re-time each record and compare. A record scored on the first N
+    samples only (``dataset.samples_limit``) is a local result, not an official one: a problem
+    unless ``allow_limited`` (for a folder of local runs). Returns the problems found (empty: all
+    good), one line each naming the problem and the fix."""
     directory = Path(directory)
-    return _verify(_read_all(directory), directory, rescore=lambda path: rescore, tolerance=rescore_tolerance)
+    return _verify(_read_all(directory), directory, rescore=lambda path: rescore, tolerance=rescore_tolerance,
+                   allow_limited=allow_limited)
 
 
 def _read_all(directory: Path) -> list[tuple[str, dict | str]]:
@@ -362,7 +386,8 @@ def _read_all(directory: Path) -> list[tuple[str, dict | str]]:
     return entries
 
 
-def _verify(entries, directory: Path, *, rescore, tolerance: float, legacy: frozenset = frozenset()):
+def _verify(entries, directory: Path, *, rescore, tolerance: float, legacy: frozenset = frozenset(),
+            allow_limited: bool = False):
     """The checks of :func:`verify_records` over ``entries``; ``rescore(path)`` says which records to
     rescore; ``legacy`` paths are version-1 records checked as if current (for the migration)."""
     problems: list[RecordProblem] = []
@@ -397,6 +422,13 @@ def _verify(entries, directory: Path, *, rescore, tolerance: float, legacy: froz
         if not old and record[DIGEST_FIELD] != record_digest(record):
             problem(f"content digest ({DIGEST_FIELD}) does not match: the record was edited after `fieldbench "
                     "submit` wrote it; restore it (git checkout) or resubmit it with `fieldbench submit ... --replace`")
+        limit = record["dataset"].get("samples_limit")
+        if limit is not None and not allow_limited:
+            # Medians over the first few samples are not the split's: such a record must not pass as
+            # a result comparable with the board's (its other checks still run).
+            problem(f"scored on only the first {limit} samples of each split (dataset.samples_limit), a local "
+                    "result, not an official one: resubmit it on the full splits (submit without a limit, "
+                    "with --replace), or accept local results with verify_records(..., allow_limited=True)")
         key = (record["name"], record["dataset"]["name"])
         folded = (record["name"].casefold(), record["dataset"]["name"])  # one file on a case-insensitive disk
         if folded in seen:
@@ -573,14 +605,20 @@ def _rescore(path: str, record: dict, predictor: Predictor, tolerance: float, di
     return out
 
 
-def _same_timing(recorded: float, measure) -> tuple[bool, float]:
-    """Whether a re-timing agrees within TIMING_FACTOR; a mismatch is measured once more, longer,
-    before it counts (one run on a shared machine can be slowed by other work)."""
+def _same_timing(recorded: float, measure, floor: float = 0.0) -> tuple[bool, float]:
+    """Whether a re-timing agrees within TIMING_FACTOR (a figure recorded under ``floor`` only has to
+    re-time under TIMING_FACTOR x ``floor``); a mismatch is measured once more, longer, before it
+    counts (one run on a shared machine can be slowed by other work)."""
+    def agrees(fresh: float) -> bool:
+        if recorded < floor:
+            return fresh <= TIMING_FACTOR * floor
+        return recorded > 0 and 1 / TIMING_FACTOR <= fresh / recorded <= TIMING_FACTOR
+
     fresh = measure(1)
-    if recorded > 0 and 1 / TIMING_FACTOR <= fresh / recorded <= TIMING_FACTOR:
+    if agrees(fresh):
         return True, fresh
     fresh = min(fresh, measure(3))
-    return recorded > 0 and 1 / TIMING_FACTOR <= fresh / recorded <= TIMING_FACTOR, fresh
+    return agrees(fresh), fresh
 
 
 def _retime(record: dict, predictor: Predictor) -> list[str]:
@@ -605,15 +643,15 @@ def _retime(record: dict, predictor: Predictor) -> list[str]:
 
 
 def _retime_scaling(record: dict, scaling: dict, predictor: Predictor) -> list[str]:
-    """Re-run the scaling harness at the sizes whose rows took RETIME_MIN_SECONDS to RETIME_MAX_SECONDS, with the
-    record's settings, for the rows of this record's own method."""
+    """Re-run the scaling harness at the sizes of the M-sweep rows recorded at up to RETIME_MAX_SECONDS, with the
+    record's settings, for the rows of this record's own method (see RETIME_MIN_SECONDS for short rows)."""
     from ..evaluation import scaling as run_scaling
 
     settings = scaling.get("settings") or {}
     method = record["name"] if any(r.get("method") == record["name"] for r in scaling["rows"]) \
         else record["model"]["spec"]
     rows = [r for r in scaling["rows"] if r.get("method") == method and r.get("status") == "ok"
-            and r.get("seconds") is not None and RETIME_MIN_SECONDS <= r["seconds"] <= RETIME_MAX_SECONDS
+            and isinstance(r.get("seconds"), (int, float)) and r["seconds"] <= RETIME_MAX_SECONDS
             and r.get("sweep") == "M"]
     sizes = sorted({r["M"] for r in rows})
     if not sizes:
@@ -633,7 +671,7 @@ def _retime_scaling(record: dict, scaling: dict, predictor: Predictor) -> list[s
     for row in rows:
         key = (row["phase"], row["points"], row["M"], row["N"])
         ok, fresh = _same_timing(row["seconds"], lambda longer: first.get(key, math.inf) if longer == 1
-                                 else rerun(longer).get(key, math.inf))
+                                 else rerun(longer).get(key, math.inf), floor=RETIME_MIN_SECONDS)
         if not ok:
             out.append(f"re-timing scaling {method} {row['phase']} ({row['points']}, M={row['M']:,}, N={row['N']:,}) "
                        f"gives {fresh:.3g} s, the record says {row['seconds']:.3g} s (more than {TIMING_FACTOR:g}x "
@@ -654,8 +692,10 @@ def migrate_records(directory: str | Path = "leaderboard/records", *,
     directory = Path(directory)
     entries = _read_all(directory)
     legacy = frozenset(path for path, record in entries if isinstance(record, dict) and record.get("record_version") == 1)
+    # A limited record may be upgraded too: the migration changes its format, not its standing
+    # (verify still refuses it as official).
     problems = _verify(entries, directory, rescore=lambda path: path in legacy, tolerance=rescore_tolerance,
-                       legacy=legacy)
+                       legacy=legacy, allow_limited=True)
     failed = {p.path for p in problems}
     written = []
     for path, record in entries:

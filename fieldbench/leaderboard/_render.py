@@ -1,5 +1,9 @@
 """Render the leaderboard: ``README.md`` (tables per dataset) and a static ``index.html`` (sortable
-tables; plots of error against distance, runtime scaling and accuracy against speed)."""
+tables; plots of error against distance, runtime scaling and accuracy against speed).
+
+Records scored on the first N samples only (``dataset.samples_limit``) are local results: they are
+listed apart, under "Local (limited) results" with their limit, and kept out of the tables, the
+plots and the record count of the board proper."""
 
 from __future__ import annotations
 
@@ -63,6 +67,39 @@ def _format(value) -> str:
     return str(value)
 
 
+#: The extra column of the local (limited) results: how many samples of each split were scored.
+LIMIT_COLUMN = ("samples_limit", "samples per split (limit)")
+
+
+def is_limited(record: dict) -> bool:
+    """Scored on the first N samples of each split only: a local result, not an official one."""
+    return (record.get("dataset") or {}).get("samples_limit") is not None
+
+
+def _table(group: list[dict], columns: list[tuple[str, str]]) -> tuple[list[str], str]:
+    """Markdown lines and the HTML rows of a board table."""
+    markdown, rows_html = [], []
+    for record in group:
+        row = _row(record) | {"samples_limit": record["dataset"].get("samples_limit")}
+        markdown.append("| " + " | ".join(_cell(row, key) for key, _ in columns) + " |")
+        cells = "".join(
+            f'<td data-value="{html.escape(str(row[key]) if row.get(key) is not None else "")}">'
+            f"{html.escape(_cell(row, key))}</td>" for key, _ in columns)
+        rows_html.append(f"<tr>{cells}</tr>")
+    return markdown, "".join(rows_html)
+
+
+def _header(columns: list[tuple[str, str]]) -> tuple[list[str], str]:
+    return (["| " + " | ".join(label for _, label in columns) + " |", "|" + "---|" * len(columns)],
+            "".join(f"<th>{html.escape(label)}</th>" for _, label in columns))
+
+
+_LOCAL_TEXT = ("Scored on only the first N samples of each split (`dataset.samples_limit`, the column below): "
+               "medians over a few samples, not comparable with the tables above and left out of their plots. "
+               "`fieldbench leaderboard verify` refuses these records as official; resubmit on the full splits "
+               "to enter the board.")
+
+
 def _by_dataset(records: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for record in records:
@@ -87,7 +124,7 @@ def _plot_distance(dataset: str, records: list[dict], path: Path) -> None:
             ax.plot(xs, ys, marker="o", label=record["name"])
     ax.set_yscale("log")
     ax.axvline(0, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("distance to the nearest source boundary / source size (negative: inside)")
+    ax.set_xlabel("distance to the nearest boundary / that source's size (inside: minus the deepest depth)")
     ax.set_ylabel("median relative error of phi (%)")
     ax.set_title(f"{dataset}, test-single: error by distance")
     ax.legend(fontsize=8)
@@ -224,7 +261,9 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
     out_dir = Path(out_dir) if out_dir else records_dir.parent
     plots = out_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)
-    records = load_records(records_dir)
+    loaded = load_records(records_dir)
+    records = [r for r in loaded if not is_limited(r)]  # the board proper: official results only
+    local = [r for r in loaded if is_limited(r)]
     groups = _by_dataset(records)
     ceilings = _ceilings(records_dir.parent / "ceiling")
     markdown = ["# fieldbench leaderboard", "",
@@ -235,22 +274,14 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
     sections = []
     images = {}
     for dataset, group in groups.items():
-        markdown += [f"## {dataset}", "", "| " + " | ".join(label for _, label in COLUMNS) + " |",
-                     "|" + "---|" * len(COLUMNS)]
-        rows_html = []
-        for record in group:
-            row = _row(record)
-            markdown.append("| " + " | ".join(_cell(row, key) for key, _ in COLUMNS) + " |")
-            cells = "".join(
-                f'<td data-value="{html.escape(str(row[key]) if row.get(key) is not None else "")}">'
-                f"{html.escape(_cell(row, key))}</td>" for key, _ in COLUMNS)
-            rows_html.append(f"<tr>{cells}</tr>")
+        head, header = _header(COLUMNS)
+        lines, rows_html = _table(group, COLUMNS)
+        markdown += [f"## {dataset}", ""] + head + lines
         distance_png, speed_png = plots / f"{dataset}-error-by-distance.png", plots / f"{dataset}-accuracy-vs-speed.png"
         _plot_distance(dataset, group, distance_png)
         speed_title = _plot_speed(dataset, group, speed_png)
         images[f"{dataset}-distance"], images[f"{dataset}-speed"] = distance_png, speed_png
         markdown += ["", f"![error by distance](plots/{distance_png.name}) ![{speed_title}](plots/{speed_png.name})", ""]
-        header = "".join(f"<th>{html.escape(label)}</th>" for _, label in COLUMNS)
         ceiling_html = ""
         if dataset in ceilings:
             lines, table = _ceiling_table(ceilings[dataset])
@@ -258,7 +289,7 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
             ceiling_html = f"<p>{html.escape(_CEILING_TEXT)}</p>{table}"
         sections.append(
             f'<section id="{html.escape(dataset)}"><h2>{html.escape(dataset)}</h2>'
-            f'<table class="board"><thead><tr>{header}</tr></thead><tbody>{"".join(rows_html)}</tbody></table>'
+            f'<table class="board"><thead><tr>{header}</tr></thead><tbody>{rows_html}</tbody></table>'
             f'{ceiling_html}'
             f'<div class="plots"><img alt="error by distance" src="plots/{distance_png.name}">'
             f'<img alt="{html.escape(speed_title)}" src="plots/{speed_png.name}"></div></section>')
@@ -268,6 +299,18 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
         markdown += ["## Runtime scaling", "", f"![runtime scaling](plots/{scaling_png.name})", ""]
         sections.append(f'<section id="scaling"><h2>Runtime scaling</h2><img alt="runtime scaling" '
                         f'src="plots/{scaling_png.name}"></section>')
+    if local:
+        columns = COLUMNS[:1] + [LIMIT_COLUMN] + COLUMNS[1:]
+        head, header = _header(columns)
+        markdown += ["## Local (limited) results", "", _LOCAL_TEXT, ""]
+        tables = []
+        for dataset, group in _by_dataset(local).items():
+            lines, rows_html = _table(group, columns)
+            markdown += [f"### {dataset} (local, limited)", ""] + head + lines + [""]
+            tables.append(f"<h3>{html.escape(dataset)} (local, limited)</h3><table class=\"board local\"><thead><tr>"
+                          f"{header}</tr></thead><tbody>{rows_html}</tbody></table>")
+        sections.append(f'<section id="local"><h2>Local (limited) results</h2><p>{html.escape(_LOCAL_TEXT)}</p>'
+                        f'{"".join(tables)}</section>')
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fieldbench leaderboard</title>
 <style>
@@ -281,7 +324,7 @@ th[data-order="asc"]::after {{ content: " \\25B2"; }} th[data-order="desc"]::aft
 </style></head><body>
 <h1>fieldbench leaderboard</h1>
 <p>Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset; click a column to sort.
-{len(records)} record(s).</p>
+{len(records)} record(s){f", and {len(local)} local (limited) result(s) listed apart" if local else ""}.</p>
 <p>{html.escape(_SPEED_TEXT)}</p>
 {"".join(sections)}
 <script>{_SORT_SCRIPT}</script>
