@@ -488,3 +488,17 @@ def test_rescore_catches_a_forged_scaling_row(tmp_path):
     assert verify_records(directory) == []
     problems = [str(p) for p in verify_records(directory, rescore=True)]
     assert any("re-timing scaling exact evaluate (outside, M=10,000, N=10,000)" in p for p in problems), problems
+
+
+def test_a_local_record_is_migrated_but_stays_local(tmp_path):
+    from fieldbench.leaderboard import migrate_records
+
+    directory = tmp_path / "records"
+    (path,) = submit("exact", "exact-quick", datasets=[DATASET], directory=directory, limit=4, splits=["test-single"])
+    current = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in current.items() if k not in ("speed", "record_sha256")}
+                               | {"record_version": 1}))
+    written, problems = migrate_records(directory)
+    assert written == [path] and problems == []  # the upgrade changes the format ...
+    (problem,) = [str(p) for p in verify_records(directory)]
+    assert "scored on only the first 4 samples" in problem  # ... not the standing
