@@ -284,3 +284,14 @@ def test_train_fine_tunes_into_a_new_checkpoint_and_never_over_its_source(tmp_pa
     assert meta["training"]["init_from"] == {"path": str(source), "sha256": file_sha256(source)}
     assert meta["training"]["recipe"] == "adam" and meta["step"] == 2
     assert json.loads((tmp_path / "new.state.json").read_text())["config"]["init_from"]["sha256"] == file_sha256(source)
+
+
+def test_ci_runs_the_readme_test_command_with_ci_true():
+    """CI=true makes the browser test fail where chromium is missing instead of skipping it."""
+    root = Path(__file__).resolve().parents[1]
+    (readme_command,) = [line.partition("#")[0].strip() for line in (root / "README.md").read_text().splitlines()
+                         if line.startswith("./setup.sh test")]
+    commands = [line.strip() for line in (root / ".ci" / "run").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    assert commands[-1] == readme_command  # exactly the README's command
+    assert "export CI=true" in commands[:-1]
