@@ -399,6 +399,9 @@ def test_a_limited_record_is_a_local_result_not_an_official_one(records, tmp_pat
     assert verify_records(board / "records", allow_limited=True) == []
     result = CliRunner().invoke(app, ["leaderboard", "--records", str(board / "records"), "verify"])
     assert result.exit_code == 1 and "scored on only the first 4 samples" in result.output, result.output
+    assert "--allow-limited" in result.output  # the CLI user's opt-in, named in the message
+    result = CliRunner().invoke(app, ["leaderboard", "--records", str(board / "records"), "verify", "--allow-limited"])
+    assert result.exit_code == 0, result.output
     # The board: the official table holds the full record only; the limited one is listed apart, with its limit.
     paths = render(board / "records", board)
     readme, page = paths["readme"].read_text(), paths["html"].read_text()
@@ -436,6 +439,24 @@ def test_a_name_differing_only_in_case_is_refused_before_any_work(records, tmp_p
     assert sorted(p.name for p in copy.iterdir()) == before
     check_record_name("exact", copy)  # the same name is not a clash (replace decides about it)
     check_record_name("EXACT")  # without a folder: the form only
+
+
+def test_the_submit_command_refuses_a_case_clash_before_its_scaling_run(records, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from fieldbench import evaluation
+    from fieldbench.cli import app
+
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+
+    def scaling(*args, **kwargs):
+        raise AssertionError("the scaling run started before the name was refused")
+
+    monkeypatch.setattr(evaluation, "scaling", scaling)
+    result = CliRunner().invoke(app, ["submit", "exact", "--name", "EXACT", "--dataset", DATASET,
+                                      "--records", str(copy)])
+    assert result.exit_code == 1 and "differs only in case" in result.output, result.output
 
 
 def test_an_existing_record_on_any_dataset_is_refused_before_any_evaluation(records, tmp_path, monkeypatch):

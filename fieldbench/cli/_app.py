@@ -526,8 +526,8 @@ def submit(
     from ..leaderboard._records import check_record_name
     from ..models import load_predictor
 
-    check_record_name(name)  # before the scaling run, not after it
     _writable(records, "--records", folder=True)
+    check_record_name(name, records)  # before the scaling run, not after it: also a case-only clash
     figures = None
     if scaling:
         from ..evaluation import scaling as run_scaling
@@ -573,13 +573,15 @@ def leaderboard_verify(
     rescore: bool = typer.Option(False, help="Also re-evaluate every metric and seed value (counts exact, errors "
                                              "within 1e-3 relative) and re-time the speed and short scaling rows "
                                              "(within 3x, on the same device only)."),
+    allow_limited: bool = typer.Option(False, help="Accept records scored on only the first N samples of each "
+                                                   "split (local results; the board lists them apart)."),
 ) -> None:
     """Validate every record: schema, content digest (catches any edit by hand), registry checksums,
     checkpoint hashes, flags and parameter count re-derived from the checkpoint, duplicates, ranges."""
     from ..leaderboard import load_records, verify_records
 
     records = _records_folder(ctx, records)
-    problems = verify_records(records, rescore=rescore)
+    problems = verify_records(records, rescore=rescore, allow_limited=allow_limited)
     _print_problems(problems)
     if problems:
         raise typer.Exit(1)

@@ -428,7 +428,8 @@ def _verify(entries, directory: Path, *, rescore, tolerance: float, legacy: froz
             # a result comparable with the board's (its other checks still run).
             problem(f"scored on only the first {limit} samples of each split (dataset.samples_limit), a local "
                     "result, not an official one: resubmit it on the full splits (submit without a limit, "
-                    "with --replace), or accept local results with verify_records(..., allow_limited=True)")
+                    "with --replace), or accept local results with `fieldbench leaderboard verify --allow-limited` "
+                    "(verify_records(..., allow_limited=True))")
         key = (record["name"], record["dataset"]["name"])
         folded = (record["name"].casefold(), record["dataset"]["name"])  # one file on a case-insensitive disk
         if folded in seen:
