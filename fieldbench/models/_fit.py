@@ -423,15 +423,23 @@ def _hypernet_stage(model, config, features, targets, weights, values, whitened_
     dim = whitened_design.shape[0] // config.fit_points - 1
     subset = min(config.relative_points, config.fit_points)
 
-    def relative_loss(hyper, rows, key):
+    def draw(key):
+        """A random subset of the fixed points and its rows in the (1+d) N layout of ``values``."""
         chosen = jax.random.choice(key, config.fit_points, (subset,), replace=False)
-        chosen = (chosen[None, :] + config.fit_points * jnp.arange(1 + dim)[:, None]).reshape(-1)
-        predicted = eqx.combine(hyper, rest).encode_sources(features[rows]) @ whitened_design[chosen].T
-        y = values[rows][:, chosen]
+        return chosen, (chosen[None, :] + config.fit_points * jnp.arange(1 + dim)[:, None]).reshape(-1)
+
+    def relative_error(predicted, rows, expanded):
+        """The squared relative error of predicted rows (what Eq. 10 scores), near weights included."""
+        y = values[rows][:, expanded]
         w = _Targets.relative_weights(y, dim, config.fine_tune_floor)
         if near is not None:
-            w = w * near[rows][:, chosen % config.fit_points]
+            w = w * near[rows][:, expanded % config.fit_points]
         return jnp.mean(jnp.sum(w * (predicted - y) ** 2, 1) / jnp.sum(w * y ** 2, 1))
+
+    def relative_loss(hyper, rows, key):
+        _, expanded = draw(key)
+        predicted = eqx.combine(hyper, rest).encode_sources(features[rows]) @ whitened_design[expanded].T
+        return relative_error(predicted, rows, expanded)
 
     if config.relative_epochs:
         hyper, more = _adam(hyper, relative_loss, config, config.relative_epochs, config.learning_rate / 10, count, 5,
@@ -446,15 +454,9 @@ def _hypernet_stage(model, config, features, targets, weights, values, whitened_
 
     def joint_loss(params, rows, key):
         current = eqx.combine(params, static)
-        chosen = jax.random.choice(key, config.fit_points, (subset,), replace=False)
+        chosen, expanded = draw(key)
         design = data.design(current, points[chosen]) * rescale @ whiten  # ((1+d) subset, r)
-        predicted = current.encode_sources(features[rows]) @ design.T
-        expanded = (chosen[None, :] + config.fit_points * jnp.arange(1 + dim)[:, None]).reshape(-1)
-        y = values[rows][:, expanded]
-        w = _Targets.relative_weights(y, dim, config.fine_tune_floor)
-        if near is not None:
-            w = w * near[rows][:, expanded % config.fit_points]
-        return jnp.mean(jnp.sum(w * (predicted - y) ** 2, 1) / jnp.sum(w * y ** 2, 1))
+        return relative_error(current.encode_sources(features[rows]) @ design.T, rows, expanded)
 
     params, more = _adam(params, joint_loss, config, config.joint_epochs, config.learning_rate / 10, count, 6,
                          lambda p: val(eqx.combine(p, static)), report, "joint fine-tune")
