@@ -174,7 +174,6 @@ def scaling(predictors: Mapping[str, Predictor], *, sizes_m=DEFAULT_SIZES, n_equ
     return ScalingResult(rows, fit_slopes(rows), _environment(), settings, time.perf_counter() - started)
 
 
-
 # -- the paper's methods ------------------------------------------------------------------------
 
 def scaling_predictors(names: Sequence[str] = SCALING_METHODS, *, preset: str = "quick", seed: int = 0,
@@ -182,8 +181,8 @@ def scaling_predictors(names: Sequence[str] = SCALING_METHODS, *, preset: str = 
     """The methods of Fig. 5a by name: references (``exact``, ``fmm``, ``fmm-pure``) and learned
     models built fresh at ``preset`` (untrained weights time the same as trained ones). FMM methods
     are left out when pyfmmlib is missing and ``skip_unavailable``."""
-    from ..models import build_model, build_reference
-    from ..models._registry import REFERENCE
+    from ...models import build_model, build_reference
+    from ...models._registry import REFERENCE
 
     out: dict[str, Predictor] = {}
     for name in names:

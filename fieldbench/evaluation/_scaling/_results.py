@@ -45,7 +45,6 @@ class ScalingRow:
         return self.M if self.sweep == "M" else self.N
 
 
-
 @dataclasses.dataclass
 class ScalingResult:
     """Rows of :class:`ScalingRow`, fitted log-log slopes and the machine they were measured on."""
@@ -105,7 +104,8 @@ class ScalingResult:
         rows = []
         for stored in data.get("rows", []):
             values = {field.name: stored.get(field.name) for field in dataclasses.fields(ScalingRow)}
-            values["seconds"], values["compile_seconds"] = _number(values["seconds"]), _number(values["compile_seconds"])
+            for key in ("seconds", "compile_seconds"):
+                values[key] = _number(values[key])
             rows.append(ScalingRow(**values))
         slopes = [dict(s) | {key: _number(s.get(key)) for key in ("slope", "tail_slope")}
                   for s in data.get("slopes", [])]

@@ -146,6 +146,8 @@ class _PlainRunner:
 
 
 def runner_for(predictor: Predictor):
+    """How to call ``predictor``: a learned model jitted in chunks over the local devices, any other
+    predictor as it is."""
     return _LearnedRunner(predictor) if isinstance(predictor, SourceFieldModel) else _PlainRunner(predictor)
 
 
@@ -155,8 +157,6 @@ def _is_out_of_memory(error: BaseException) -> bool:
     text = str(error)
     return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower() or "Out of memory" in text \
         or "failed to allocate" in text.lower()
-
-
 
 
 def _failure_status(error: BaseException) -> str:

@@ -56,7 +56,6 @@ def _prism_chunk(dx, dy, mx, my, a, b, moment, zbase, delta, base, ring_moments,
                        ring_positions)
 
 
-
 def _chunked(function, arrays, tables=()):
     """Apply a jitted pair function to flat per-pair arrays in fixed-width chunks, spread over the
     JAX devices; ``tables`` are (table, index) pairs gathered per chunk (rows of per-source data)."""

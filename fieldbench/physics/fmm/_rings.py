@@ -110,7 +110,6 @@ def prism_ring(centers, magnetisations, half_sizes, size: int):
     return moments, positions, rho
 
 
-
 def ring_size_for(half, longest, is_prism, *, iprec: int, near: float, prism_order: int | None) -> int:
     """Ring dipoles per prism for the corrected variant (0: the central point dipole suffices).
 
