@@ -84,7 +84,10 @@ class Evaluate:
 def _fmm_case(size: int):
     try:
         from fieldbench.models import FMMPredictor
-        from fieldbench.models._fmm import fmm_available
+        try:
+            from fieldbench.physics import fmm_available
+        except ImportError:  # a commit before the FMM moved to fieldbench.physics.fmm
+            from fieldbench.models._fmm import fmm_available
     except ImportError as error:  # a commit before the FMM baseline
         raise NotImplementedError(f"no FMM at this commit: {error}") from None
     if not fmm_available():

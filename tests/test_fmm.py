@@ -7,8 +7,8 @@ import pytest
 
 import fieldbench as fb
 from fieldbench import Sources
-from fieldbench.models import _fmm
-from fieldbench.models._fmm import fmm_available, fmm_potential_and_field
+from fieldbench.physics import fmm_available, fmm_potential_and_field
+from fieldbench.physics.fmm import _loading, _neighbours, _rings
 
 pytestmark = pytest.mark.skipif(not fmm_available(), reason="pyfmmlib (the fmm extra) is not installed")
 
@@ -185,7 +185,7 @@ def test_paper_style_point_dipole_correction_is_exact_only_near_the_prism():
 
 def test_point_on_an_internal_ring_dipole_falls_back_to_the_exact_sum(monkeypatch):
     sources = prisms(count=5)
-    _, positions, _ = _fmm._prism_ring(sources.centers, sources.magnetisations, sources.sizes / 2, 12)
+    _, positions, _ = _rings.prism_ring(sources.centers, sources.magnetisations, sources.sizes / 2, 12)
     points = np.stack([positions[:, 0].real, positions[:, 0].imag], axis=1)
     calls = []
     exact_solver = fb.physics.potential_and_field
@@ -203,7 +203,7 @@ def test_neighbour_search_finds_exactly_the_pairs_within_reach():
     centers = np.concatenate([rng.uniform(-3, 3, (300, 2)), [[0.0, 0.0]]])
     reach = np.concatenate([rng.uniform(0.0, 0.4, 300), [0.5]])  # includes a pair exactly at reach
     reach[:5] = 0.0
-    found = set(zip(*_fmm._near_pairs(points, centers, reach)))
+    found = set(zip(*_neighbours.near_pairs(points, centers, reach)))
     distance = np.linalg.norm(points[:, None] - centers[None], axis=-1)
     expected = set(zip(*np.nonzero(distance <= reach[None])))
     assert found == expected and (701, 300) in found
@@ -318,11 +318,11 @@ def test_pure_refuses_to_overflow_silently():
 
 
 def test_missing_pyfmmlib_names_the_extra(monkeypatch):
-    _fmm._fmm_module.cache_clear()
+    _loading.require_pyfmmlib.cache_clear()
     monkeypatch.setitem(sys.modules, "pyfmmlib._internal", None)
     try:
         assert not fmm_available()
         with pytest.raises(ImportError, match=r"pip install 'fieldbench\[fmm\]'"):
             fmm_potential_and_field(discs(count=3), np.ones((2, 2)))
     finally:
-        _fmm._fmm_module.cache_clear()
+        _loading.require_pyfmmlib.cache_clear()

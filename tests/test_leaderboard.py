@@ -1,6 +1,7 @@
 """Leaderboard: records with provenance, validation that catches tampering, rendering, a real browser."""
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -223,6 +224,32 @@ def test_a_schema_error_in_submit_names_the_file_and_field(tmp_path):
         submit("exact", "exact", datasets=[DATASET], directory=tmp_path, limit=1, splits=["test-single"],
                scaling=[1.0])
     assert not any(tmp_path.iterdir())
+
+
+def test_the_board_draws_scaling_curves_like_the_scaling_command(tmp_path, monkeypatch):
+    """The board's runtime-scaling plot is ScalingResult.plot of the records' stored rows (one drawing
+    of the curves); two records holding one run's rows draw them once; no rows, no plot."""
+    from fieldbench.evaluation import ScalingResult
+    from fieldbench.leaderboard import _render
+
+    rows = [{"method": "exact", "phase": phase, "sweep": "M", "points": "outside", "M": m, "N": m,
+             "seconds": 1e-9 * m * m, "compile_seconds": 0.5, "repeats": 2, "status": "ok"}
+            for m in (100, 1000) for phase in ("encode", "evaluate")]
+    rows.append(dict(rows[-1], M=10_000, N=10_000, seconds=None, compile_seconds=None, repeats=0,
+                     status="skipped (predicted 100 s > budget 30 s)"))
+    shared = {"rows": rows, "slopes": [], "environment": {"device": "a CPU", "backend": "cpu"},
+              "settings": {"family": "disc", "n_fixed": None}, "seconds": 1.0}
+    records = [{"name": "exact", "scaling": shared}, {"name": "exact", "scaling": shared}, {"name": "linear"}]
+    drawn = []
+    with monkeypatch.context() as patch:
+        patch.setattr(ScalingResult, "plot", lambda self, path, title=None: drawn.append((self, title)) or path)
+        assert _render._plot_scaling(records, tmp_path / "captured.png")
+    ((result, title),) = drawn
+    assert title is None and len(result.rows) == len(rows)
+    assert math.isnan(result.rows[-1].seconds) and result.slope("exact") == pytest.approx(2.0)
+    assert _render._plot_scaling(records, tmp_path / "scaling.png")
+    assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+    assert not _render._plot_scaling(records[2:], tmp_path / "none.png") and not (tmp_path / "none.png").exists()
 
 
 def test_rendered_page_works_in_a_real_browser(records, tmp_path):

@@ -207,19 +207,19 @@ def test_field_is_minus_gradient_of_potential(name):
 # -- references -------------------------------------------------------------------------------------------
 def _fmm_or_skip():
     try:
-        from fieldbench.models import _fmm
+        from fieldbench.physics import fmm
     except ImportError:
-        pytest.skip("fieldbench.models._fmm is not there")
-    if not _fmm.fmm_available():
+        pytest.skip("fieldbench.physics.fmm is not there")
+    if not fmm.fmm_available():
         pytest.skip("pyfmmlib is not installed")
-    return _fmm
+    return fmm
 
 
 @pytest.mark.parametrize("variant", ["corrected", "pure"])
 def test_fmm_predictor_agrees_with_exact_outside_sources(variant):
     """Outside discs both variants are exact dipole sums, so only the FMM's iprec limits them; the
     corrected variant is also exact near and inside prisms."""
-    _fmm = _fmm_or_skip()
+    fmm = _fmm_or_skip()
     rng = np.random.default_rng(7)
     discs = Sources.discs(rng.uniform(-2, 2, (4, 2)), rng.normal(size=(4, 2)), rng.uniform(0.2, 0.6, 4))
     prisms = Sources.prisms(rng.uniform(-2, 2, (3, 2)), rng.normal(size=(3, 2)), rng.uniform(0.2, 0.8, (3, 2)))
@@ -231,7 +231,7 @@ def test_fmm_predictor_agrees_with_exact_outside_sources(variant):
     for iprec in (1, 2):
         phi, field = FMMPredictor(variant, iprec=iprec).predict(sources, points)
         errors[iprec] = (relative(phi[0] - exact_phi, exact_phi), relative(field[0] - exact_field, exact_field))
-        tolerance = _fmm.IPREC_TOLERANCE[iprec]
+        tolerance = fmm.IPREC_TOLERANCE[iprec]
         assert max(errors[iprec]) < tolerance, (iprec, errors[iprec], tolerance)
     assert max(errors[2]) < max(errors[1]) / 100  # the precision flag does something
 

@@ -14,9 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from fieldbench.evaluation._scaling import ScalingResult, scaling, scaling_configuration, scaling_predictors
-from fieldbench.models import Predictor, build_model
-from fieldbench.models._reference import ExactPredictor
+from fieldbench.evaluation import ScalingResult, scaling, scaling_configuration, scaling_predictors
+from fieldbench.models import ExactPredictor, Predictor, build_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -86,6 +85,18 @@ def test_plot_writes_a_png(result, tmp_path):
     assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width > 500 and height > 300
+
+
+def test_a_result_survives_a_records_json_form(result):
+    """A leaderboard record stores ``as_dict`` as JSON with NaN as null; ``from_dict`` reads it back."""
+    import json
+
+    stored = json.loads(json.dumps(result.as_dict(), default=str).replace("NaN", "null"))
+    back = ScalingResult.from_dict(stored)
+    assert back.rows == result.rows and back.slopes == result.slopes
+    assert back.environment == result.environment and back.settings == result.settings
+    twice = ScalingResult.combined([back, ScalingResult.from_dict(stored)])  # two records of one run
+    assert twice.rows == result.rows and twice.slopes == result.slopes
 
 
 def test_measured_over_budget_stops_the_method():

@@ -68,7 +68,7 @@ def run_benchmark(out_dir: str | Path = "fieldbench-out/benchmark", *, scaling_s
 
 def _fmm_available() -> bool:
     try:
-        from ..models._fmm import fmm_available
+        from ..physics import fmm_available
 
         return fmm_available()
     except ImportError:

@@ -16,8 +16,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
+from ..evaluation import ScalingResult  # noqa: E402
 from ._records import TEST_SPLITS, load_records  # noqa: E402
 
 __all__ = ["render", "COLUMNS"]
@@ -167,31 +167,18 @@ def _plot_speed(dataset: str, records: list[dict], path: Path) -> str:
 
 
 def _plot_scaling(records: list[dict], path: Path) -> bool:
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    drawn = set()
-    for record in records:
-        scaling = record.get("scaling") or {}
-        for row in scaling.get("rows", []):
-            drawn.add((record["name"], row.get("method"), row.get("phase")))
-        series: dict[tuple, list] = {}
-        for row in scaling.get("rows", []):
-            if row.get("status", "ok") == "ok" and row.get("seconds"):
-                series.setdefault((row.get("method"), row.get("phase")), []).append((row["M"], row["seconds"]))
-        for (method, phase), values in series.items():
-            values.sort()
-            m, seconds = np.array(values).T
-            ax.plot(m, seconds, ls="--" if phase == "encode" else "-", marker=".", label=f"{method} {phase}")
-    if not drawn:
-        plt.close(fig)
+    """The runtime-scaling figure of the records' stored scaling rows, drawn like ``fieldbench
+    scaling``'s (``ScalingResult.plot``, the one drawing of scaling curves). Records sharing one run
+    (the exact sum's record on each dataset) hold the same rows: each is drawn once. False, and no
+    file, when no record has scaling rows."""
+    stored = [ScalingResult.from_dict(record["scaling"]) for record in records
+              if (record.get("scaling") or {}).get("rows")]
+    if not stored:
         return False
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("sources M (N = M points)")
-    ax.set_ylabel("wall time (s)")
-    ax.set_title("runtime scaling (encode dashed, evaluate solid)")
-    ax.legend(fontsize=7, ncol=2)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    devices = sorted({str(result.environment.get("device", "")) for result in stored})
+    # The default title names the one device; timings of several devices are not comparable.
+    title = None if len(devices) == 1 else f"Wall time vs size, timed on {len(devices)} devices: {'; '.join(devices)}"
+    ScalingResult.combined(stored).plot(path, title=title)
     return True
 
 

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..physics import potential_and_field_batched
+from ..physics import fmm_available, fmm_potential_and_field, potential_and_field_batched
 from ..sources import SourceBatch
 from ._protocol import Predictor
 
@@ -43,8 +43,6 @@ class FMMPredictor(Predictor):
     harmonic: ClassVar[bool] = True
 
     def __init__(self, variant: str = "corrected", iprec: int = 1):
-        from ._fmm import fmm_available
-
         if not fmm_available():
             raise ImportError("the FMM baseline needs pyfmmlib: pip install 'fieldbench[fmm]'")
         if variant not in ("corrected", "pure"):
@@ -60,8 +58,6 @@ class FMMPredictor(Predictor):
         return batch
 
     def evaluate(self, code: SourceBatch, points):
-        from ._fmm import fmm_potential_and_field
-
         points = np.asarray(points, dtype=np.float64)
         phis, fields = [], []
         for index in range(len(code)):

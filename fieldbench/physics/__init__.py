@@ -36,8 +36,10 @@ from . import _kernels3d as kernels3d  # noqa: E402
 from ._api import field, potential, potential_and_field, potential_and_field_batched  # noqa: E402
 from ._direct import CHUNK, KERNELS, direct_sum, direct_sum_batched  # noqa: E402
 from ._references import BACKENDS, reference_backends, reference_field  # noqa: E402
+from .fmm import fmm_available, fmm_potential_and_field  # noqa: E402
 
 __all__ = [
     "BACKENDS", "CHUNK", "KERNELS", "direct_sum", "direct_sum_batched", "field", "kernels2d", "kernels3d",
     "potential", "potential_and_field", "potential_and_field_batched", "reference_backends", "reference_field",
+    "fmm_available", "fmm_potential_and_field",
 ]
