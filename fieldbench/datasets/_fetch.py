@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -57,18 +56,19 @@ from pathlib import Path
 
 import platformdirs
 
-from .._io import atomic_write_text, file_sha256, folder_lock, stamped_sha256
-from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetExistsError, DatasetSpec, generate, shard_paths
-from ._registry import dataset_spec, registry_entries, spec_sha256
+from .._io import atomic_write_text, file_sha256, folder_lock, json_sha256, stamped_sha256
+from ..pipeline import (CARD_NAME, FINGERPRINT_VERSION, SHARD_FILES, DatasetCard, DatasetExistsError, DatasetSpec,
+                        generate, read_card, shard_paths)
+from ._cache import dataset_path
+from ._registry import dataset_spec, registry_entries
 from ._verify import MARKER_NAME, DatasetVerificationError, stray_files, verify
 
 __all__ = [
-    "get", "cache_root", "dataset_path", "config_path", "load_config", "resolve_mirror", "ChecksumError",
-    "DatasetUnavailableError", "MirrorWarning", "MIRROR_ENV", "CACHE_ENV", "CONFIG_ENV", "MARKER_NAME",
+    "get", "config_path", "load_config", "resolve_mirror", "ChecksumError", "DatasetUnavailableError",
+    "MirrorWarning", "MIRROR_ENV", "CONFIG_ENV",
 ]
 
 MIRROR_ENV = "FIELDBENCH_MIRROR"
-CACHE_ENV = "FIELDBENCH_CACHE"
 CONFIG_ENV = "FIELDBENCH_CONFIG"
 _SCHEMES = ("http", "https", "ftp")
 
@@ -131,20 +131,6 @@ def resolve_mirror(mirror: str | None = None) -> str | None:
     return value
 
 
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The fieldbench cache root: argument, else ``$FIELDBENCH_CACHE``, else the user cache dir."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(platformdirs.user_cache_dir("fieldbench"))
-
-
-def dataset_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where ``get`` keeps dataset ``name``: ``<cache root>/datasets/<name>``."""
-    return cache_root(cache_dir) / "datasets" / name
-
-
 def _how_to_configure() -> str:
     return (f"pass --mirror URL (mirror=URL in Python), set {MIRROR_ENV}=URL, or put `mirror = \"URL\"` in "
             f"{config_path()} (any static server of a folder written by `fieldbench datasets publish` is a mirror)")
@@ -164,15 +150,10 @@ def _write_json_atomic(path: Path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=1))
 
 
-def _card_files(card: Mapping) -> list[dict]:
-    return [shard["files"][kind] for split in card["splits"].values() for shard in split["shards"]
-            for kind in ("sources", "points")]
-
-
 def _entry_digest(entries: Mapping) -> str:
     """Digest of a registry entry: a marker made under another entry (or fingerprint scheme) is
     re-verified, not trusted."""
-    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+    return json_sha256(entries)
 
 
 def _cached_ok(target: Path, entries: Mapping, full_check: bool) -> bool:
@@ -203,15 +184,15 @@ def _cached_ok(target: Path, entries: Mapping, full_check: bool) -> bool:
         reread |= read
         good = card_sha == marker.get("card_sha256")
         if good:
-            card = json.loads((target / CARD_NAME).read_text())
-            for entry in _card_files(card):
-                file = target / entry["path"]
+            card = read_card(str(target))
+            for entry in card.files():
+                file = target / entry.path
                 if not file.is_file():
                     good = False
                     break
-                digest, fresh[entry["path"]], read = stamped_sha256(file, records.get(entry["path"]))
+                digest, fresh[entry.path], read = stamped_sha256(file, records.get(entry.path))
                 reread |= read
-                if digest != entry["sha256"]:
+                if digest != entry.sha256:
                     good = False
                     break
             good = good and not stray_files(target, card)
@@ -228,9 +209,9 @@ def _cached_ok(target: Path, entries: Mapping, full_check: bool) -> bool:
 def _mark(target: Path, entries: Mapping, method: str, match: str) -> None:
     """Record a verified copy: the registry entry it matched and, per file, its sha256 with the
     stamp taken when it was hashed (what ``_cached_ok`` trusts later)."""
-    card = json.loads((target / CARD_NAME).read_text())
+    card = read_card(str(target))
     files = {}
-    for relative in [CARD_NAME] + [entry["path"] for entry in _card_files(card)]:
+    for relative in [CARD_NAME] + [entry.path for entry in card.files()]:
         _, files[relative], _ = stamped_sha256(target / relative)
     _write_json_atomic(target / MARKER_NAME, {
         "registry_entry_sha256": _entry_digest(entries), "fingerprint_version": FINGERPRINT_VERSION,
@@ -264,11 +245,10 @@ def _remove_strays(target: Path, entries: Mapping, say) -> None:
 
 def _clear_foreign(target: Path, spec: DatasetSpec, say) -> None:
     """Remove a cached folder that holds another dataset (e.g. from an older spec)."""
-    card = target / CARD_NAME
-    if not card.exists():
+    if not (target / CARD_NAME).exists():
         return
     try:
-        foreign = json.loads(card.read_text()).get("spec") != spec.to_dict()
+        foreign = read_card(str(target)).spec.to_dict() != spec.to_dict()
     except (OSError, ValueError):
         foreign = True
     if foreign:
@@ -291,25 +271,22 @@ def _quiet_pooch():
 
 # --------------------------------------------------------------------------------------------- download
 
-def _card_problems(card: Mapping, spec: DatasetSpec, entries: Mapping, name: str) -> list[str]:
+def _card_problems(card: DatasetCard, entries: Mapping, name: str) -> list[str]:
     problems = []
-    if card.get("content_sha256") != entries["content_sha256"]:
-        problems.append(f"content_sha256 {card.get('content_sha256')} != registered {entries['content_sha256']}")
-    try:
-        if spec_sha256(DatasetSpec.from_dict(card["spec"])) != entries["spec_sha256"]:
-            problems.append("its spec differs from the registered one")
-        listed = {f"{name}/{e['path']}": (e["sha256"], e["bytes"]) for e in _card_files(card)}
-    except (KeyError, TypeError, ValueError) as error:
-        return problems + [f"malformed card ({type(error).__name__}: {error})"]
+    if card.content_sha256 != entries["content_sha256"]:
+        problems.append(f"content_sha256 {card.content_sha256} != registered {entries['content_sha256']}")
+    if card.spec.sha256 != entries["spec_sha256"]:
+        problems.append("its spec differs from the registered one")
+    listed = {f"{name}/{e.path}": (e.sha256, e.bytes) for e in card.files()}
     registered = {path: (e["sha256"], e["bytes"]) for path, e in entries["files"].items()}
     if listed != registered:
         problems.append("its file list or checksums differ from the registry")
-    if set(card.get("splits", {})) != set(entries["splits"]):
-        problems.append(f"splits {sorted(card.get('splits', {}))} != registered {sorted(entries['splits'])}")
+    if set(card.splits) != set(entries["splits"]):
+        problems.append(f"splits {sorted(card.splits)} != registered {sorted(entries['splits'])}")
     return problems
 
 
-def _download(name: str, url: str, base: Path, target: Path, spec: DatasetSpec, entries: Mapping, say,
+def _download(name: str, url: str, base: Path, target: Path, entries: Mapping, say,
               timeout: float, retries: int) -> None:
     import pooch
     import requests
@@ -347,29 +324,28 @@ def _download(name: str, url: str, base: Path, target: Path, spec: DatasetSpec, 
         with _quiet_pooch():
             card_file = fetch(entries["card"])
             try:
-                card = json.loads(card_file.read_text())
-                problems = _card_problems(card, spec, entries, name)
-            except (OSError, ValueError) as error:
-                problems = [f"not a valid JSON card ({error})"]
+                card = DatasetCard.from_json(card_file.read_bytes(), str(card_file))
+                problems = _card_problems(card, entries, name)
+            except (OSError, ValueError) as error:  # not JSON, or not a card this fieldbench reads
+                problems = [f"not a valid card ({error})"]
             if problems:
                 raise ChecksumError(f"{entries['card']} on the mirror {url} does not match the registry: "
                                     + "; ".join(problems) + ". The mirror holds another version of the dataset "
                                     "(or a damaged card): republish it with `fieldbench datasets publish`, or "
                                     "rebuild locally with --mirror ''")
-            shards = [(split_name, shard) for split_name, split in card["splits"].items()
-                      for shard in split["shards"]]
+            shards = [(split_name, shard) for split_name, split in card.splits.items() for shard in split.shards]
             for done, (split_name, shard) in enumerate(shards, 1):
-                for kind in ("sources", "points"):
-                    entry = shard["files"][kind]
-                    final = target / entry["path"]
-                    if final.is_file() and file_sha256(final) == entry["sha256"]:
+                for kind in SHARD_FILES:
+                    entry = shard.files[kind]
+                    final = target / entry.path
+                    if final.is_file() and file_sha256(final) == entry.sha256:
                         continue  # already here and good (an earlier, interrupted download)
                     final.unlink(missing_ok=True)  # a bad local copy must not survive a failed download
-                    staged = fetch(f"{name}/{entry['path']}")
+                    staged = fetch(f"{name}/{entry.path}")
                     final.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(staged, final)
                 # A manifest per shard, as generate() writes: a later rebuild resumes from these shards.
-                _write_json_atomic(target / shard_paths(split_name, shard["index"])["manifest"], shard)
+                _write_json_atomic(target / shard_paths(split_name, shard.index)["manifest"], shard.to_dict())
                 say(f"{name}: {done}/{len(shards)} shards downloaded and checked")
             os.replace(card_file, target / CARD_NAME)
     finally:
@@ -449,7 +425,7 @@ def get(
             failure = "no mirror is configured for fieldbench datasets"
         else:
             try:
-                _download(name, url, base, target, spec, entries, say, timeout, retries)
+                _download(name, url, base, target, entries, say, timeout, retries)
             except _MirrorUnavailable as error:
                 failure = str(error)
             else:
