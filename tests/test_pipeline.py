@@ -31,7 +31,7 @@ import pytest
 import fieldbench
 from fieldbench.datasets import load
 from fieldbench.pipeline import (
-    CARD_NAME, DatasetExistsError, DatasetSpec, SplitSpec, fingerprint, generate, read_card, shard_paths,
+    CARD_NAME, DatasetCard, DatasetExistsError, DatasetSpec, SplitSpec, fingerprint, generate, read_card, shard_paths,
     shard_rng,
 )
 from fieldbench.sources import ConfigurationSpec, Family, Sources, sample_configurations
@@ -853,3 +853,59 @@ def test_processes_scheduler_workers_die_with_a_killed_parent(tmp_path):
     # The next run resumes and finishes the dataset.
     generate(spec, str(root), scheduler="sync")
     assert fieldbench.datasets.verify(root, against=False).ok
+
+
+# -- 11. the spec travels as one object; the card is a typed object -----------------------------------
+def test_the_spec_reaches_every_shard_task_as_one_object_hashed_once(tmp_path, monkeypatch):
+    import fieldbench.pipeline._generate as generate_module
+    import fieldbench.pipeline._spec as spec_module
+
+    hashed, received = [], []
+    original_hash, original_produce = spec_module.json_sha256, generate_module.produce_shard
+    monkeypatch.setattr(spec_module, "json_sha256", lambda data: hashed.append(data) or original_hash(data))
+
+    def produce(root, split_name, split, *args, **kwargs):
+        received.append((split_name, split))
+        return original_produce(root, split_name, split, *args, **kwargs)
+
+    monkeypatch.setattr(generate_module, "produce_shard", produce)
+    spec = small_spec(seed=5)
+    for scheduler in ("sync", "threads"):
+        hashed.clear(), received.clear()
+        fresh = DatasetSpec(spec.name, {name: dataclasses.replace(split) for name, split in spec.splits.items()})
+        generate(fresh, str(tmp_path / scheduler), scheduler=scheduler)
+        assert len(received) == sum(split.shards for split in fresh.splits.values())
+        assert all(split is fresh.splits[name] for name, split in received)  # no dict -> spec per task
+        assert len(hashed) == len(fresh.splits)  # each split hashed once, however many shards it has
+
+
+def test_the_card_object_round_trips_its_file(reference):
+    _, root, card = reference
+    text = (root / CARD_NAME).read_text()
+    assert card.to_json() == text and read_card(str(root)) == card
+    assert DatasetCard.from_json(text) == card and DatasetCard.from_json(card.to_json()).to_json() == text
+    assert card.content_digest() == card.content_sha256
+    assert all(split.content_digest() == split.content_sha256 for split in card.splits.values())
+    files = card.files()
+    assert [f.path for f in files] == [shard_paths(s, shard.index)[kind] for s, split in card.splits.items()
+                                       for shard in split.shards for kind in ("sources", "points")]
+    assert all(hashlib.sha256((root / f.path).read_bytes()).hexdigest() == f.sha256 for f in files)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda card: card.update(schema_version=999), "uses dataset schema version 999"),
+    (lambda card: card.update(format="other"), "is not a fieldbench dataset card (format='other')"),
+    (lambda card: card["spec"].pop("splits"), "the card's spec is invalid"),
+    (lambda card: card["splits"]["train"]["shards"][0].pop("files"), "is not a valid dataset card"),
+])
+def test_a_wrong_card_gives_one_line_naming_the_file(tmp_path, reference, edit, message):
+    root = copy_of(reference, tmp_path)
+    card = json.loads((root / CARD_NAME).read_text())
+    edit(card)
+    (root / CARD_NAME).write_text(json.dumps(card))
+    with pytest.raises(ValueError) as caught:
+        read_card(str(root))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert str(root / CARD_NAME) in str(caught.value)
+    report = fieldbench.datasets.verify(root)
+    assert report.problems == [str(caught.value)]

@@ -211,13 +211,14 @@ def _generate_locked(spec: DatasetSpec, root: str, fs, base: str, chosen: list[s
     tasks = []
     for split_name in chosen:
         split = spec.splits[split_name]
+        split.sha256  # noqa: B018 -- hashed here, once: every task gets this object with its digest
         for index in range(split.shards):
             manifest = _complete_manifest(fs, base, split_name, split, index, verify_existing, existing is not None)
             if manifest is not None:
                 done[(split_name, index)] = manifest
             else:
-                # The task gets the frozen SplitSpec itself (hashed once, above); the key is named, so
-                # the graph is the same on every run and a rerun builds only the missing shards.
+                # The task gets the frozen SplitSpec itself, not a dict to rebuild it from; the key is
+                # named, so the graph is the same on every run and a rerun builds only the missing shards.
                 tasks.append(dask.delayed(produce_shard, pure=True)(root, split_name, split, index, storage_options,
                                                                     dask_key_name=f"shard-{split_name}-{index}"))
     total = len(done) + len(tasks)
