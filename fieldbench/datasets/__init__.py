@@ -8,12 +8,12 @@ the registry (``_registry``) is apart from writing it (``_register``: ``update_r
 at the repository root; ``docs/data_format.md`` describes every file.
 """
 
-from ._cache import cache_root, dataset_path
-from ._fetch import ChecksumError, DatasetUnavailableError, MirrorWarning, config_path, get, resolve_mirror
+from ._fetch import ChecksumError, DatasetUnavailableError, MirrorWarning, get
 from ._load import DatasetHandle, SplitData, iter_batches, load, open_dataset
 from ._publish import PublishError, publish
 from ._register import Registration, build_registry, register, update_registry
 from ._registry import StaleRegistryError, UnknownDatasetError, dataset_spec, list_datasets, registry_entries
+from ._settings import cache_root, config_path, dataset_path, resolve_mirror
 from ._verify import DatasetVerificationError, VerificationReport, verify
 
 __all__ = [

@@ -1,6 +1,7 @@
 """Getting a verified standard dataset: from the local cache, a mirror (pooch), or a local rebuild.
 
-``get(name)`` returns the directory of a verified copy of a standard dataset:
+``get(name)`` returns the directory of a verified copy of a standard dataset (the settings it reads,
+cache location and mirror, are resolved in ``_settings``):
 
 1. **Cache.** ``<cache root>/datasets/<name>``, where the cache root is the ``cache_dir``
    argument, else ``$FIELDBENCH_CACHE``, else ``platformdirs.user_cache_dir("fieldbench")``.
@@ -48,29 +49,19 @@ import logging
 import os
 import shutil
 import sys
-import tomllib
-import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import platformdirs
-
 from .._io import atomic_write_text, file_sha256, folder_lock, json_sha256, stamped_sha256
 from ..pipeline import (CARD_NAME, FINGERPRINT_VERSION, SHARD_FILES, DatasetCard, DatasetExistsError, DatasetSpec,
                         generate, read_card, shard_paths)
-from ._cache import dataset_path
 from ._registry import dataset_spec, registry_entries
+from ._settings import MIRROR_ENV, dataset_path, how_to_configure, resolve_mirror
 from ._verify import MARKER_NAME, DatasetVerificationError, stray_files, verify
 
-__all__ = [
-    "get", "config_path", "load_config", "resolve_mirror", "ChecksumError", "DatasetUnavailableError",
-    "MirrorWarning", "MIRROR_ENV", "CONFIG_ENV",
-]
+__all__ = ["get", "ChecksumError", "DatasetUnavailableError", "MirrorWarning"]
 
-MIRROR_ENV = "FIELDBENCH_MIRROR"
-CONFIG_ENV = "FIELDBENCH_CONFIG"
-_SCHEMES = ("http", "https", "ftp")
 
 
 class ChecksumError(ValueError):
@@ -87,53 +78,6 @@ class MirrorWarning(UserWarning):
 
 class _MirrorUnavailable(Exception):
     pass
-
-
-# --------------------------------------------------------------------------------------------- settings
-
-def config_path() -> Path:
-    """The config file: ``$FIELDBENCH_CONFIG``, else ``<user config dir>/fieldbench/config.toml``."""
-    configured = os.environ.get(CONFIG_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return Path(platformdirs.user_config_dir("fieldbench")) / "config.toml"
-
-
-def load_config() -> dict:
-    """The parsed config file ({} when there is none)."""
-    path = config_path()
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"cannot parse the fieldbench config file {path}: {error}") from None
-
-
-def resolve_mirror(mirror: str | None = None) -> str | None:
-    """The mirror base URL (no trailing slash) or None: argument, ``$FIELDBENCH_MIRROR``, config file."""
-    if mirror is not None:
-        value, origin = mirror, "--mirror (mirror= in Python)"
-    elif MIRROR_ENV in os.environ:
-        value, origin = os.environ[MIRROR_ENV], f"${MIRROR_ENV}"
-    else:
-        value, origin = load_config().get("mirror"), f"'mirror' in {config_path()}"
-    if not value:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{origin} must be a URL string; got {value!r}")
-    value = value.strip().rstrip("/")
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in _SCHEMES or not parts.netloc:
-        raise ValueError(f"{origin} = {value!r} is not an http(s) or ftp base URL (e.g. 'http://HOST:8000', "
-                         "where HOST serves the folder written by `fieldbench datasets publish`)")
-    return value
-
-
-def _how_to_configure() -> str:
-    return (f"pass --mirror URL (mirror=URL in Python), set {MIRROR_ENV}=URL, or put `mirror = \"URL\"` in "
-            f"{config_path()} (any static server of a folder written by `fieldbench datasets publish` is a mirror)")
 
 
 def _reporter(progress) -> Callable[[str], None]:
@@ -374,7 +318,7 @@ def _rebuild(name: str, spec: DatasetSpec, target: Path, entries: Mapping, say, 
         raise DatasetVerificationError(
             report, f"the local rebuild of {name!r} does not match the registry, so it was moved aside to "
                     f"{failed} (it is not used). This fieldbench (or its numerical stack) produces other data "
-                    f"than the reference build; download the dataset from a mirror instead ({_how_to_configure()}),"
+                    f"than the reference build; download the dataset from a mirror instead ({how_to_configure()}),"
                     " or report this with the details below:")
     return report.registry
 
@@ -433,11 +377,11 @@ def get(
                 say(f"{name} is ready in {target}")
                 return target
         if not rebuild:
-            raise DatasetUnavailableError(f"{failure}, so {name!r} cannot be downloaded; {_how_to_configure()}; "
+            raise DatasetUnavailableError(f"{failure}, so {name!r} cannot be downloaded; {how_to_configure()}; "
                                           "or allow a local rebuild (rebuild=True)")
         shards = sum(s.shards for s in spec.splits.values())
         warnings.warn(f"{failure}; rebuilding {name!r} locally instead ({shards} shards, verified against the "
-                      f"registry afterwards). To download it, {_how_to_configure()}.", MirrorWarning, stacklevel=2)
+                      f"registry afterwards). To download it, {how_to_configure()}.", MirrorWarning, stacklevel=2)
         say(f"{failure}; rebuilding {name} locally in {target}")
         match = _rebuild(name, spec, target, entries, say, generate_options)
         _mark(target, entries, "rebuild", match)

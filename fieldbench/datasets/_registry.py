@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .._io import read_json
 from ..pipeline import FINGERPRINT_VERSION, DatasetSpec
-from ._cache import dataset_path
+from ._settings import dataset_path
 
 __all__ = [
     "REGISTRY_FILE", "REGISTRY_ENV", "REGISTRY_FORMAT", "REGISTRY_VERSION", "UnknownDatasetError",

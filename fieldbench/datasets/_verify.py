@@ -1,4 +1,4 @@
-"""Checking a dataset directory (against its card and the registry) and publishing mirrors.
+"""Checking a dataset directory against its card, its shard manifests and the registry.
 
 ``verify(path)`` re-hashes every file listed in the card, checks the card against itself and
 against the shard manifests, reports stray files (anything that is neither a listed shard file, a
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from .._io import DamagedFileError, file_sha256, read_json
-from ..pipeline import (CARD_NAME, SHARD_FILES, CardError, ShardRecord, DatasetCard, fingerprint, read_card, shard_paths,
-                        value_columns)
+from ..pipeline import (CARD_NAME, SHARD_FILES, CardError, DatasetCard, FileRecord, ShardRecord, fingerprint, read_card,
+                        shard_paths, value_columns)
 from ._registry import StaleRegistryError, list_datasets, registry_entries
 
 __all__ = ["VerificationReport", "DatasetVerificationError", "verify", "values_close", "stray_files", "VALUE_ULPS",
@@ -236,7 +236,7 @@ def verify(path: str | os.PathLike, *, against=None, hashes: bool = True,
     return report
 
 
-def _check_file(root: Path, entry, hashes: bool, report: VerificationReport) -> str | None:
+def _check_file(root: Path, entry: FileRecord, hashes: bool, report: VerificationReport) -> str | None:
     """Check one listed file's size (and sha256 with ``hashes``); returns its sha256 (None: missing;
     the card's when ``hashes`` is False and the size is right, i.e. trusted)."""
     file = root / entry.path

@@ -263,8 +263,8 @@ def _existing_card(spec: DatasetSpec, root: str, fs, base: str) -> DatasetCard |
     except CardError as error:
         raise DatasetExistsError(f"{root} already holds a different dataset ({error}); choose another path "
                                  f"(or discard it first: `rm -r {base}`)") from None
-    if existing.spec.name != spec.name or any(
-            s not in spec.splits or old.to_dict() != spec.splits[s].to_dict() for s, old in existing.spec.splits.items()):
+    if existing.spec.name != spec.name or any(s not in spec.splits or old.to_dict() != spec.splits[s].to_dict()
+                                              for s, old in existing.spec.splits.items()):
         raise DatasetExistsError(f"{root} already holds a different dataset ({existing.spec.name!r}); choose "
                                  f"another path (or discard it first: `rm -r {base}`)")
     return existing
