@@ -7,22 +7,37 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "file_sha256", "file_stamp", "stamped_sha256", "read_json",
-           "DamagedFileError", "folder_lock", "lock_path", "RACY_NS"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_copy", "file_sha256", "sha256_bytes", "json_sha256",
+           "file_stamp", "stamped_sha256", "read_json", "DamagedFileError", "folder_lock", "lock_path", "RACY_NS",
+           "TEMPORARY_PREFIX"]
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 hex digest of a file, read in 1 MiB blocks."""
+def file_sha256(path: str | os.PathLike, *, fs=None) -> str:
+    """sha256 hex digest of a file, read in 1 MiB blocks; ``fs``: an fsspec file system holding
+    ``path`` (default: the local one)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with (fs.open(path, "rb") if fs is not None else open(path, "rb")) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """sha256 hex digest of bytes in memory (e.g. a file about to be written)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def json_sha256(data) -> str:
+    """sha256 of the JSON of ``data`` with sorted keys (default separators): a digest of a spec or a
+    registry entry that does not depend on key order."""
+    return sha256_bytes(json.dumps(data, sort_keys=True).encode())
 
 
 #: A stamp taken less than this long after the file last changed is not trusted (the "racy" case of
@@ -54,12 +69,35 @@ def stamped_sha256(path: str | os.PathLike, record: Mapping | None = None) -> tu
     return digest, {"sha256": digest, "stamp": stamp, "hashed_ns": started}, True
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+#: Temporary files of atomic writes are named ``<prefix><random hex>-<final name>`` in the folder of
+#: the final file, so that whoever holds a folder's lock can find (and delete) those of killed writers.
+TEMPORARY_PREFIX = ".tmp-"
+
+
+def _temporary_beside(path: str) -> str:
+    """A fresh temporary name in the folder of ``path`` (a random part: threads of one process may
+    write the same file at once)."""
+    parent, slash, name = path.rpartition("/")
+    return f"{parent}{slash}{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{name}"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fs=None) -> None:
     """Write ``path`` under a temporary name in the same folder, then rename: readers see the old
-    file or the new one, never a torn one."""
+    file or the new one, never a torn one. ``fs``: an fsspec file system holding ``path`` (default:
+    the local one; on object stores the rename is a copy, still never a torn object)."""
+    if fs is not None:
+        path = str(path)
+        parent = path.rpartition("/")[0]
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        temporary = _temporary_beside(path)
+        with fs.open(temporary, "wb") as handle:
+            handle.write(data)
+        fs.mv(temporary, path)
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = Path(_temporary_beside(path.as_posix()))
     try:
         temporary.write_bytes(data)
         temporary.replace(path)
@@ -69,6 +107,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy the local file ``source`` to ``target`` the way ``atomic_write_bytes`` writes (without
+    reading it into memory)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(_temporary_beside(target.as_posix()))
+    try:
+        shutil.copyfile(source, temporary)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 class DamagedFileError(ValueError):

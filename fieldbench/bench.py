@@ -161,7 +161,7 @@ def generation_throughput(dataset: str = "circles2d", split: str = "train", *, w
     split_spec = spec.splits[split]
     scratch = tempfile.mkdtemp(prefix="fieldbench-bench-", dir=out_dir)
     try:
-        produce_shard(f"{scratch}/warm-up", split, split_spec.to_dict(), 0)  # compile outside the timing
+        produce_shard(f"{scratch}/warm-up", split, split_spec, 0)  # compile outside the timing
         target = f"{scratch}/{dataset}"
         start = time.perf_counter()
         generate(spec, target, splits=[split], workers=workers)

@@ -22,11 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fieldbench.datasets._fetch import (MARKER_NAME, ChecksumError, DatasetUnavailableError, MirrorWarning,
-                                        cache_root, get, resolve_mirror)
-from fieldbench.datasets._registry import (StaleRegistryError, UnknownDatasetError, dataset_spec, list_datasets,
-                                           registry_entries)
-from fieldbench.datasets._verify import DatasetVerificationError, publish, values_close, verify
+from fieldbench.datasets import (ChecksumError, DatasetUnavailableError, DatasetVerificationError, MirrorWarning,
+                                 StaleRegistryError, UnknownDatasetError, cache_root, dataset_spec, get, list_datasets,
+                                 publish, registry_entries, resolve_mirror, verify)
+from fieldbench.datasets._verify import MARKER_NAME, values_close
 from fieldbench.pipeline import generate
 
 NAME = "circles2d-mini"
@@ -423,7 +422,7 @@ def test_registry_matches_a_fresh_build(builds, name):
     """The registered fingerprints are what the current code generates (else: re-register)."""
     card = json.loads((builds[name] / "card.json").read_text())
     entries = registry_entries(name)
-    fix = f"the registry is stale: run `python -m fieldbench.datasets._registry build` ({name})"
+    fix = f"the registry is stale: run `fieldbench datasets build {name}`"
     for split_name, split in entries["splits"].items():
         built = {s["index"]: s for s in card["splits"][split_name]["shards"]}
         for shard in split["shards"]:
@@ -516,13 +515,17 @@ def test_an_old_format_registry_entry_is_refused_in_one_line_and_migrated(builds
             call()
         message = str(caught.value)
         assert "\n" not in message and "fingerprint version 1" in message
-        assert f"python -m fieldbench.datasets._registry update {NAME} DATASET_DIR" in message
+        assert f"fieldbench datasets register {NAME} DATASET_DIR" in message
     report = verify(builds[NAME])
     assert not report.ok and any("fingerprint version 1" in p for p in report.problems)
     # The command it names re-registers from an existing copy, without regenerating anything.
-    from fieldbench.datasets._registry import main as registry_main
+    from typer.testing import CliRunner
 
-    assert registry_main(["update", NAME, str(builds[NAME])]) == 0
+    from fieldbench.cli._app import app
+
+    result = CliRunner().invoke(app, ["datasets", "register", NAME, str(builds[NAME])])
+    assert result.exit_code == 0, result.output
+    assert f"registered {NAME}:" in result.output and "same files as before" in " ".join(result.output.split())
     migrated = json.loads((registry / "registry.json").read_text())
     assert migrated["registry_version"] == 2
     assert migrated["datasets"][NAME]["splits"] == current["splits"]

@@ -100,7 +100,7 @@ def test_load_other_split_and_open_dataset(dataset):
     handle = open_dataset(str(dataset))
     assert isinstance(handle, DatasetHandle)
     assert handle.splits == ["train", "test"]
-    assert [s["index"] for s in handle.shards("train")] == list(range(7))
+    assert [s.index for s in handle.shards("train")] == list(range(7))
     assert handle.spec.splits["train"].samples == SAMPLES
 
 

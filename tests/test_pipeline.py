@@ -31,7 +31,7 @@ import pytest
 import fieldbench
 from fieldbench.datasets import load
 from fieldbench.pipeline import (
-    CARD_NAME, DatasetExistsError, DatasetSpec, SplitSpec, fingerprint, generate, read_card, shard_paths,
+    CARD_NAME, DatasetCard, DatasetExistsError, DatasetSpec, SplitSpec, fingerprint, generate, read_card, shard_paths,
     shard_rng,
 )
 from fieldbench.sources import ConfigurationSpec, Family, Sources, sample_configurations
@@ -144,43 +144,43 @@ def minis(tmp_path_factory) -> dict[str, tuple[DatasetSpec, Path]]:
 # -- 1. determinism --------------------------------------------------------------------------------
 def test_every_local_scheduler_writes_the_same_bytes(tmp_path, reference):
     spec, root, sync_card = reference  # written with scheduler="sync"
-    assert sync_card["generated_with"]["scheduler"] == "sync"
+    assert sync_card.generated_with["scheduler"] == "sync"
     for scheduler, workers in (("threads", 2), ("processes", 2)):
         card = generate(spec, str(tmp_path / scheduler), scheduler=scheduler, workers=workers)
-        assert card["generated_with"]["scheduler"] == scheduler
-        assert card["content_sha256"] == sync_card["content_sha256"]
-        assert card["splits"] == sync_card["splits"]  # every shard's files, sha256 and fingerprint
+        assert card.generated_with["scheduler"] == scheduler
+        assert card.content_sha256 == sync_card.content_sha256
+        assert card.splits == sync_card.splits  # every shard's files, sha256 and fingerprint
         assert_same_files(root, tmp_path / scheduler, spec)
 
     # The card's checksums describe the files actually written.
-    for split_name, entry in sync_card["splits"].items():
+    for split_name, entry in sync_card.splits.items():
         split = spec.splits[split_name]
-        assert [s["index"] for s in entry["shards"]] == list(range(split.shards))
-        assert entry["samples"] == split.samples and entry["points_per_sample"] == split.points
-        for shard in entry["shards"]:
+        assert [s.index for s in entry.shards] == list(range(split.shards))
+        assert entry.samples == split.samples and entry.points_per_sample == split.points
+        for shard in entry.shards:
             for kind in ("sources", "points"):
-                data = (root / shard["files"][kind]["path"]).read_bytes()
-                assert hashlib.sha256(data).hexdigest() == shard["files"][kind]["sha256"]
-                assert len(data) == shard["files"][kind]["bytes"]
-            sources = pq.read_table(root / shard["files"]["sources"]["path"])
-            points = pq.read_table(root / shard["files"]["points"]["path"])
-            assert fingerprint(sources, points) == shard["fingerprint"]
-            assert shard["samples"] == len(split.shard_range(shard["index"]))
-            assert points.num_rows == shard["points"] == shard["samples"] * split.points
-        digest = hashlib.sha256("".join(f["sha256"] for s in entry["shards"] for f in s["files"].values()).encode())
-        assert entry["content_sha256"] == digest.hexdigest()
-    assert read_card(str(root))["content_sha256"] == sync_card["content_sha256"]
+                data = (root / shard.files[kind].path).read_bytes()
+                assert hashlib.sha256(data).hexdigest() == shard.files[kind].sha256
+                assert len(data) == shard.files[kind].bytes
+            sources = pq.read_table(root / shard.files["sources"].path)
+            points = pq.read_table(root / shard.files["points"].path)
+            assert fingerprint(sources, points) == shard.fingerprint
+            assert shard.samples == len(split.shard_range(shard.index))
+            assert points.num_rows == shard.points == shard.samples * split.points
+        digest = hashlib.sha256("".join(f.sha256 for s in entry.shards for f in s.files.values()).encode())
+        assert entry.content_sha256 == digest.hexdigest()
+    assert read_card(str(root)).content_sha256 == sync_card.content_sha256
 
 
 def test_another_seed_gives_other_data(tmp_path):
     spec, other = small_spec(seed=11), small_spec(seed=31)
     a = generate(spec, str(tmp_path / "a"), scheduler="sync")
     b = generate(other, str(tmp_path / "b"), scheduler="sync")
-    assert a["content_sha256"] != b["content_sha256"]
+    assert a.content_sha256 != b.content_sha256
     for split in spec.splits:
-        for shard_a, shard_b in zip(a["splits"][split]["shards"], b["splits"][split]["shards"]):
-            assert shard_a["fingerprint"]["sources_sha256"] != shard_b["fingerprint"]["sources_sha256"]
-            assert shard_a["fingerprint"]["points_sha256"] != shard_b["fingerprint"]["points_sha256"]
+        for shard_a, shard_b in zip(a.splits[split].shards, b.splits[split].shards):
+            assert shard_a.fingerprint["sources_sha256"] != shard_b.fingerprint["sources_sha256"]
+            assert shard_a.fingerprint["points_sha256"] != shard_b.fingerprint["points_sha256"]
         sources_a, points_a = split_tables(tmp_path / "a", split)
         sources_b, points_b = split_tables(tmp_path / "b", split)
         assert not np.any(np.isin(sources_a.column("center_x").to_numpy(), sources_b.column("center_x").to_numpy()))
@@ -193,9 +193,9 @@ def test_shard_size_is_part_of_the_spec_and_of_the_content(tmp_path):
     fine = small_spec(shard_size=5)
     a = generate(coarse, str(tmp_path / "coarse"), splits=["train"], scheduler="sync")
     b = generate(fine, str(tmp_path / "fine"), splits=["train"], scheduler="sync")
-    assert a["spec"]["splits"]["train"]["shard_size"] == 23 and len(a["splits"]["train"]["shards"]) == 1
-    assert b["spec"]["splits"]["train"]["shard_size"] == 5 and len(b["splits"]["train"]["shards"]) == 5
-    assert a["splits"]["train"]["content_sha256"] != b["splits"]["train"]["content_sha256"]
+    assert a.spec.splits["train"].shard_size == 23 and len(a.splits["train"].shards) == 1
+    assert b.spec.splits["train"].shard_size == 5 and len(b.splits["train"].shards) == 5
+    assert a.splits["train"].content_sha256 != b.splits["train"].content_sha256
     data_a, data_b = load(str(tmp_path / "coarse"), "train"), load(str(tmp_path / "fine"), "train")
     assert len(data_a) == len(data_b) == 23
     assert not np.array_equal(data_a.points, data_b.points)
@@ -305,8 +305,8 @@ def test_a_killed_run_resumes_without_losing_or_duplicating_anything(tmp_path):
     for index in complete:  # skipped: the very same files (same inode, untouched)
         assert file_ids(root, "train", index) == before[index]
 
-    assert card["content_sha256"] == reference_card["content_sha256"]
-    assert card["splits"] == reference_card["splits"]
+    assert card.content_sha256 == reference_card.content_sha256
+    assert card.splits == reference_card.splits
     assert_same_files(reference, root, spec)
     data = load(str(root), "train")
     np.testing.assert_array_equal(split_tables(root, "train")[1].column("sample").to_numpy(),
@@ -351,7 +351,7 @@ def test_a_write_failing_halfway_leaves_no_partial_shard(tmp_path, monkeypatch, 
     calls = []
     card = generate(spec, str(root), scheduler="sync", progress=lambda done, total: calls.append((done, total)))
     assert calls[0] == (2, 8)
-    assert card["splits"] == reference_card["splits"]
+    assert card.splits == reference_card.splits
     assert {shard: file_ids(root, *shard) for shard in complete} == before
     assert_same_files(reference_root, root, spec)
 
@@ -387,8 +387,8 @@ def test_corrupted_shards_are_detected_and_regenerated(tmp_path, reference):
         assert (root / shard_paths("train", index)["points"]).read_bytes() == original[index]
     for index in (0, 1):
         assert file_ids(root, "train", index) == before[index]
-    assert again["splits"] == card["splits"]
-    assert again["content_sha256"] == card["content_sha256"]
+    assert again.splits == card.splits
+    assert again.content_sha256 == card.content_sha256
 
 
 # -- 5. a real dask.distributed cluster ---------------------------------------------------------------
@@ -458,8 +458,8 @@ def test_a_distributed_cluster_writes_the_same_dataset(tmp_path, monkeypatch, re
         card = generate(spec, str(tmp_path / "cluster"), splits=["train"], scheduler=address,
                         progress=lambda done, total: calls.append((done, total)))
         assert calls == [(done, 5) for done in range(6)]
-        assert card["generated_with"]["scheduler"] == address
-        assert card["splits"] == {"train": local["splits"]["train"]}
+        assert card.generated_with["scheduler"] == address
+        assert card.splits == {"train": local.splits["train"]}
         assert_same_files(local_root, tmp_path / "cluster", train_only)
         executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
         assert len(executed) == 2 and sum(executed.values()) == 5, executed  # the 5 shards, on the workers
@@ -467,7 +467,7 @@ def test_a_distributed_cluster_writes_the_same_dataset(tmp_path, monkeypatch, re
         # A relative target means the caller's directory, not the workers'.
         monkeypatch.chdir(tmp_path)
         relative = generate(spec, "cluster-relative", splits=["train"], scheduler=address)
-        assert relative["splits"] == {"train": local["splits"]["train"]}
+        assert relative.splits == {"train": local.splits["train"]}
         assert_same_files(local_root, tmp_path / "cluster-relative", train_only)
         assert not (worker_home / "cluster-relative").exists()
     finally:
@@ -487,9 +487,9 @@ def test_generate_and_load_on_an_fsspec_memory_filesystem(tmp_path, reference):
     fs = fsspec.filesystem("memory")
     try:
         card = generate(spec, url)
-        assert card["splits"] == local["splits"]
+        assert card.splits == local.splits
         assert fs.exists(url + "/train/points/part-00004.parquet")
-        assert read_card(url)["content_sha256"] == local["content_sha256"]
+        assert read_card(url).content_sha256 == local.content_sha256
         for split in spec.splits:
             remote, here = load(url, split), load(str(local_root), split)
             for name in ("family", "centers", "magnetisations", "sizes", "mask", "points", "phi", "field"):
@@ -530,13 +530,13 @@ def test_refuses_to_overwrite_a_different_dataset(tmp_path, reference):
 
     # The same spec again is a no-op resume (nothing rewritten).
     again = generate(spec, str(root), scheduler="sync")
-    assert again["splits"] == card["splits"] and file_ids(root, "train", 0) == ids
+    assert again.splits == card.splits and file_ids(root, "train", 0) == ids
     # Adding a split to a dataset is fine; the finished ones are kept as they are.
     extra = SplitSpec(disc_configuration(), samples=3, points=8, seed=99)
     grown = DatasetSpec(spec.name, {**spec.splits, "extra": extra})
     bigger = generate(grown, str(root), splits=["extra"], scheduler="sync")
-    assert set(bigger["splits"]) == {"train", "test", "extra"} and file_ids(root, "train", 0) == ids
-    assert {k: bigger["splits"][k] for k in ("train", "test")} == card["splits"]
+    assert set(bigger.splits) == {"train", "test", "extra"} and file_ids(root, "train", 0) == ids
+    assert {k: bigger.splits[k] for k in ("train", "test")} == card.splits
     assert load(str(root), "extra").points.shape == (3, 8, 2)
     assert load(str(root), "test").points.shape == (7, 16, 2)
     spec = grown
@@ -556,11 +556,11 @@ def test_refuses_to_overwrite_a_different_dataset(tmp_path, reference):
 def test_splits_generated_one_at_a_time_make_the_same_dataset(tmp_path, reference):
     spec, whole_root, whole = reference
     first = generate(spec, str(tmp_path / "parts"), splits=["test"], scheduler="sync")
-    assert list(first["splits"]) == ["test"]
+    assert list(first.splits) == ["test"]
     with pytest.raises(KeyError, match="train"):
         load(str(tmp_path / "parts"), "train")
     second = generate(spec, str(tmp_path / "parts"), splits=["train"], scheduler="sync")
-    assert second["splits"] == {**whole["splits"]} and second["content_sha256"] == whole["content_sha256"]
+    assert second.splits == {**whole.splits} and second.content_sha256 == whole.content_sha256
     assert_same_files(whole_root, tmp_path / "parts", spec)
 
 
@@ -625,11 +625,11 @@ def test_the_format_reads_with_pandas_pyarrow_and_dask(minis, name, family):
 def test_standard_splits_share_no_configuration(minis, name):
     spec, root = minis[name]
     card = read_card(str(root))
-    assert card["spec"] == spec.to_dict()
-    assert set(card["splits"]) == {"train", "val", "test-single", "test-multi", "test-overlap"}
+    assert card.spec.to_dict() == spec.to_dict()
+    assert set(card.splits) == {"train", "val", "test-single", "test-multi", "test-overlap"}
     columns = ["center_x", "center_y", "magnetisation_x", "magnetisation_y", "size_x", "size_y"]
     rows_per_split, points_per_split = {}, {}
-    for split in card["splits"]:
+    for split in card.splits:
         sources, points = split_tables(root, split)
         rows = {tuple(row) for row in np.stack([sources.column(c).to_numpy() for c in columns], axis=1).tolist()}
         assert len(rows) == sources.num_rows  # no repeated source within a split either
@@ -752,7 +752,7 @@ def test_a_rerun_repairs_shards_of_another_spec_mixed_into_its_dataset(tmp_path,
         shutil.copy(other / relative, root / relative)
     assert not fieldbench.datasets.verify(root, against=False).ok
     repaired = generate(spec, str(root), scheduler="sync")
-    assert repaired["splits"] == card["splits"]
+    assert repaired.splits == card.splits
     assert_same_files(reference_root, root, spec)
     assert fieldbench.datasets.verify(root, against=False).ok
 
@@ -853,3 +853,59 @@ def test_processes_scheduler_workers_die_with_a_killed_parent(tmp_path):
     # The next run resumes and finishes the dataset.
     generate(spec, str(root), scheduler="sync")
     assert fieldbench.datasets.verify(root, against=False).ok
+
+
+# -- 11. the spec travels as one object; the card is a typed object -----------------------------------
+def test_the_spec_reaches_every_shard_task_as_one_object_hashed_once(tmp_path, monkeypatch):
+    import fieldbench.pipeline._generate as generate_module
+    import fieldbench.pipeline._spec as spec_module
+
+    hashed, received = [], []
+    original_hash, original_produce = spec_module.json_sha256, generate_module.produce_shard
+    monkeypatch.setattr(spec_module, "json_sha256", lambda data: hashed.append(data) or original_hash(data))
+
+    def produce(root, split_name, split, *args, **kwargs):
+        received.append((split_name, split))
+        return original_produce(root, split_name, split, *args, **kwargs)
+
+    monkeypatch.setattr(generate_module, "produce_shard", produce)
+    spec = small_spec(seed=5)
+    for scheduler in ("sync", "threads"):
+        hashed.clear(), received.clear()
+        fresh = DatasetSpec(spec.name, {name: dataclasses.replace(split) for name, split in spec.splits.items()})
+        generate(fresh, str(tmp_path / scheduler), scheduler=scheduler)
+        assert len(received) == sum(split.shards for split in fresh.splits.values())
+        assert all(split is fresh.splits[name] for name, split in received)  # no dict -> spec per task
+        assert len(hashed) == len(fresh.splits)  # each split hashed once, however many shards it has
+
+
+def test_the_card_object_round_trips_its_file(reference):
+    _, root, card = reference
+    text = (root / CARD_NAME).read_text()
+    assert card.to_json() == text and read_card(str(root)) == card
+    assert DatasetCard.from_json(text) == card and DatasetCard.from_json(card.to_json()).to_json() == text
+    assert card.content_digest() == card.content_sha256
+    assert all(split.content_digest() == split.content_sha256 for split in card.splits.values())
+    files = card.files()
+    assert [f.path for f in files] == [shard_paths(s, shard.index)[kind] for s, split in card.splits.items()
+                                       for shard in split.shards for kind in ("sources", "points")]
+    assert all(hashlib.sha256((root / f.path).read_bytes()).hexdigest() == f.sha256 for f in files)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda card: card.update(schema_version=999), "uses dataset schema version 999"),
+    (lambda card: card.update(format="other"), "is not a fieldbench dataset card (format='other')"),
+    (lambda card: card["spec"].pop("splits"), "the card's spec is invalid"),
+    (lambda card: card["splits"]["train"]["shards"][0].pop("files"), "is not a valid dataset card"),
+])
+def test_a_wrong_card_gives_one_line_naming_the_file(tmp_path, reference, edit, message):
+    root = copy_of(reference, tmp_path)
+    card = json.loads((root / CARD_NAME).read_text())
+    edit(card)
+    (root / CARD_NAME).write_text(json.dumps(card))
+    with pytest.raises(ValueError) as caught:
+        read_card(str(root))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert str(root / CARD_NAME) in str(caught.value)
+    report = fieldbench.datasets.verify(root)
+    assert report.problems == [str(caught.value)]

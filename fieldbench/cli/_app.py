@@ -20,7 +20,8 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Speed measurements (benchmarks, never unit tests).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-datasets_app = typer.Typer(help="Standard datasets: list, get (download or rebuild, verified), verify, publish.",
+datasets_app = typer.Typer(help="Standard datasets: list, get (download or rebuild, verified), verify, publish; "
+                                "register and build (maintain the registry).",
                            no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 leaderboard_app = typer.Typer(help="Render the leaderboard (README.md + index.html), or verify its records.",
@@ -282,9 +283,9 @@ def generate(
         task = bar.add_task(f"generating {dataset.name}", total=None)
         card = run_generate(dataset, out, splits=split or None, scheduler=scheduler, workers=workers,
                             progress=lambda done, total: bar.update(task, completed=done, total=total))
-    total_points = sum(s["points"] for entry in card["splits"].values() for s in entry["shards"])
-    say((dataset.name, "bold"), f" -> {out}: {len(card['splits'])} split(s), {total_points:,} points; "
-                                f"content sha256 {card['content_sha256'][:16]}...")
+    total_points = sum(shard.points for shard in card.shards())
+    say((dataset.name, "bold"), f" -> {out}: {len(card.splits)} split(s), {total_points:,} points; "
+                                f"content sha256 {card.content_sha256[:16]}...")
 
 
 @datasets_app.command("list")
@@ -360,6 +361,33 @@ def datasets_publish(
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"{len(lines)} files under {to / name}; serve {to} (e.g. `python -m http.server`) and set "
                   "FIELDBENCH_MIRROR to its URL")
+
+
+@datasets_app.command("register")
+@user_errors
+def datasets_register(
+    name: str = typer.Argument(..., help="Standard dataset name."),
+    dataset_dir: Path = typer.Argument(..., help="A complete copy generated from its current spec (e.g. the cached "
+                                                 "one); nothing is regenerated."),
+) -> None:
+    """Write the registry's checksums of a standard dataset from an existing copy (datasets/registry.json)."""
+    from ..datasets import register
+
+    console.print(str(register(name, dataset_dir)), highlight=False, soft_wrap=True)
+
+
+@datasets_app.command("build")
+@user_errors
+def datasets_build(
+    names: list[str] = typer.Argument(None, help="Standard datasets (default: all)."),
+    workdir: Path = typer.Option(None, help="Where to generate (WORKDIR/NAME is deleted first; default "
+                                            "/tmp/fieldbench-registry-build)."),
+) -> None:
+    """Regenerate standard datasets from scratch and register them (after a change to a spec or the generator)."""
+    from ..datasets import build_registry
+
+    for registration in build_registry(names or None, workdir):
+        console.print(str(registration), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """Getting a verified standard dataset: from the local cache, a mirror (pooch), or a local rebuild.
 
-``get(name)`` returns the directory of a verified copy of a standard dataset:
+``get(name)`` returns the directory of a verified copy of a standard dataset (the settings it reads,
+cache location and mirror, are resolved in ``_settings``):
 
 1. **Cache.** ``<cache root>/datasets/<name>``, where the cache root is the ``cache_dir``
    argument, else ``$FIELDBENCH_CACHE``, else ``platformdirs.user_cache_dir("fieldbench")``.
@@ -43,34 +44,24 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 import logging
 import os
 import shutil
 import sys
-import tomllib
-import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import platformdirs
-
-from .._io import atomic_write_text, file_sha256, folder_lock, stamped_sha256
-from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetExistsError, DatasetSpec, generate, shard_paths
-from ._registry import dataset_spec, registry_entries, spec_sha256
+from .._io import atomic_write_text, file_sha256, folder_lock, json_sha256, stamped_sha256
+from ..pipeline import (CARD_NAME, FINGERPRINT_VERSION, SHARD_FILES, DatasetCard, DatasetExistsError, DatasetSpec,
+                        generate, read_card, shard_paths)
+from ._registry import dataset_spec, registry_entries
+from ._settings import MIRROR_ENV, dataset_path, how_to_configure, resolve_mirror
 from ._verify import MARKER_NAME, DatasetVerificationError, stray_files, verify
 
-__all__ = [
-    "get", "cache_root", "dataset_path", "config_path", "load_config", "resolve_mirror", "ChecksumError",
-    "DatasetUnavailableError", "MirrorWarning", "MIRROR_ENV", "CACHE_ENV", "CONFIG_ENV", "MARKER_NAME",
-]
+__all__ = ["get", "ChecksumError", "DatasetUnavailableError", "MirrorWarning"]
 
-MIRROR_ENV = "FIELDBENCH_MIRROR"
-CACHE_ENV = "FIELDBENCH_CACHE"
-CONFIG_ENV = "FIELDBENCH_CONFIG"
-_SCHEMES = ("http", "https", "ftp")
 
 
 class ChecksumError(ValueError):
@@ -89,67 +80,6 @@ class _MirrorUnavailable(Exception):
     pass
 
 
-# --------------------------------------------------------------------------------------------- settings
-
-def config_path() -> Path:
-    """The config file: ``$FIELDBENCH_CONFIG``, else ``<user config dir>/fieldbench/config.toml``."""
-    configured = os.environ.get(CONFIG_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return Path(platformdirs.user_config_dir("fieldbench")) / "config.toml"
-
-
-def load_config() -> dict:
-    """The parsed config file ({} when there is none)."""
-    path = config_path()
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"cannot parse the fieldbench config file {path}: {error}") from None
-
-
-def resolve_mirror(mirror: str | None = None) -> str | None:
-    """The mirror base URL (no trailing slash) or None: argument, ``$FIELDBENCH_MIRROR``, config file."""
-    if mirror is not None:
-        value, origin = mirror, "--mirror (mirror= in Python)"
-    elif MIRROR_ENV in os.environ:
-        value, origin = os.environ[MIRROR_ENV], f"${MIRROR_ENV}"
-    else:
-        value, origin = load_config().get("mirror"), f"'mirror' in {config_path()}"
-    if not value:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{origin} must be a URL string; got {value!r}")
-    value = value.strip().rstrip("/")
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in _SCHEMES or not parts.netloc:
-        raise ValueError(f"{origin} = {value!r} is not an http(s) or ftp base URL (e.g. 'http://HOST:8000', "
-                         "where HOST serves the folder written by `fieldbench datasets publish`)")
-    return value
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The fieldbench cache root: argument, else ``$FIELDBENCH_CACHE``, else the user cache dir."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(platformdirs.user_cache_dir("fieldbench"))
-
-
-def dataset_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where ``get`` keeps dataset ``name``: ``<cache root>/datasets/<name>``."""
-    return cache_root(cache_dir) / "datasets" / name
-
-
-def _how_to_configure() -> str:
-    return (f"pass --mirror URL (mirror=URL in Python), set {MIRROR_ENV}=URL, or put `mirror = \"URL\"` in "
-            f"{config_path()} (any static server of a folder written by `fieldbench datasets publish` is a mirror)")
-
-
 def _reporter(progress) -> Callable[[str], None]:
     if callable(progress):
         return progress
@@ -164,15 +94,10 @@ def _write_json_atomic(path: Path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=1))
 
 
-def _card_files(card: Mapping) -> list[dict]:
-    return [shard["files"][kind] for split in card["splits"].values() for shard in split["shards"]
-            for kind in ("sources", "points")]
-
-
 def _entry_digest(entries: Mapping) -> str:
     """Digest of a registry entry: a marker made under another entry (or fingerprint scheme) is
     re-verified, not trusted."""
-    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+    return json_sha256(entries)
 
 
 def _cached_ok(target: Path, entries: Mapping, full_check: bool) -> bool:
@@ -203,15 +128,15 @@ def _cached_ok(target: Path, entries: Mapping, full_check: bool) -> bool:
         reread |= read
         good = card_sha == marker.get("card_sha256")
         if good:
-            card = json.loads((target / CARD_NAME).read_text())
-            for entry in _card_files(card):
-                file = target / entry["path"]
+            card = read_card(str(target))
+            for entry in card.files():
+                file = target / entry.path
                 if not file.is_file():
                     good = False
                     break
-                digest, fresh[entry["path"]], read = stamped_sha256(file, records.get(entry["path"]))
+                digest, fresh[entry.path], read = stamped_sha256(file, records.get(entry.path))
                 reread |= read
-                if digest != entry["sha256"]:
+                if digest != entry.sha256:
                     good = False
                     break
             good = good and not stray_files(target, card)
@@ -228,9 +153,9 @@ def _cached_ok(target: Path, entries: Mapping, full_check: bool) -> bool:
 def _mark(target: Path, entries: Mapping, method: str, match: str) -> None:
     """Record a verified copy: the registry entry it matched and, per file, its sha256 with the
     stamp taken when it was hashed (what ``_cached_ok`` trusts later)."""
-    card = json.loads((target / CARD_NAME).read_text())
+    card = read_card(str(target))
     files = {}
-    for relative in [CARD_NAME] + [entry["path"] for entry in _card_files(card)]:
+    for relative in [CARD_NAME] + [entry.path for entry in card.files()]:
         _, files[relative], _ = stamped_sha256(target / relative)
     _write_json_atomic(target / MARKER_NAME, {
         "registry_entry_sha256": _entry_digest(entries), "fingerprint_version": FINGERPRINT_VERSION,
@@ -264,11 +189,10 @@ def _remove_strays(target: Path, entries: Mapping, say) -> None:
 
 def _clear_foreign(target: Path, spec: DatasetSpec, say) -> None:
     """Remove a cached folder that holds another dataset (e.g. from an older spec)."""
-    card = target / CARD_NAME
-    if not card.exists():
+    if not (target / CARD_NAME).exists():
         return
     try:
-        foreign = json.loads(card.read_text()).get("spec") != spec.to_dict()
+        foreign = read_card(str(target)).spec.to_dict() != spec.to_dict()
     except (OSError, ValueError):
         foreign = True
     if foreign:
@@ -291,25 +215,22 @@ def _quiet_pooch():
 
 # --------------------------------------------------------------------------------------------- download
 
-def _card_problems(card: Mapping, spec: DatasetSpec, entries: Mapping, name: str) -> list[str]:
+def _card_problems(card: DatasetCard, entries: Mapping, name: str) -> list[str]:
     problems = []
-    if card.get("content_sha256") != entries["content_sha256"]:
-        problems.append(f"content_sha256 {card.get('content_sha256')} != registered {entries['content_sha256']}")
-    try:
-        if spec_sha256(DatasetSpec.from_dict(card["spec"])) != entries["spec_sha256"]:
-            problems.append("its spec differs from the registered one")
-        listed = {f"{name}/{e['path']}": (e["sha256"], e["bytes"]) for e in _card_files(card)}
-    except (KeyError, TypeError, ValueError) as error:
-        return problems + [f"malformed card ({type(error).__name__}: {error})"]
+    if card.content_sha256 != entries["content_sha256"]:
+        problems.append(f"content_sha256 {card.content_sha256} != registered {entries['content_sha256']}")
+    if card.spec.sha256 != entries["spec_sha256"]:
+        problems.append("its spec differs from the registered one")
+    listed = {f"{name}/{e.path}": (e.sha256, e.bytes) for e in card.files()}
     registered = {path: (e["sha256"], e["bytes"]) for path, e in entries["files"].items()}
     if listed != registered:
         problems.append("its file list or checksums differ from the registry")
-    if set(card.get("splits", {})) != set(entries["splits"]):
-        problems.append(f"splits {sorted(card.get('splits', {}))} != registered {sorted(entries['splits'])}")
+    if set(card.splits) != set(entries["splits"]):
+        problems.append(f"splits {sorted(card.splits)} != registered {sorted(entries['splits'])}")
     return problems
 
 
-def _download(name: str, url: str, base: Path, target: Path, spec: DatasetSpec, entries: Mapping, say,
+def _download(name: str, url: str, base: Path, target: Path, entries: Mapping, say,
               timeout: float, retries: int) -> None:
     import pooch
     import requests
@@ -347,29 +268,28 @@ def _download(name: str, url: str, base: Path, target: Path, spec: DatasetSpec, 
         with _quiet_pooch():
             card_file = fetch(entries["card"])
             try:
-                card = json.loads(card_file.read_text())
-                problems = _card_problems(card, spec, entries, name)
-            except (OSError, ValueError) as error:
-                problems = [f"not a valid JSON card ({error})"]
+                card = DatasetCard.from_json(card_file.read_bytes(), str(card_file))
+                problems = _card_problems(card, entries, name)
+            except (OSError, ValueError) as error:  # not JSON, or not a card this fieldbench reads
+                problems = [f"not a valid card ({error})"]
             if problems:
                 raise ChecksumError(f"{entries['card']} on the mirror {url} does not match the registry: "
                                     + "; ".join(problems) + ". The mirror holds another version of the dataset "
                                     "(or a damaged card): republish it with `fieldbench datasets publish`, or "
                                     "rebuild locally with --mirror ''")
-            shards = [(split_name, shard) for split_name, split in card["splits"].items()
-                      for shard in split["shards"]]
+            shards = [(split_name, shard) for split_name, split in card.splits.items() for shard in split.shards]
             for done, (split_name, shard) in enumerate(shards, 1):
-                for kind in ("sources", "points"):
-                    entry = shard["files"][kind]
-                    final = target / entry["path"]
-                    if final.is_file() and file_sha256(final) == entry["sha256"]:
+                for kind in SHARD_FILES:
+                    entry = shard.files[kind]
+                    final = target / entry.path
+                    if final.is_file() and file_sha256(final) == entry.sha256:
                         continue  # already here and good (an earlier, interrupted download)
                     final.unlink(missing_ok=True)  # a bad local copy must not survive a failed download
-                    staged = fetch(f"{name}/{entry['path']}")
+                    staged = fetch(f"{name}/{entry.path}")
                     final.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(staged, final)
                 # A manifest per shard, as generate() writes: a later rebuild resumes from these shards.
-                _write_json_atomic(target / shard_paths(split_name, shard["index"])["manifest"], shard)
+                _write_json_atomic(target / shard_paths(split_name, shard.index)["manifest"], shard.to_dict())
                 say(f"{name}: {done}/{len(shards)} shards downloaded and checked")
             os.replace(card_file, target / CARD_NAME)
     finally:
@@ -398,7 +318,7 @@ def _rebuild(name: str, spec: DatasetSpec, target: Path, entries: Mapping, say, 
         raise DatasetVerificationError(
             report, f"the local rebuild of {name!r} does not match the registry, so it was moved aside to "
                     f"{failed} (it is not used). This fieldbench (or its numerical stack) produces other data "
-                    f"than the reference build; download the dataset from a mirror instead ({_how_to_configure()}),"
+                    f"than the reference build; download the dataset from a mirror instead ({how_to_configure()}),"
                     " or report this with the details below:")
     return report.registry
 
@@ -449,7 +369,7 @@ def get(
             failure = "no mirror is configured for fieldbench datasets"
         else:
             try:
-                _download(name, url, base, target, spec, entries, say, timeout, retries)
+                _download(name, url, base, target, entries, say, timeout, retries)
             except _MirrorUnavailable as error:
                 failure = str(error)
             else:
@@ -457,11 +377,11 @@ def get(
                 say(f"{name} is ready in {target}")
                 return target
         if not rebuild:
-            raise DatasetUnavailableError(f"{failure}, so {name!r} cannot be downloaded; {_how_to_configure()}; "
+            raise DatasetUnavailableError(f"{failure}, so {name!r} cannot be downloaded; {how_to_configure()}; "
                                           "or allow a local rebuild (rebuild=True)")
         shards = sum(s.shards for s in spec.splits.values())
         warnings.warn(f"{failure}; rebuilding {name!r} locally instead ({shards} shards, verified against the "
-                      f"registry afterwards). To download it, {_how_to_configure()}.", MirrorWarning, stacklevel=2)
+                      f"registry afterwards). To download it, {how_to_configure()}.", MirrorWarning, stacklevel=2)
         say(f"{failure}; rebuilding {name} locally in {target}")
         match = _rebuild(name, spec, target, entries, say, generate_options)
         _mark(target, entries, "rebuild", match)

@@ -10,8 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..pipeline import SCHEMA_VERSION, DatasetSpec, batch_from_tables, read_card, shard_paths
+from ..pipeline import CARD_NAME, SHARD_FILES, DatasetCard, DatasetSpec, ShardRecord, batch_from_tables, read_card, \
+    shard_paths
 from ..sources import SourceBatch, Sources
+from ._fetch import get
+from ._registry import list_datasets
 
 __all__ = ["SplitData", "load", "iter_batches", "open_dataset", "DatasetHandle"]
 
@@ -21,29 +24,28 @@ class DatasetHandle:
     """A generated dataset: where it is and its card."""
 
     root: str
-    card: dict
+    card: DatasetCard
     storage_options: dict
 
     @property
     def spec(self) -> DatasetSpec:
-        return DatasetSpec.from_dict(self.card["spec"])
+        return self.card.spec
 
     @property
     def splits(self) -> list[str]:
-        return list(self.card["splits"])
+        return list(self.card.splits)
 
-    def shards(self, split: str) -> list[dict]:
-        if split not in self.card["splits"]:
-            raise KeyError(f"split {split!r} not in {self.card['spec']['name']}; available: {self.splits}")
-        return self.card["splits"][split]["shards"]
+    def shards(self, split: str) -> list[ShardRecord]:
+        if split not in self.card.splits:
+            raise KeyError(f"split {split!r} not in {self.card.name}; available: {self.splits}")
+        return list(self.card.splits[split].shards)
 
     def read_shard(self, split: str, index: int):
         fs, base = fsspec.core.url_to_fs(self.root, **self.storage_options)
         paths = shard_paths(split, index)
         # Whole files into memory, then Arrow reads from a buffer: reading through a Python file
         # object made pyarrow 26 abort at interpreter exit now and then (apache/arrow#33975).
-        return tuple(pq.read_table(pa.BufferReader(fs.cat_file(f"{base}/{paths[kind]}")))
-                     for kind in ("sources", "points"))
+        return tuple(pq.read_table(pa.BufferReader(fs.cat_file(f"{base}/{paths[kind]}"))) for kind in SHARD_FILES)
 
 
 def open_dataset(name_or_path: str, *, storage_options: dict | None = None) -> DatasetHandle:
@@ -51,23 +53,15 @@ def open_dataset(name_or_path: str, *, storage_options: dict | None = None) -> D
     storage_options = storage_options or {}
     root = str(name_or_path)
     fs, base = fsspec.core.url_to_fs(root, **storage_options)
-    if not fs.exists(f"{base}/card.json"):
-        from ._registry import list_datasets
-
+    if not fs.exists(f"{base}/{CARD_NAME}"):
         if root in list_datasets():
-            from ._fetch import get
-
             root = str(get(root))
         elif fs.exists(base):
             read_card(root, storage_options)  # raises the explanatory FileNotFoundError
         else:
             raise FileNotFoundError(f"{name_or_path!r} is neither a dataset directory nor a standard dataset; "
                                     f"standard datasets: {', '.join(list_datasets())}")
-    card = read_card(root, storage_options)
-    if card.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"{root} uses dataset schema version {card.get('schema_version')}, this fieldbench reads "
-                         f"version {SCHEMA_VERSION}: upgrade fieldbench or regenerate the dataset")
-    return DatasetHandle(root, card, storage_options)
+    return DatasetHandle(root, read_card(root, storage_options), storage_options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,9 +107,9 @@ def load(name_or_path: str, split: str, *, storage_options: dict | None = None) 
     shards = handle.shards(split)
     dim = handle.spec.splits[split].dim
     width = handle.spec.splits[split].max_sources
-    blocks = [batch_from_tables(*handle.read_shard(split, s["index"]), dim, width) for s in shards]
+    blocks = [batch_from_tables(*handle.read_shard(split, s.index), dim, width) for s in shards]
     arrays = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
-    return _as_split_data(handle.card["spec"]["name"], split, arrays)
+    return _as_split_data(handle.card.name, split, arrays)
 
 
 def iter_batches(name_or_path: str, split: str, batch_size: int, *, shuffle: bool = False, seed: int = 0,
@@ -132,7 +126,7 @@ def iter_batches(name_or_path: str, split: str, batch_size: int, *, shuffle: boo
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; got {batch_size}")
     handle = open_dataset(name_or_path, storage_options=storage_options)
-    shards = [s["index"] for s in handle.shards(split)]
+    shards = [s.index for s in handle.shards(split)]
     dim = handle.spec.splits[split].dim
     width = handle.spec.splits[split].max_sources
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch,)))

@@ -1,4 +1,4 @@
-"""Checking a dataset directory (against its card and the registry) and publishing mirrors.
+"""Checking a dataset directory against its card, its shard manifests and the registry.
 
 ``verify(path)`` re-hashes every file listed in the card, checks the card against itself and
 against the shard manifests, reports stray files (anything that is neither a listed shard file, a
@@ -21,33 +21,25 @@ not values, and no hash of values can tell "within rounding" from "changed" (see
 ``pipeline.fingerprint``). Values are computed in float64 and rounded once to float32, so a
 correct rebuild is almost always bit-identical; if not, compare it with a downloaded copy.
 
-``publish(name, to)`` writes the mirror-ready files of a standard dataset into ``to/<name>/...``
-(the same relative paths as in the registry). Any static file server is then a mirror; e.g.::
-
-    cd to && python -m http.server 8000        # base URL: http://HOST:8000
-    FIELDBENCH_MIRROR=http://HOST:8000 python -c "import fieldbench.datasets._fetch as f; f.get('circles2d')"
+Publishing mirrors is ``_publish``; writing the registry is ``_register``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
-import shutil
-import uuid
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from ..pipeline import CARD_NAME, SCHEMA_VERSION, DatasetSpec, fingerprint, read_card, shard_paths, value_columns
-from ._registry import StaleRegistryError, dataset_spec, list_datasets, registry_entries, spec_sha256
 from .._io import DamagedFileError, file_sha256, read_json
+from ..pipeline import (CARD_NAME, SHARD_FILES, CardError, DatasetCard, FileRecord, ShardRecord, fingerprint, read_card,
+                        shard_paths, value_columns)
+from ._registry import StaleRegistryError, list_datasets, registry_entries
 
-__all__ = ["VerificationReport", "DatasetVerificationError", "PublishError", "verify", "publish",
-           "values_close", "stray_files", "file_sha256", "VALUE_ULPS", "ABSOLUTE_FLOOR", "MARKER_NAME"]
+__all__ = ["VerificationReport", "DatasetVerificationError", "verify", "values_close", "stray_files", "VALUE_ULPS",
+           "ABSOLUTE_FLOOR", "MARKER_NAME"]
 
 #: Float32 eps (2**-23: the spacing of float32 numbers in [1, 2)).
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
@@ -69,10 +61,6 @@ class DatasetVerificationError(ValueError):
     def __init__(self, report: "VerificationReport", headline: str | None = None):
         self.report = report
         super().__init__((headline + "\n" if headline else "") + str(report))
-
-
-class PublishError(RuntimeError):
-    """The dataset cannot serve as a mirror for the registry."""
 
 
 @dataclasses.dataclass
@@ -135,19 +123,15 @@ def values_close(found, reference, ulps: float = VALUE_ULPS) -> tuple[bool, str]
                    f"reference {reference[worst]!r} (allowed +-{tolerance[worst]:.3g})")
 
 
-def _shard_key(shard: Mapping) -> dict:
-    return {k: v for k, v in shard.items() if k != "timings"}
-
-
-def stray_files(root: str | os.PathLike, card: Mapping) -> list[str]:
+def stray_files(root: str | os.PathLike, card: DatasetCard) -> list[str]:
     """Relative paths (sorted) of the files under ``root`` that are not part of the dataset: not
     the card, ``get``'s marker, or a file or manifest of a shard the card lists. Such files break
     plain folder reads (``pd.read_parquet("<split>/points")`` reads every file there)."""
     root = Path(root)
     expected = {CARD_NAME, MARKER_NAME}
-    for split_name, split in card.get("splits", {}).items():
-        for shard in split.get("shards", []):
-            expected.update(shard_paths(split_name, shard.get("index", -1)).values())
+    for split_name, split in card.splits.items():
+        for shard in split.shards:
+            expected.update(shard_paths(split_name, shard.index).values())
     found = []
     for folder, _, files in os.walk(root):
         for name in files:
@@ -198,89 +182,44 @@ def verify(path: str | os.PathLike, *, against=None, hashes: bool = True,
     report = VerificationReport(path=root)
     try:
         card = read_card(str(root))
-    except (FileNotFoundError, DamagedFileError) as error:
+    except (FileNotFoundError, DamagedFileError, CardError) as error:
         report.problems.append(str(error))
         return report
-    if not isinstance(card, dict) or card.get("format") != "fieldbench-dataset":
-        found = card.get("format") if isinstance(card, dict) else type(card).__name__
-        report.problems.append(f"{root / CARD_NAME} is not a fieldbench dataset card (format={found!r})")
-        return report
-    if card.get("schema_version") != SCHEMA_VERSION:
-        report.problems.append(f"schema version {card.get('schema_version')!r}, this fieldbench reads "
-                               f"{SCHEMA_VERSION}: use a matching fieldbench version")
-    try:
-        spec = DatasetSpec.from_dict(card["spec"])
-    except (KeyError, TypeError, ValueError) as error:
-        report.problems.append(f"the card's spec is invalid: {error}")
-        return report
+    spec = card.spec
     report.name = spec.name
 
     actual_sha: dict[str, str | None] = {}  # relative path -> sha256 of the file on disk (None: unreadable)
-    split_digests = {}
-    for split_name, split in card.get("splits", {}).items():
+    for split_name, split in card.splits.items():
         if split_name not in spec.splits:
             report.problems.append(f"split {split_name!r} is in the card but not in its spec")
             continue
         split_spec = spec.splits[split_name]
-        shards = sorted(split.get("shards", []), key=lambda s: s.get("index", -1))
-        indices = [s.get("index") for s in shards]
+        shards = sorted(split.shards, key=lambda s: s.index)
+        indices = [s.index for s in shards]
         if indices != list(range(split_spec.shards)):
             report.problems.append(f"split {split_name!r}: the card lists shards {indices}, its spec has "
                                    f"{split_spec.shards} (0..{split_spec.shards - 1})")
         for shard in shards:
-            expected = shard_paths(split_name, shard.get("index", -1))
-            for kind in ("sources", "points"):
-                entry = shard.get("files", {}).get(kind)
-                if not entry or entry.get("path") != expected[kind]:
-                    report.problems.append(f"split {split_name!r} shard {shard.get('index')}: the card's {kind} "
-                                           f"entry should name {expected[kind]}; got {entry and entry.get('path')!r}")
+            expected = shard_paths(split_name, shard.index)
+            for kind in SHARD_FILES:
+                entry = shard.files[kind]
+                if entry.path != expected[kind]:
+                    report.problems.append(f"split {split_name!r} shard {shard.index}: the card's {kind} "
+                                           f"entry should name {expected[kind]}; got {entry.path!r}")
                     continue
-                file = root / entry["path"]
                 report.files_checked += 1
-                if not file.is_file():
-                    report.problems.append(f"missing file {entry['path']} (listed in the card)")
-                    actual_sha[entry["path"]] = None
-                    continue
-                size = file.stat().st_size
-                if size != entry["bytes"]:
-                    report.problems.append(f"{entry['path']}: {size} bytes, the card says {entry['bytes']} "
-                                           "(truncated or replaced file)")
-                if hashes:
-                    digest = file_sha256(file)
-                    actual_sha[entry["path"]] = digest
-                    if digest != entry["sha256"]:
-                        report.problems.append(f"{entry['path']}: sha256 checksum mismatch: the file hashes to "
-                                               f"{digest}, the card says {entry['sha256']} (corrupted or "
-                                               "tampered file: fetch or regenerate the dataset)")
-                elif size == entry["bytes"]:
-                    actual_sha[entry["path"]] = entry["sha256"]  # trusted (hashes=False)
-            manifest_path = root / expected["manifest"]
-            if manifest_path.is_file():
-                try:
-                    manifest = read_json(manifest_path, "delete it; a `fieldbench generate` rerun redoes the shard")
-                except DamagedFileError as error:
-                    report.problems.append(str(error))
-                else:
-                    if not isinstance(manifest, dict) or _shard_key(manifest) != _shard_key(shard):
-                        report.problems.append(f"{expected['manifest']} disagrees with the card about shard "
-                                               f"{shard.get('index')} of split {split_name!r}")
-            else:
-                report.notes.append(f"no manifest {expected['manifest']} (fine for a download; generate() "
-                                    "would redo this shard)")
-        digest = hashlib.sha256("".join(f["sha256"] for s in shards for f in s.get("files", {}).values())
-                                .encode()).hexdigest()
-        split_digests[split_name] = digest
-        if digest != split.get("content_sha256"):
+                actual_sha[entry.path] = _check_file(root, entry, hashes, report)
+            _check_manifest(root, split_name, shard, expected["manifest"], report)
+        if split.content_digest() != split.content_sha256:
             report.problems.append(f"split {split_name!r}: content_sha256 in the card does not match its file list")
-    overall = hashlib.sha256("".join(split_digests[s] for s in sorted(split_digests)).encode()).hexdigest()
-    if overall != card.get("content_sha256"):
+    if card.content_digest() != card.content_sha256:
         report.problems.append("the card's content_sha256 does not match its splits (edited card?)")
     report.strays = stray_files(root, card)
     for stray in report.strays:
         report.problems.append(f"stray file {stray}: not part of the dataset (debris of an interrupted download "
                                f"or run; plain folder reads would trip over it): delete it (`rm '{root / stray}'`) "
                                "or rerun the interrupted command")
-    missing_splits = [s for s in spec.splits if s not in card.get("splits", {})]
+    missing_splits = [s for s in spec.splits if s not in card.splits]
     if missing_splits:
         report.notes.append(f"split(s) {missing_splits} of the spec were not generated")
 
@@ -290,11 +229,49 @@ def verify(path: str | os.PathLike, *, against=None, hashes: bool = True,
         if reference is not None:
             references = _reference_tables(Path(reference), entries, hashes, report)
         if references is not False:
-            _compare_with_registry(root, card, spec, entries, actual_sha, report, references)
+            _compare_with_registry(root, card, entries, actual_sha, report, references)
     elif reference is not None:
         report.problems.append(f"cannot use the reference {reference}: {spec.name!r} has no registry entry to "
                                "check it against")
     return report
+
+
+def _check_file(root: Path, entry: FileRecord, hashes: bool, report: VerificationReport) -> str | None:
+    """Check one listed file's size (and sha256 with ``hashes``); returns its sha256 (None: missing;
+    the card's when ``hashes`` is False and the size is right, i.e. trusted)."""
+    file = root / entry.path
+    if not file.is_file():
+        report.problems.append(f"missing file {entry.path} (listed in the card)")
+        return None
+    size = file.stat().st_size
+    if size != entry.bytes:
+        report.problems.append(f"{entry.path}: {size} bytes, the card says {entry.bytes} (truncated or replaced file)")
+    if hashes:
+        digest = file_sha256(file)
+        if digest != entry.sha256:
+            report.problems.append(f"{entry.path}: sha256 checksum mismatch: the file hashes to {digest}, the card "
+                                   f"says {entry.sha256} (corrupted or tampered file: fetch or regenerate the dataset)")
+        return digest
+    return entry.sha256 if size == entry.bytes else None
+
+
+def _check_manifest(root: Path, split_name: str, shard: ShardRecord, relative: str, report: VerificationReport) -> None:
+    """The shard's manifest must say what the card says about it (timings aside)."""
+    manifest_path = root / relative
+    if not manifest_path.is_file():
+        report.notes.append(f"no manifest {relative} (fine for a download; generate() would redo this shard)")
+        return
+    try:
+        manifest = read_json(manifest_path, "delete it; a `fieldbench generate` rerun redoes the shard")
+    except DamagedFileError as error:
+        report.problems.append(str(error))
+        return
+    try:
+        agrees = ShardRecord.from_dict(manifest).without_timings() == shard.without_timings()
+    except CardError:
+        agrees = False
+    if not agrees:
+        report.problems.append(f"{relative} disagrees with the card about shard {shard.index} of split {split_name!r}")
 
 
 def _reference_tables(reference: Path, entries: Mapping, hashes: bool, report: VerificationReport):
@@ -309,30 +286,30 @@ def _reference_tables(reference: Path, entries: Mapping, hashes: bool, report: V
                                "values: use a copy that `fieldbench datasets verify` finds identical")
         return False
     card = read_card(str(reference))
-    paths = {(split_name, shard["index"]): reference / shard["files"]["points"]["path"]
-             for split_name, split in card["splits"].items() for shard in split["shards"]}
+    paths = {(split_name, shard.index): reference / shard.files["points"].path
+             for split_name, split in card.splits.items() for shard in split.shards}
     report.notes.append(f"reference copy for elementwise comparison: {reference} ({checked.registry} to the registry)")
     return lambda split_name, index: pq.read_table(paths[(split_name, index)])
 
 
-def _compare_with_registry(root: Path, card: Mapping, spec: DatasetSpec, entries: Mapping,
-                           actual_sha: Mapping, report: VerificationReport, references=None) -> None:
+def _compare_with_registry(root: Path, card: DatasetCard, entries: Mapping, actual_sha: Mapping,
+                           report: VerificationReport, references=None) -> None:
     import pyarrow.parquet as pq
 
     before = len(report.problems)
     exact, close = True, False
-    if spec_sha256(spec) != entries.get("spec_sha256"):
-        report.problems.append(f"the dataset's spec differs from the registered spec of {spec.name!r}")
+    if card.spec.sha256 != entries.get("spec_sha256"):
+        report.problems.append(f"the dataset's spec differs from the registered spec of {card.name!r}")
         report.registry = "different"
         return
     files = entries["files"]
     name_prefix = entries["card"].rsplit("/", 1)[0] + "/"
     for split_name, registered in entries["splits"].items():
-        split = card.get("splits", {}).get(split_name)
+        split = card.splits.get(split_name)
         if split is None:
             report.problems.append(f"split {split_name!r} (registered) is missing")
             continue
-        shards = {s.get("index"): s for s in split.get("shards", [])}
+        shards = {s.index: s for s in split.shards}
         for expected_shard in registered["shards"]:
             index = expected_shard["index"]
             shard = shards.get(index)
@@ -386,57 +363,3 @@ def _compare_with_registry(root: Path, card: Mapping, spec: DatasetSpec, entries
         report.registry = "different"
     else:
         report.registry = "identical" if exact else ("close" if close else "equivalent")
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".tmp-{uuid.uuid4().hex}-{target.name}"
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def publish(name: str, to: str | os.PathLike, *, source: str | os.PathLike | None = None, strict: bool = True,
-            **get_options) -> list[str]:
-    """Write the mirror-ready files of standard dataset ``name`` into ``to/<name>/`` and return their
-    registry lines (``"<relative path> sha256:<hex>"``, pooch's registry-file format).
-
-    ``source`` is a dataset directory; by default the dataset is obtained with ``get(name,
-    **get_options)`` (the cache, a mirror, or a local rebuild). The source must verify, and with
-    ``strict`` (default) its Parquet files must be byte-identical to the registry, since downloads
-    are checked against the registered sha256s (a rebuild with another pyarrow version is
-    equivalent but not identical: publish a downloaded copy instead, or re-register).
-    ``to`` is then servable by any static file server, e.g. ``cd to && python -m http.server 8000``
-    gives the mirror base URL ``http://HOST:8000``.
-    """
-    dataset_spec(name)  # clear error for an unknown name
-    entries = registry_entries(name)
-    if source is None:
-        from ._fetch import get
-
-        source = get(name, **get_options)
-    source = Path(source)
-    report = verify(source, against=entries)
-    report.raise_if_failed(f"cannot publish {name!r} from {source}:")
-    card = read_card(str(source))
-    if report.registry != "identical":
-        message = (f"the files of {source} are equivalent to the registered {name!r} but not byte-identical "
-                   "(another Parquet writer?), so downloads from this mirror would fail their sha256 checks; "
-                   "publish from a downloaded copy, or re-register with update_registry")
-        if strict:
-            raise PublishError(message)
-        warnings.warn(message + "; publishing anyway (strict=False): the lines returned are this build's",
-                      stacklevel=2)
-    target = Path(to)
-    lines = []
-    listed = [shard["files"][kind] for split in card["splits"].values() for shard in split["shards"]
-              for kind in ("sources", "points")]
-    for entry in sorted(listed, key=lambda e: e["path"]):
-        _copy_atomic(source / entry["path"], target / name / entry["path"])
-        lines.append(f"{name}/{entry['path']} sha256:{entry['sha256']}")
-    _copy_atomic(source / CARD_NAME, target / name / CARD_NAME)
-    lines.insert(0, f"{name}/{CARD_NAME} sha256:{file_sha256(target / name / CARD_NAME)}")
-    return lines

@@ -300,7 +300,7 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
             for other in others]
         record = {
             "record_version": RECORD_VERSION, "name": name, "model": model,
-            "dataset": {"name": dataset, "content_sha256": handle.card["content_sha256"],
+            "dataset": {"name": dataset, "content_sha256": handle.card.content_sha256,
                         "registry_content_sha256": registry_entries(dataset)["content_sha256"],
                         "samples_limit": limit},
             "metrics": metrics, "speed": _speed(predictor, dataset, limit), "scaling": scaling,

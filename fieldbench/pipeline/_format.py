@@ -21,7 +21,6 @@ every sample of a split has the same number of points.
 from __future__ import annotations
 
 import io
-import hashlib
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +30,7 @@ from ..sources import Family, SourceBatch
 
 __all__ = [
     "SCHEMA_VERSION", "AXES", "sources_schema", "points_schema", "sources_table", "points_table",
-    "table_to_bytes", "sha256_bytes", "batch_from_tables", "PARQUET_OPTIONS",
+    "table_to_bytes", "batch_from_tables", "shard_paths", "PARQUET_OPTIONS",
 ]
 
 #: Bump when the layout or the meaning of a column changes; loaders refuse versions they don't know.
@@ -42,6 +41,13 @@ AXES = ("x", "y", "z")
 PARQUET_OPTIONS = {"compression": "snappy", "use_dictionary": ["sample", "source", "family"],
                    "write_statistics": ["sample"]}
 _FAMILY_NAMES = [f.name.lower() for f in Family]
+
+
+def shard_paths(split: str, index: int) -> dict[str, str]:
+    """Relative paths of a shard's files: ``sources``, ``points`` and ``manifest``."""
+    name = f"part-{index:05d}"
+    return {"sources": f"{split}/sources/{name}.parquet", "points": f"{split}/points/{name}.parquet",
+            "manifest": f"{split}/_manifest/{name}.json"}
 
 
 def sources_schema(dim: int) -> pa.Schema:
@@ -101,10 +107,6 @@ def table_to_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, **PARQUET_OPTIONS)
     return sink.getvalue()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def batch_from_tables(sources: pa.Table, points: pa.Table, dim: int, max_sources: int | None = None) -> dict:

@@ -18,7 +18,6 @@ import contextlib
 import ctypes
 import datetime
 import functools
-import hashlib
 import json
 import os
 import platform
@@ -26,75 +25,52 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 
 import dask
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from .._io import folder_lock, read_json
+from .._io import TEMPORARY_PREFIX, atomic_write_bytes, file_sha256, folder_lock, sha256_bytes
 from .._version import __version__
-from ._format import SCHEMA_VERSION, sha256_bytes, table_to_bytes
+from ._card import CARD_NAME, SHARD_FILES, CardError, DatasetCard, FileRecord, ShardRecord, SplitRecord
+from ._format import shard_paths, table_to_bytes
 from ._shards import build_shard, fingerprint
 from ._spec import DatasetSpec, SplitSpec
 
-__all__ = ["generate", "shard_paths", "read_card", "CARD_NAME", "CARD_REPAIR", "DatasetExistsError"]
-
-CARD_NAME = "card.json"
+__all__ = ["generate", "produce_shard", "DatasetExistsError"]
 
 
 class DatasetExistsError(ValueError):
     """The target holds a different dataset: fieldbench never overwrites one."""
 
 
-def shard_paths(split: str, index: int) -> dict[str, str]:
-    """Relative paths of a shard's files."""
-    name = f"part-{index:05d}"
-    return {"sources": f"{split}/sources/{name}.parquet", "points": f"{split}/points/{name}.parquet",
-            "manifest": f"{split}/_manifest/{name}.json"}
-
-
-def _atomic_write(fs, path: str, data: bytes) -> None:
-    parent = path.rsplit("/", 1)[0]
-    fs.makedirs(parent, exist_ok=True)
-    temporary = f"{parent}/.tmp-{uuid.uuid4().hex}-{path.rsplit('/', 1)[1]}"
-    with fs.open(temporary, "wb") as handle:
-        handle.write(data)
-    fs.mv(temporary, path)
-
-
-def _spec_digest(split: SplitSpec) -> str:
-    return hashlib.sha256(json.dumps(split.to_dict(), sort_keys=True).encode()).hexdigest()
-
-
-def produce_shard(root: str, split_name: str, split_dict: dict, index: int, storage_options: dict | None = None) -> dict:
-    """Build, write and record one shard; returns its manifest. A pure function of its arguments."""
-    split = SplitSpec.from_dict(split_dict)
+def produce_shard(root: str, split_name: str, split: SplitSpec, index: int,
+                  storage_options: dict | None = None) -> ShardRecord:
+    """Build, write and record one shard; returns its manifest. A pure function of its arguments
+    (``split`` is the spec object itself: its digest was computed once, before the graph was built)."""
     fs, base = fsspec.core.url_to_fs(root, **(storage_options or {}))
     shard = build_shard(split, index)
     started = time.perf_counter()
-    blobs = {"sources": table_to_bytes(shard.sources), "points": table_to_bytes(shard.points)}
+    blobs = {kind: table_to_bytes(getattr(shard, kind)) for kind in SHARD_FILES}
     encoded = time.perf_counter()
     paths = shard_paths(split_name, index)
     files = {}
     for kind, blob in blobs.items():
-        _atomic_write(fs, f"{base}/{paths[kind]}", blob)
-        files[kind] = {"path": paths[kind], "sha256": sha256_bytes(blob), "bytes": len(blob),
-                       "rows": getattr(shard, kind).num_rows}
+        atomic_write_bytes(f"{base}/{paths[kind]}", blob, fs=fs)
+        files[kind] = FileRecord(path=paths[kind], sha256=sha256_bytes(blob), bytes=len(blob),
+                                 rows=getattr(shard, kind).num_rows)
     written = time.perf_counter()
-    manifest = {
-        "split": split_name, "index": index, "spec_sha256": _spec_digest(split),
-        "samples": len(split.shard_range(index)), "points": shard.points.num_rows, "files": files,
-        "fingerprint": fingerprint(shard.sources, shard.points),
-        "timings": shard.timings | {"encoding": encoded - started, "writing": written - encoded},
-    }
-    _atomic_write(fs, f"{base}/{paths['manifest']}", json.dumps(manifest, indent=1).encode())
+    manifest = ShardRecord(
+        split=split_name, index=index, spec_sha256=split.sha256, samples=len(split.shard_range(index)),
+        points=shard.points.num_rows, files=files, fingerprint=fingerprint(shard.sources, shard.points),
+        timings=shard.timings | {"encoding": encoded - started, "writing": written - encoded})
+    atomic_write_bytes(f"{base}/{paths['manifest']}", json.dumps(manifest.to_dict(), indent=1).encode(), fs=fs)
     return manifest
 
 
 def _complete_manifest(fs, base: str, split_name: str, split: SplitSpec, index: int, verify: bool,
-                       owned: bool) -> dict | None:
+                       owned: bool) -> ShardRecord | None:
     """The manifest of a finished shard, or None when the shard must be (re)done.
 
     ``owned``: the folder's card is this dataset's, so a shard of another spec in it is debris (of
@@ -104,41 +80,23 @@ def _complete_manifest(fs, base: str, split_name: str, split: SplitSpec, index: 
     if not fs.exists(path):
         return None
     try:
-        manifest = json.loads(fs.cat_file(path))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        manifest = ShardRecord.from_dict(json.loads(fs.cat_file(path)))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, CardError):
         return None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        return None
-    if manifest.get("spec_sha256") != _spec_digest(split):
+    if manifest.spec_sha256 != split.sha256:
         if owned:
             return None
         raise DatasetExistsError(
             f"{base} holds unfinished shards of split {split_name!r} generated from a different spec (shard "
             f"{index}; no card.json, so an interrupted run of another dataset); to discard them run "
             f"`rm -r {base}/{split_name}` and generate again, or write this dataset to another path")
-    for entry in manifest["files"].values():
-        file_path = f"{base}/{entry['path']}"
+    for entry in manifest.files.values():
+        file_path = f"{base}/{entry.path}"
         if not fs.exists(file_path):
             return None
-        if verify and sha256_bytes(fs.cat_file(file_path)) != entry["sha256"]:
+        if verify and file_sha256(file_path, fs=fs) != entry.sha256:
             return None
     return manifest
-
-
-def read_card(root: str, storage_options: dict | None = None) -> dict:
-    """The card of a generated dataset (``card.json`` at its root)."""
-    fs, base = fsspec.core.url_to_fs(root, **(storage_options or {}))
-    path = f"{base}/{CARD_NAME}"
-    if not fs.exists(path):
-        raise FileNotFoundError(f"no {CARD_NAME} in {root}: not a fieldbench dataset (or generation has not "
-                                "finished: rerun `fieldbench generate` to resume it)")
-    return read_json(path, CARD_REPAIR, text=fs.cat_file(path))
-
-
-#: How to repair a damaged card (a generate rerun rebuilds it from the shard manifests).
-CARD_REPAIR = ("delete it and rerun `fieldbench generate` with the same spec and --out (finished shards are "
-               "kept, the card is rebuilt from their manifests), or `fieldbench datasets get NAME` for a "
-               "standard dataset in the cache")
 
 
 def _die_with_parent(parent: int) -> None:
@@ -167,9 +125,9 @@ def _watch_parent(parent: int) -> None:
 
 
 def _remove_temporaries(fs, base: str, splits: Iterable[str]) -> None:
-    """Delete the ``.tmp-*`` files of killed runs (only under the lock: a live writer may own one)."""
-    for pattern in [f"{base}/.tmp-*"] + [f"{base}/{s}/{kind}/.tmp-*" for s in splits
-                                         for kind in ("sources", "points", "_manifest")]:
+    """Delete the temporaries of killed runs (only under the lock: a live writer may own one)."""
+    for pattern in [f"{base}/{TEMPORARY_PREFIX}*"] + [f"{base}/{s}/{kind}/{TEMPORARY_PREFIX}*" for s in splits
+                                                      for kind in ("sources", "points", "_manifest")]:
         for path in fs.glob(pattern):
             fs.rm_file(path)
 
@@ -190,7 +148,7 @@ def _run(tasks: list, scheduler: str | None, progress: Callable[[int], None] | N
 
     class _Progress(Callback):
         def _posttask(self, key, result, dsk, state, worker_id):
-            if progress and isinstance(result, dict) and "fingerprint" in result:
+            if progress and isinstance(result, ShardRecord):
                 progress(1)
 
     options = {}
@@ -210,7 +168,7 @@ def generate(
     verify_existing: bool = True,
     progress: Callable[[int, int], None] | None = None,
     storage_options: dict | None = None,
-) -> dict:
+) -> DatasetCard:
     """Generate (or resume) a dataset at ``root`` (a path or any fsspec URL) and return its card.
 
     Args:
@@ -243,35 +201,25 @@ def generate(
 
 
 def _generate_locked(spec: DatasetSpec, root: str, fs, base: str, chosen: list[str], scheduler, workers,
-                     verify_existing: bool, progress, storage_options, clean: bool) -> dict:
-    card_path = f"{base}/{CARD_NAME}"
-    owned = False
-    if fs.exists(card_path):
-        existing = read_json(card_path, CARD_REPAIR, text=fs.cat_file(card_path))
-        # Every split already there must keep its definition, generated now or not: the new card
-        # keeps the old splits' shards and describes them with this spec (new splits may be added).
-        if not isinstance(existing, dict) or existing.get("spec", {}).get("name") != spec.name or any(
-                s not in spec.splits or old != spec.splits[s].to_dict()
-                for s, old in existing["spec"]["splits"].items()):
-            name = existing.get("spec", {}).get("name") if isinstance(existing, dict) else None
-            raise DatasetExistsError(f"{root} already holds a different dataset ({name!r}); choose another path "
-                                     f"(or discard it first: `rm -r {base}`)")
-        owned = True
+                     verify_existing: bool, progress, storage_options, clean: bool) -> DatasetCard:
+    existing = _existing_card(spec, root, fs, base)
     fs.makedirs(base, exist_ok=True)
     if clean:
         _remove_temporaries(fs, base, spec.splits)
 
-    done: dict[tuple[str, int], dict] = {}
+    done: dict[tuple[str, int], ShardRecord] = {}
     tasks = []
     for split_name in chosen:
         split = spec.splits[split_name]
+        split.sha256  # noqa: B018 -- hashed here, once: every task gets this object with its digest
         for index in range(split.shards):
-            manifest = _complete_manifest(fs, base, split_name, split, index, verify_existing, owned)
+            manifest = _complete_manifest(fs, base, split_name, split, index, verify_existing, existing is not None)
             if manifest is not None:
                 done[(split_name, index)] = manifest
             else:
-                tasks.append(dask.delayed(produce_shard, pure=True)(root, split_name, split.to_dict(), index,
-                                                                    storage_options,
+                # The task gets the frozen SplitSpec itself, not a dict to rebuild it from; the key is
+                # named, so the graph is the same on every run and a rerun builds only the missing shards.
+                tasks.append(dask.delayed(produce_shard, pure=True)(root, split_name, split, index, storage_options,
                                                                     dask_key_name=f"shard-{split_name}-{index}"))
     total = len(done) + len(tasks)
     finished = len(done)
@@ -286,36 +234,37 @@ def _generate_locked(spec: DatasetSpec, root: str, fs, base: str, chosen: list[s
 
     started = time.perf_counter()
     for manifest in _run(tasks, scheduler, advance, workers):
-        done[(manifest["split"], manifest["index"])] = manifest
+        done[(manifest.split, manifest.index)] = manifest
     elapsed = time.perf_counter() - started
 
-    card = _build_card(spec, fs, base, chosen, done, elapsed, scheduler)
-    _atomic_write(fs, card_path, json.dumps(card, indent=1).encode())
+    # Splits generated before (and not now) keep their shards; the chosen ones are described anew.
+    splits = dict(existing.splits) if existing is not None else {}
+    for split_name in chosen:
+        split = spec.splits[split_name]
+        splits[split_name] = SplitRecord.of(split, (done[(split_name, i)] for i in range(split.shards)))
+    card = DatasetCard.of(
+        spec, splits, fieldbench_version=__version__,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        generated_with={"python": platform.python_version(), "scheduler": scheduler or "threads",
+                        "seconds": round(elapsed, 3)})
+    atomic_write_bytes(f"{base}/{CARD_NAME}", card.to_json().encode(), fs=fs)
     return card
 
 
-def _build_card(spec: DatasetSpec, fs, base: str, chosen: list[str], done: dict, elapsed: float,
-                scheduler: str | None) -> dict:
-    previous = {}
-    if fs.exists(f"{base}/{CARD_NAME}"):
-        previous = read_json(f"{base}/{CARD_NAME}", CARD_REPAIR, text=fs.cat_file(f"{base}/{CARD_NAME}")).get("splits", {})
-    splits = dict(previous)
-    for split_name in chosen:
-        split = spec.splits[split_name]
-        shards = [done[(split_name, i)] for i in range(split.shards)]
-        for shard in shards:
-            shard.pop("timings", None)
-        digest = hashlib.sha256("".join(f["sha256"] for s in shards for f in s["files"].values()).encode())
-        splits[split_name] = {
-            "samples": split.samples, "points_per_sample": split.points, "shards": shards,
-            "content_sha256": digest.hexdigest(),
-        }
-    overall = hashlib.sha256("".join(splits[s]["content_sha256"] for s in sorted(splits)).encode()).hexdigest()
-    return {
-        "format": "fieldbench-dataset", "schema_version": SCHEMA_VERSION, "fieldbench_version": __version__,
-        "spec": spec.to_dict(), "splits": splits, "content_sha256": overall,
-        "values": "computed in float64, stored as float32; sources stored exactly (float64)",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "generated_with": {"python": platform.python_version(), "scheduler": scheduler or "threads",
-                           "seconds": round(elapsed, 3)},
-    }
+def _existing_card(spec: DatasetSpec, root: str, fs, base: str) -> DatasetCard | None:
+    """The card already at ``root`` when it is this dataset's (None: no card); ``DatasetExistsError``
+    when it describes another one. Every split already there must keep its definition, generated
+    now or not: the new card keeps the old splits' shards and describes them with this spec (new
+    splits may be added)."""
+    if not fs.exists(f"{base}/{CARD_NAME}"):
+        return None
+    try:
+        existing = DatasetCard.from_json(fs.cat_file(f"{base}/{CARD_NAME}"), f"{base}/{CARD_NAME}")
+    except CardError as error:
+        raise DatasetExistsError(f"{root} already holds a different dataset ({error}); choose another path "
+                                 f"(or discard it first: `rm -r {base}`)") from None
+    if existing.spec.name != spec.name or any(s not in spec.splits or old.to_dict() != spec.splits[s].to_dict()
+                                              for s, old in existing.spec.splits.items()):
+        raise DatasetExistsError(f"{root} already holds a different dataset ({existing.spec.name!r}); choose "
+                                 f"another path (or discard it first: `rm -r {base}`)")
+    return existing

@@ -1,13 +1,21 @@
-"""Specs of datasets: what to generate, fully and serialisably (they go into every dataset card)."""
+"""Specs of datasets: what to generate, fully and serialisably (they go into every dataset card).
+
+A spec is a frozen object from the CLI to the shard writer: ``generate`` hands each Dask task the
+``SplitSpec`` itself, and its digest (``sha256``, the JSON with sorted keys) is computed once per
+object, on first use.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Mapping
 
 import numpy as np
+
+from .._io import json_sha256, read_json
 
 from ..sources import ConfigurationSpec, Family
 
@@ -94,6 +102,12 @@ class SplitSpec:
             raise IndexError(f"shard {index} out of range: this split has {self.shards} shard(s)")
         return range(index * self.shard_size, min((index + 1) * self.shard_size, self.samples))
 
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Digest of the split (``to_dict`` as JSON with sorted keys); each shard manifest records it,
+        so a rerun redoes the shards of a changed split. Computed once per object."""
+        return json_sha256(self.to_dict())
+
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["configuration"] = _configuration_to_dict(self.configuration)
@@ -138,6 +152,12 @@ class DatasetSpec:
         if len(dims) > 1:
             raise ValueError("all splits of a dataset must have the same dimension")
 
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Digest of the dataset spec (``to_dict`` as JSON with sorted keys): the registry's
+        ``spec_sha256``, how it notices an edited spec. Computed once per object."""
+        return json_sha256(self.to_dict())
+
     def to_dict(self) -> dict:
         return {"name": self.name, "description": self.description,
                 "splits": {name: spec.to_dict() for name, spec in self.splits.items()}}
@@ -156,8 +176,6 @@ class DatasetSpec:
     def from_file(cls, path) -> "DatasetSpec":
         """A spec from a JSON file (``to_json`` format); a damaged or invalid file raises a one-line
         ``ValueError`` naming the file and what to do."""
-        from .._io import read_json
-
         fix = "fix the file: it must hold a dataset spec as DatasetSpec.to_json writes it (see datasets/*.json)"
         data = read_json(path, fix)
         if not isinstance(data, Mapping):

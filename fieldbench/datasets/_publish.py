@@ -1,0 +1,63 @@
+"""Publishing a mirror: the files of a standard dataset, laid out as ``get`` downloads them.
+
+``publish(name, to)`` writes the mirror-ready files of a standard dataset into ``to/<name>/...``
+(the same relative paths as in the registry). Any static file server is then a mirror; e.g.::
+
+    cd to && python -m http.server 8000        # base URL: http://HOST:8000
+    FIELDBENCH_MIRROR=http://HOST:8000 fieldbench datasets get circles2d
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from .._io import atomic_copy, file_sha256
+from ..pipeline import CARD_NAME, read_card
+from ._fetch import get
+from ._registry import registry_entries
+from ._verify import verify
+
+__all__ = ["PublishError", "publish"]
+
+
+class PublishError(RuntimeError):
+    """The dataset cannot serve as a mirror for the registry."""
+
+
+def publish(name: str, to: str | os.PathLike, *, source: str | os.PathLike | None = None, strict: bool = True,
+            **get_options) -> list[str]:
+    """Write the mirror-ready files of standard dataset ``name`` into ``to/<name>/`` and return their
+    registry lines (``"<relative path> sha256:<hex>"``, pooch's registry-file format).
+
+    ``source`` is a dataset directory; by default the dataset is obtained with ``get(name,
+    **get_options)`` (the cache, a mirror, or a local rebuild). The source must verify, and with
+    ``strict`` (default) its Parquet files must be byte-identical to the registry, since downloads
+    are checked against the registered sha256s (a rebuild with another pyarrow version is
+    equivalent but not identical: publish a downloaded copy instead, or re-register).
+    ``to`` is then servable by any static file server, e.g. ``cd to && python -m http.server 8000``
+    gives the mirror base URL ``http://HOST:8000``.
+    """
+    entries = registry_entries(name)  # clear errors for an unknown or unregistered name
+    source = Path(get(name, **get_options) if source is None else source)
+    report = verify(source, against=entries)
+    report.raise_if_failed(f"cannot publish {name!r} from {source}:")
+    card = read_card(str(source))
+    if report.registry != "identical":
+        message = (f"the files of {source} are equivalent to the registered {name!r} but not byte-identical "
+                   "(another Parquet writer?), so downloads from this mirror would fail their sha256 checks; "
+                   f"publish from a downloaded copy, or re-register it (`fieldbench datasets register {name} "
+                   f"{source}`)")
+        if strict:
+            raise PublishError(message)
+        warnings.warn(message + "; publishing anyway (strict=False): the lines returned are this build's",
+                      stacklevel=2)
+    target = Path(to) / name
+    lines = []
+    for entry in sorted(card.files(), key=lambda e: e.path):
+        atomic_copy(source / entry.path, target / entry.path)
+        lines.append(f"{name}/{entry.path} sha256:{entry.sha256}")
+    atomic_copy(source / CARD_NAME, target / CARD_NAME)
+    lines.insert(0, f"{name}/{CARD_NAME} sha256:{file_sha256(target / CARD_NAME)}")
+    return lines
