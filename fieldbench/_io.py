@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from .exceptions import DamagedFileError
+
 __all__ = ["atomic_write_bytes", "atomic_write_text", "file_sha256", "file_stamp", "stamped_sha256", "read_json",
            "DamagedFileError", "folder_lock", "lock_path", "RACY_NS"]
 
@@ -69,10 +71,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
-
-
-class DamagedFileError(ValueError):
-    """A JSON file exists but cannot be parsed; the message names the file and the fix."""
 
 
 def read_json(path: str | os.PathLike, fix: str, *, text: str | bytes | None = None):

@@ -58,6 +58,7 @@ from pathlib import Path
 import platformdirs
 
 from .._io import atomic_write_text, file_sha256, folder_lock, stamped_sha256
+from ..exceptions import ChecksumError, DatasetUnavailableError, MirrorWarning
 from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetExistsError, DatasetSpec, generate, shard_paths
 from ._registry import dataset_spec, registry_entries, spec_sha256
 from ._verify import MARKER_NAME, DatasetVerificationError, stray_files, verify
@@ -71,18 +72,6 @@ MIRROR_ENV = "FIELDBENCH_MIRROR"
 CACHE_ENV = "FIELDBENCH_CACHE"
 CONFIG_ENV = "FIELDBENCH_CONFIG"
 _SCHEMES = ("http", "https", "ftp")
-
-
-class ChecksumError(ValueError):
-    """Downloaded content does not match the registry (the file was discarded)."""
-
-
-class DatasetUnavailableError(RuntimeError):
-    """No mirror could provide the dataset and a local rebuild was not allowed."""
-
-
-class MirrorWarning(UserWarning):
-    """No mirror configured, or the mirror failed: falling back to a local rebuild."""
 
 
 class _MirrorUnavailable(Exception):

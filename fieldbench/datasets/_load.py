@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..exceptions import UnknownSplitError
 from ..pipeline import SCHEMA_VERSION, DatasetSpec, batch_from_tables, read_card, shard_paths
 from ..sources import SourceBatch, Sources
 
@@ -34,7 +35,7 @@ class DatasetHandle:
 
     def shards(self, split: str) -> list[dict]:
         if split not in self.card["splits"]:
-            raise KeyError(f"split {split!r} not in {self.card['spec']['name']}; available: {self.splits}")
+            raise UnknownSplitError(f"split {split!r} not in {self.card['spec']['name']}; available: {self.splits}")
         return self.card["splits"][split]["shards"]
 
     def read_shard(self, split: str, index: int):

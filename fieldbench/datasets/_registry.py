@@ -75,6 +75,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .._io import atomic_write_text, read_json
+from ..exceptions import StaleRegistryError, UnknownDatasetError
 from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetSpec, fingerprint, read_card
 
 __all__ = [
@@ -89,17 +90,6 @@ REGISTRY_FORMAT = "fieldbench-registry"
 REGISTRY_VERSION = 2
 #: Registry versions this fieldbench reads (1: entries must be re-registered before use).
 READABLE_VERSIONS = (1, 2)
-
-
-class UnknownDatasetError(KeyError, ValueError):
-    """No standard dataset of that name (a KeyError and a ValueError, with a readable message)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-class StaleRegistryError(RuntimeError):
-    """The registry has no (or outdated) checksums for a dataset whose spec exists."""
 
 
 def registry_dir() -> Path:

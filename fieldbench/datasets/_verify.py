@@ -45,6 +45,7 @@ import numpy as np
 from ..pipeline import CARD_NAME, SCHEMA_VERSION, DatasetSpec, fingerprint, read_card, shard_paths, value_columns
 from ._registry import StaleRegistryError, dataset_spec, list_datasets, registry_entries, spec_sha256
 from .._io import DamagedFileError, file_sha256, read_json
+from ..exceptions import DatasetVerificationError, PublishError
 
 __all__ = ["VerificationReport", "DatasetVerificationError", "PublishError", "verify", "publish",
            "values_close", "stray_files", "file_sha256", "VALUE_ULPS", "ABSOLUTE_FLOOR", "MARKER_NAME"]
@@ -61,18 +62,6 @@ VALUE_ULPS = 4.0
 ABSOLUTE_FLOOR = 2.0 ** -40
 #: The file in a cached copy recording what ``get`` verified (see ``_fetch``); not a stray.
 MARKER_NAME = ".fieldbench-verified.json"
-
-
-class DatasetVerificationError(ValueError):
-    """A dataset failed verification; ``.report`` holds the details."""
-
-    def __init__(self, report: "VerificationReport", headline: str | None = None):
-        self.report = report
-        super().__init__((headline + "\n" if headline else "") + str(report))
-
-
-class PublishError(RuntimeError):
-    """The dataset cannot serve as a mirror for the registry."""
 
 
 @dataclasses.dataclass

@@ -22,6 +22,7 @@ import equinox as eqx
 import numpy as np
 
 from ..datasets import load
+from ..exceptions import InvalidPrediction
 from ..metrics import relative_errors, relative_l2_error
 from ..models import Predictor
 from ..sources import SourceBatch, boundary_distance
@@ -32,10 +33,6 @@ __all__ = ["EvaluationResult", "evaluate", "InvalidPrediction", "DISTANCE_BINS",
 #: source, the distance to the nearest boundary over that source's size; inside at least one, minus
 #: the depth (over its size) in the source that holds the point deepest. Negative means inside.
 DISTANCE_BINS = (-0.5, -0.1, 0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, np.inf)
-
-
-class InvalidPrediction(ValueError):
-    """A model returned output of the wrong shape, dtype, or with NaN/inf."""
 
 
 @dataclasses.dataclass

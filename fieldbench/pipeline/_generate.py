@@ -35,6 +35,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from .._io import folder_lock, read_json
 from .._version import __version__
+from ..exceptions import DatasetExistsError
 from ._format import SCHEMA_VERSION, sha256_bytes, table_to_bytes
 from ._shards import build_shard, fingerprint
 from ._spec import DatasetSpec, SplitSpec
@@ -42,10 +43,6 @@ from ._spec import DatasetSpec, SplitSpec
 __all__ = ["generate", "shard_paths", "read_card", "CARD_NAME", "CARD_REPAIR", "DatasetExistsError"]
 
 CARD_NAME = "card.json"
-
-
-class DatasetExistsError(ValueError):
-    """The target holds a different dataset: fieldbench never overwrites one."""
 
 
 def shard_paths(split: str, index: int) -> dict[str, str]:
