@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # annotation only: this module imports nothing of fieldbench 
 __all__ = [
     "FieldbenchError", "DamagedFileError", "DatasetExistsError", "UnknownDatasetError", "UnknownSplitError",
     "StaleRegistryError", "DatasetVerificationError", "PublishError", "ChecksumError", "DatasetUnavailableError",
-    "InvalidPrediction", "MirrorWarning",
+    "InvalidModelError", "TrainingDivergedError", "InvalidPrediction", "MirrorWarning",
 ]
 
 
@@ -78,6 +78,15 @@ class DatasetUnavailableError(FieldbenchError, RuntimeError):
 
 class MirrorWarning(UserWarning):
     """No mirror configured, or the mirror failed: falling back to a local rebuild."""
+
+
+# -- models --------------------------------------------------------------------------------------------
+class InvalidModelError(FieldbenchError, TypeError):
+    """A user model ('file.py:Class') is not a fieldbench model class (a TypeError)."""
+
+
+class TrainingDivergedError(FieldbenchError, FloatingPointError):
+    """Training went non-finite (a FloatingPointError); the message names the rate to lower."""
 
 
 # -- evaluation ----------------------------------------------------------------------------------------

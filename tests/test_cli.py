@@ -150,6 +150,58 @@ def test_error_messages_keep_bracketed_words():
     assert "fieldbench[fmm]" in captured.get()
 
 
+def test_a_bug_inside_a_command_surfaces_with_its_traceback(tmp_path, monkeypatch):
+    """Before: the CLI caught TypeError and RuntimeError wholesale and printed a bug as `error: ...`."""
+    import fieldbench.demo
+
+    def buggy(*args, **kwargs):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(fieldbench.demo, "run_demo", buggy)
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and isinstance(result.exception, TypeError)
+    assert "error: " not in result.output
+    for bug in (TypeError("a bug"), RuntimeError("another bug"), KeyError("a dict lookup")):
+        def fails(bug=bug):
+            raise bug
+
+        try:
+            _app_module().user_errors(fails)()
+        except type(bug) as raised:
+            assert raised is bug
+        else:
+            raise AssertionError(f"{bug!r} was swallowed")
+
+
+def test_fieldbench_errors_are_one_friendly_line_whatever_their_builtin_base():
+    import typer
+
+    from fieldbench import FieldbenchError
+    from fieldbench.exceptions import DatasetUnavailableError, UnknownDatasetError, UnknownSplitError
+
+    for error in (DatasetUnavailableError("no mirror"), UnknownDatasetError("unknown dataset 'x'"),
+                  UnknownSplitError("split 'x' not in d")):
+        assert isinstance(error, FieldbenchError)
+
+        def fails(error=error):
+            raise error
+
+        with _app_module().console.capture() as captured:
+            try:
+                _app_module().user_errors(fails)()
+            except typer.Exit as exit_:
+                assert exit_.exit_code == 1
+            else:
+                raise AssertionError("no exit")
+        assert captured.get().strip() == f"error: {error.args[0]}"
+
+
+def _app_module():
+    from fieldbench.cli import _app
+
+    return _app
+
+
 def test_a_failing_verify_prints_no_stray_error_line(tmp_path):
     (tmp_path / "card.json").write_text("{}")
     result = runner.invoke(app, ["datasets", "verify", str(tmp_path)])

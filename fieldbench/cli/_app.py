@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._version import __version__
+from ..exceptions import FieldbenchError
 
 app = typer.Typer(
     help="fieldbench: exact solvers, datasets and a benchmark suite for source-to-field models.",
@@ -30,8 +31,10 @@ app.add_typer(leaderboard_app, name="leaderboard")
 #: No markup: everything printed is plain text (user text such as fieldbench[fmm], [lo, hi]^d or a
 #: path with brackets would otherwise be eaten as markup); styled parts are ``Text`` pieces.
 console = Console(width=None if sys.stdout.isatty() else 240, markup=False)
-#: Errors caused by what the user asked for: shown as one clear line, not a traceback.
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, ImportError, TypeError, RuntimeError)
+#: Errors caused by what the user asked for: shown as one clear line, not a traceback. fieldbench's
+#: own errors, bad values, a missing or existing file, a missing optional extra (ImportError). Never
+#: TypeError or RuntimeError wholesale: those are bugs, and a bug must surface with its traceback.
+USER_ERRORS = (FieldbenchError, ValueError, FileNotFoundError, FileExistsError, ImportError)
 
 
 def user_errors(command):
@@ -39,12 +42,9 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort):  # a command's own exit (click's Exit is a RuntimeError)
-            raise
         except USER_ERRORS as error:
-            message = error.args[0] if isinstance(error, KeyError) and error.args else error
             # As plain text: rich markup would eat bracketed words such as fieldbench[fmm].
-            console.print(Text.assemble(("error: ", "bold red"), str(message)), soft_wrap=True)  # one line, however long
+            console.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)  # one line, however long
             raise typer.Exit(1) from None
 
     return wrapper
