@@ -57,6 +57,7 @@ from pathlib import Path
 
 import platformdirs
 
+from .._config import CACHE_ENV, CONFIG_ENV, MIRROR_ENV, cache_folder, config_file, mirror_setting
 from .._io import atomic_write_text, file_sha256, folder_lock, stamped_sha256
 from ..exceptions import ChecksumError, DatasetUnavailableError, MirrorWarning
 from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetExistsError, DatasetSpec, generate, shard_paths
@@ -68,9 +69,6 @@ __all__ = [
     "DatasetUnavailableError", "MirrorWarning", "MIRROR_ENV", "CACHE_ENV", "CONFIG_ENV", "MARKER_NAME",
 ]
 
-MIRROR_ENV = "FIELDBENCH_MIRROR"
-CACHE_ENV = "FIELDBENCH_CACHE"
-CONFIG_ENV = "FIELDBENCH_CONFIG"
 _SCHEMES = ("http", "https", "ftp")
 
 
@@ -82,7 +80,7 @@ class _MirrorUnavailable(Exception):
 
 def config_path() -> Path:
     """The config file: ``$FIELDBENCH_CONFIG``, else ``<user config dir>/fieldbench/config.toml``."""
-    configured = os.environ.get(CONFIG_ENV)
+    configured = config_file()
     if configured:
         return Path(configured).expanduser()
     return Path(platformdirs.user_config_dir("fieldbench")) / "config.toml"
@@ -104,8 +102,8 @@ def resolve_mirror(mirror: str | None = None) -> str | None:
     """The mirror base URL (no trailing slash) or None: argument, ``$FIELDBENCH_MIRROR``, config file."""
     if mirror is not None:
         value, origin = mirror, "--mirror (mirror= in Python)"
-    elif MIRROR_ENV in os.environ:
-        value, origin = os.environ[MIRROR_ENV], f"${MIRROR_ENV}"
+    elif mirror_setting() is not None:
+        value, origin = mirror_setting(), f"${MIRROR_ENV}"
     else:
         value, origin = load_config().get("mirror"), f"'mirror' in {config_path()}"
     if not value:
@@ -124,8 +122,8 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The fieldbench cache root: argument, else ``$FIELDBENCH_CACHE``, else the user cache dir."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
+    if cache_folder():
+        return Path(cache_folder()).expanduser()
     return Path(platformdirs.user_cache_dir("fieldbench"))
 
 

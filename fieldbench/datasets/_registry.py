@@ -74,6 +74,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from .._config import REGISTRY_ENV, registry_folder
 from .._io import atomic_write_text, read_json
 from ..exceptions import StaleRegistryError, UnknownDatasetError
 from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetSpec, fingerprint, read_card
@@ -84,7 +85,6 @@ __all__ = [
     "entries_from_card", "build_registry",
 ]
 
-REGISTRY_ENV = "FIELDBENCH_REGISTRY"
 REGISTRY_FILE = "registry.json"
 REGISTRY_FORMAT = "fieldbench-registry"
 REGISTRY_VERSION = 2
@@ -94,7 +94,7 @@ READABLE_VERSIONS = (1, 2)
 
 def registry_dir() -> Path:
     """The directory holding the standard specs and ``registry.json``."""
-    configured = os.environ.get(REGISTRY_ENV)
+    configured = registry_folder()
     if configured:
         path = Path(configured).expanduser()
         if not path.is_dir():

@@ -45,6 +45,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from .._config import thread_settings
 from ..bench import device_description
 from ..models import Predictor, SourceFieldModel
 from ..models._reference import FMMPredictor
@@ -537,8 +538,7 @@ def _environment() -> dict:
         "jax_devices": len(jax.devices()),
         "cpu_count": os.cpu_count(),
         "threads": affinity,
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS"),
+        **thread_settings(),
         "jax": jax.__version__,
         "python": platform.python_version(),
     }
