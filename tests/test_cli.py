@@ -347,3 +347,4 @@ def test_ci_runs_the_readme_test_command_with_ci_true():
                 if line.strip() and not line.lstrip().startswith("#")]
     assert commands[-1] == readme_command  # exactly the README's command
     assert "export CI=true" in commands[:-1]
+    assert any(" -m ruff check " in command for command in commands[:-1])  # the lint the README promises
