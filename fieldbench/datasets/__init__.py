@@ -11,6 +11,7 @@ from ._fetch import (ChecksumError, DatasetUnavailableError, MirrorWarning, cach
 from ._load import DatasetHandle, SplitData, iter_batches, load, open_dataset
 from ._registry import (StaleRegistryError, UnknownDatasetError, build_registry, dataset_spec, list_datasets,
                         registry_entries, update_registry)
+from ._resolve import card_points, resolve_spec
 from ._verify import DatasetVerificationError, PublishError, VerificationReport, publish, verify
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "PublishError", "SplitData", "StaleRegistryError", "UnknownDatasetError", "VerificationReport", "build_registry",
     "cache_root", "config_path", "dataset_path", "dataset_spec", "get", "iter_batches", "list_datasets", "load",
     "open_dataset", "publish", "registry_entries", "resolve_mirror", "update_registry", "verify",
+    "card_points", "resolve_spec",
 ]

@@ -12,11 +12,12 @@ from ._reference import ExactPredictor, FMMPredictor
 from ._registry import (build_model, build_reference, load_checkpoint, load_predictor, model_class, model_names,
                         save_checkpoint)
 from ._recipes import RECIPES, recipe_config, recipe_name, run_recipe
+from ._plan import TrainingPlan, plan_training
 from ._train import TrainConfig, TrainResult, train
 
 __all__ = [
     "ExactPredictor", "FCILR", "FCINR", "FMMPredictor", "FitConfig", "FitResult", "MagnetisationLinearHypernet",
-    "RECIPES", "fit", "recipe_config", "recipe_name", "run_recipe", "FourierHypernetwork", "LinearBasisModel", "LinearModel",
+    "RECIPES", "TrainingPlan", "fit", "plan_training", "recipe_config", "recipe_name", "run_recipe", "FourierHypernetwork", "LinearBasisModel", "LinearModel",
     "PRESETS", "Predictor", "SourceFieldModel", "TrainConfig", "TrainResult", "build_model", "build_reference",
     "feature_count", "load_checkpoint", "load_predictor", "model_class", "model_names", "save_checkpoint",
     "source_features", "train",
