@@ -261,7 +261,6 @@ def test_committed_records_are_valid():
     committed = Path(__file__).resolve().parents[1] / "leaderboard" / "records"
     if not any(committed.glob("*.json")):
         pytest.skip("no committed records yet")
-    import os
 
     cwd = os.getcwd()
     os.chdir(committed.parents[1])  # records name checkpoints relative to the repository root
