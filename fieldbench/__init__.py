@@ -9,10 +9,11 @@ from ._config import configure_jax as _configure_jax
 
 _configure_jax()  # float64 and one CPU device per core, before any module of fieldbench starts JAX
 
+from . import physics  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .exceptions import FieldbenchError  # noqa: E402
-from .sources import Family, SourceBatch, Sources  # noqa: E402
-from . import physics  # noqa: E402
 from .physics import field, potential, potential_and_field  # noqa: E402
+from .sources import Family, SourceBatch, Sources  # noqa: E402
 
-__all__ = ["FieldbenchError", "Family", "SourceBatch", "Sources", "__version__", "field", "physics", "potential", "potential_and_field"]
+__all__ = ["FieldbenchError", "Family", "SourceBatch", "Sources", "__version__", "field", "physics", "potential",
+           "potential_and_field"]

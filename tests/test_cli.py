@@ -348,3 +348,36 @@ def test_ci_runs_the_readme_test_command_with_ci_true():
     assert commands[-1] == readme_command  # exactly the README's command
     assert "export CI=true" in commands[:-1]
     assert any(" -m ruff check " in command for command in commands[:-1])  # the lint the README promises
+
+
+# -- the library calls behind the commands ----------------------------------------------------------------
+def test_generate_builds_its_spec_three_ways(tmp_path):
+    """`fieldbench generate` hands its argument to datasets.resolve_spec: a standard name, a JSON
+    spec file, or (no argument) one split 'data' described by the options."""
+    from fieldbench.datasets import dataset_spec, resolve_spec
+    from fieldbench.pipeline import DatasetSpec, SplitSpec
+    from fieldbench.sources import ConfigurationSpec
+
+    assert resolve_spec("circles2d-mini") == dataset_spec("circles2d-mini")
+    path = tmp_path / "mine.json"
+    path.write_text(__import__("json").dumps(dataset_spec("circles2d-mini").to_dict()))
+    assert resolve_spec(str(path)) == dataset_spec("circles2d-mini")
+    described = resolve_spec(None, name="custom", families=["disc", "prism"], sources=(1, 3), size=(0.5, 1.0),
+                             samples=4, points=8, seed=2, shard_size=2)
+    configuration = ConfigurationSpec(families=("disc", "prism"), sources=(1, 3), domain=3.0, size=(0.5, 1.0),
+                                      aspect="square", magnetisation=1.0, overlap="none")
+    assert described == DatasetSpec(name="custom", splits={"data": SplitSpec(
+        configuration, samples=4, points=8, seed=2, shard_size=2)})
+
+
+def test_train_plans_its_run_before_any_work(tmp_path):
+    from fieldbench.models import FitConfig, TrainConfig, plan_training
+
+    plan = plan_training("linear", "circles2d-mini")
+    assert plan.recipe == "two-stage" and isinstance(plan.settings, FitConfig)
+    assert plan.checkpoint.as_posix() == "fieldbench-out/checkpoints/linear-circles2d-mini.eqx"
+    assert plan_training("linear", "circles2d-mini", seed=2).checkpoint.name == "linear-circles2d-mini-seed2.eqx"
+    adam = plan_training("linear", "circles2d-mini", recipe="adam", steps=3, learning_rates=(1e-3,),
+                         checkpoint=tmp_path / "x.eqx")
+    assert isinstance(adam.settings, TrainConfig) and adam.settings.steps == 3 and adam.checkpoint == tmp_path / "x.eqx"
+    assert adam.describe() == f"training linear on circles2d-mini with the adam recipe -> {tmp_path / 'x.eqx'}"

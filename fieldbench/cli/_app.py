@@ -135,8 +135,14 @@ def _range(text: str, kind=float):
 
 
 def _progress_bar(description: str):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     # markup=False: the description holds the dataset's name, which may contain brackets.
     return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
@@ -433,7 +439,8 @@ def ceiling(
 @app.command()
 @user_errors
 def evaluate(
-    model: str = typer.Argument(..., help="A reference (exact, fmm, fmm-pure), a baseline name, or path/file.py:Class."),
+    model: str = typer.Argument(..., help="A reference (exact, fmm, fmm-pure), a baseline name, or "
+                                          "path/file.py:Class."),
     dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
     split: list[str] = typer.Option(["test-single", "test-multi", "test-overlap"], help="Splits (repeatable)."),
     checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
