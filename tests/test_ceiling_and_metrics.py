@@ -92,9 +92,9 @@ def test_the_ceiling_refuses_a_rank_beyond_its_data(discs):
         ceiling(str(discs), "test-multi", ranks=(500,), points=200, train_sources=300)
 
 
-def test_normal_centres_follow_the_public_codes_distribution():
+def test_normal_centres_follow_the_public_codes_distribution(rng):
     spec = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0, centres="normal")
-    centres = np.concatenate([s.centers for s in sample_configurations(spec, 4000, np.random.default_rng(0))])
+    centres = np.concatenate([s.centers for s in sample_configurations(spec, 4000, rng)])
     assert np.abs(centres.mean(0)).max() < 0.06 and np.abs(centres.std(0) - 1.0).max() < 0.05
     assert (np.abs(centres) > 3).any()  # not clipped to the domain
     with pytest.raises(ValueError, match="centres"):

@@ -207,11 +207,11 @@ def test_bad_fit_settings_are_refused(field, value):
         FitConfig(**{field: value})
 
 
-def test_near_weights_count_inside_and_near_the_boundary_more(few):
+def test_near_weights_count_inside_and_near_the_boundary_more(few, rng):
     split = load(str(few), "train")
     data = _Targets(split, (-3.0, 3.0), 1.0)
     rows = np.arange(8)
-    points = data.uniform(np.random.default_rng(0), 2000)
+    points = data.uniform(rng, 2000)
     weights = data.near_weights(rows, points, weight=4.0, scale=0.3)
     distance = boundary_distance(split.family[rows], split.centers[rows], split.sizes[rows], split.mask[rows],
                                  np.broadcast_to(points, (8,) + points.shape))
