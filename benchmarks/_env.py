@@ -7,7 +7,7 @@ process (``"launch_method": "spawn"`` in asv.conf.json), so setting them here al
 
 Thread pinning (docs/benchmarks.md, "Pitfalls"): every benchmark runs on ONE core.
 
-* ``FIELDBENCH_CPU_DEVICES=1``: fieldbench.physics otherwise asks JAX for one CPU device per core
+* ``FIELDBENCH_CPU_DEVICES=1``: fieldbench otherwise asks JAX for one CPU device per core
   and splits direct sums across them, so timings would depend on the runner's core count.
 * ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``: XLA's CPU
   backend runs its Eigen kernels (matmuls of the learned models) on one thread.

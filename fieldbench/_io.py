@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from .exceptions import DamagedFileError
+
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_copy", "file_sha256", "sha256_bytes", "json_sha256",
            "file_stamp", "stamped_sha256", "read_json", "DamagedFileError", "folder_lock", "lock_path", "RACY_NS",
            "TEMPORARY_PREFIX"]
@@ -120,10 +122,6 @@ def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
         temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)
-
-
-class DamagedFileError(ValueError):
-    """A JSON file exists but cannot be parsed; the message names the file and the fix."""
 
 
 def read_json(path: str | os.PathLike, fix: str, *, text: str | bytes | None = None):

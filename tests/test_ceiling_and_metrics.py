@@ -13,20 +13,16 @@ from fieldbench.datasets import load, registry_entries
 from fieldbench.evaluation import ceiling
 from fieldbench.metrics import TINY, median_relative_error, relative_errors, relative_l2_error
 from fieldbench.physics import potential_and_field_batched
-from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
+from fieldbench.pipeline import DatasetSpec, SplitSpec
 from fieldbench.pipeline._spec import _configuration_to_dict
-from fieldbench.sources import ConfigurationSpec, SourceBatch, sample_configurations
+from fieldbench.sources import ConfigurationSpec, sample_configurations
 
 
 @pytest.fixture(scope="module")
-def discs(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ceiling")
-    single = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0)
-    multi = ConfigurationSpec(families=("disc",), sources=(2, 4), domain=3.0, size=1.0)
-    spec = DatasetSpec("discs", {"train": SplitSpec(single, samples=300, points=8, seed=1),
-                                 "test-multi": SplitSpec(multi, samples=20, points=8, seed=2)})
-    generate(spec, str(root / "discs"), scheduler="sync")
-    return root / "discs"
+def discs(make_dataset, disc_configuration) -> Path:
+    return make_dataset("discs", {"train": SplitSpec(disc_configuration(), samples=300, points=8, seed=1),
+                                  "test-multi": SplitSpec(disc_configuration(sources=(2, 4)), samples=20, points=8,
+                                                          seed=2)})
 
 
 def test_relative_errors_of_scalars_by_hand():
@@ -96,9 +92,9 @@ def test_the_ceiling_refuses_a_rank_beyond_its_data(discs):
         ceiling(str(discs), "test-multi", ranks=(500,), points=200, train_sources=300)
 
 
-def test_normal_centres_follow_the_public_codes_distribution():
+def test_normal_centres_follow_the_public_codes_distribution(rng):
     spec = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0, centres="normal")
-    centres = np.concatenate([s.centers for s in sample_configurations(spec, 4000, np.random.default_rng(0))])
+    centres = np.concatenate([s.centers for s in sample_configurations(spec, 4000, rng)])
     assert np.abs(centres.mean(0)).max() < 0.06 and np.abs(centres.std(0) - 1.0).max() < 0.05
     assert (np.abs(centres) > 3).any()  # not clipped to the domain
     with pytest.raises(ValueError, match="centres"):

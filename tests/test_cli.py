@@ -150,6 +150,58 @@ def test_error_messages_keep_bracketed_words():
     assert "fieldbench[fmm]" in captured.get()
 
 
+def test_a_bug_inside_a_command_surfaces_with_its_traceback(tmp_path, monkeypatch):
+    """Before: the CLI caught TypeError and RuntimeError wholesale and printed a bug as `error: ...`."""
+    import fieldbench.demo
+
+    def buggy(*args, **kwargs):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(fieldbench.demo, "run_demo", buggy)
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and isinstance(result.exception, TypeError)
+    assert "error: " not in result.output
+    for bug in (TypeError("a bug"), RuntimeError("another bug"), KeyError("a dict lookup")):
+        def fails(bug=bug):
+            raise bug
+
+        try:
+            _app_module().user_errors(fails)()
+        except type(bug) as raised:
+            assert raised is bug
+        else:
+            raise AssertionError(f"{bug!r} was swallowed")
+
+
+def test_fieldbench_errors_are_one_friendly_line_whatever_their_builtin_base():
+    import typer
+
+    from fieldbench import FieldbenchError
+    from fieldbench.exceptions import DatasetUnavailableError, UnknownDatasetError, UnknownSplitError
+
+    for error in (DatasetUnavailableError("no mirror"), UnknownDatasetError("unknown dataset 'x'"),
+                  UnknownSplitError("split 'x' not in d")):
+        assert isinstance(error, FieldbenchError)
+
+        def fails(error=error):
+            raise error
+
+        with _app_module().console.capture() as captured:
+            try:
+                _app_module().user_errors(fails)()
+            except typer.Exit as exit_:
+                assert exit_.exit_code == 1
+            else:
+                raise AssertionError("no exit")
+        assert captured.get().strip() == f"error: {error.args[0]}"
+
+
+def _app_module():
+    from fieldbench.cli import _app
+
+    return _app
+
+
 def test_a_failing_verify_prints_no_stray_error_line(tmp_path):
     (tmp_path / "card.json").write_text("{}")
     result = runner.invoke(app, ["datasets", "verify", str(tmp_path)])
@@ -295,3 +347,37 @@ def test_ci_runs_the_readme_test_command_with_ci_true():
                 if line.strip() and not line.lstrip().startswith("#")]
     assert commands[-1] == readme_command  # exactly the README's command
     assert "export CI=true" in commands[:-1]
+    assert any(" -m ruff check " in command for command in commands[:-1])  # the lint the README promises
+
+
+# -- the library calls behind the commands ----------------------------------------------------------------
+def test_generate_builds_its_spec_three_ways(tmp_path):
+    """`fieldbench generate` hands its argument to datasets.resolve_spec: a standard name, a JSON
+    spec file, or (no argument) one split 'data' described by the options."""
+    from fieldbench.datasets import dataset_spec, resolve_spec
+    from fieldbench.pipeline import DatasetSpec, SplitSpec
+    from fieldbench.sources import ConfigurationSpec
+
+    assert resolve_spec("circles2d-mini") == dataset_spec("circles2d-mini")
+    path = tmp_path / "mine.json"
+    path.write_text(__import__("json").dumps(dataset_spec("circles2d-mini").to_dict()))
+    assert resolve_spec(str(path)) == dataset_spec("circles2d-mini")
+    described = resolve_spec(None, name="custom", families=["disc", "prism"], sources=(1, 3), size=(0.5, 1.0),
+                             samples=4, points=8, seed=2, shard_size=2)
+    configuration = ConfigurationSpec(families=("disc", "prism"), sources=(1, 3), domain=3.0, size=(0.5, 1.0),
+                                      aspect="square", magnetisation=1.0, overlap="none")
+    assert described == DatasetSpec(name="custom", splits={"data": SplitSpec(
+        configuration, samples=4, points=8, seed=2, shard_size=2)})
+
+
+def test_train_plans_its_run_before_any_work(tmp_path):
+    from fieldbench.models import FitConfig, TrainConfig, plan_training
+
+    plan = plan_training("linear", "circles2d-mini")
+    assert plan.recipe == "two-stage" and isinstance(plan.settings, FitConfig)
+    assert plan.checkpoint.as_posix() == "fieldbench-out/checkpoints/linear-circles2d-mini.eqx"
+    assert plan_training("linear", "circles2d-mini", seed=2).checkpoint.name == "linear-circles2d-mini-seed2.eqx"
+    adam = plan_training("linear", "circles2d-mini", recipe="adam", steps=3, learning_rates=(1e-3,),
+                         checkpoint=tmp_path / "x.eqx")
+    assert isinstance(adam.settings, TrainConfig) and adam.settings.steps == 3 and adam.checkpoint == tmp_path / "x.eqx"
+    assert adam.describe() == f"training linear on circles2d-mini with the adam recipe -> {tmp_path / 'x.eqx'}"

@@ -17,7 +17,7 @@ import fieldbench.metrics
 from fieldbench.datasets import load
 from fieldbench.evaluation import DISTANCE_BINS, InvalidPrediction, boundary_distance, evaluate
 from fieldbench.models import Predictor
-from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
+from fieldbench.pipeline import SplitSpec
 from fieldbench.sources import ConfigurationSpec, SourceBatch, Sources, sample_configurations
 
 
@@ -102,16 +102,13 @@ SPLIT = "test-overlap"
 
 
 @pytest.fixture(scope="module")
-def overlapping(tmp_path_factory) -> Path:
+def overlapping(make_dataset) -> Path:
     """12 samples of 2-4 overlapping discs and rectangles, 200 points each in [-2, 2]^2 (many inside,
     some several sizes away, so every distance bin but the deepest is populated)."""
     configuration = ConfigurationSpec(families=("disc", "prism"), sources=(2, 4), domain=1.0, size=(0.3, 0.8),
                                       overlap="forced")
-    spec = DatasetSpec("overlapping", {SPLIT: SplitSpec(configuration, samples=12, points=200, point_domain=2.0,
-                                                        seed=3)})
-    target = tmp_path_factory.mktemp("evaluator") / "overlapping"
-    generate(spec, str(target), scheduler="sync")
-    return target
+    return make_dataset("overlapping", {SPLIT: SplitSpec(configuration, samples=12, points=200, point_domain=2.0,
+                                                         seed=3)})
 
 
 class _Scaled(Predictor):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fieldbench._config import in_ci
 from fieldbench.leaderboard import load_records, record_digest, record_path, render, submit, verify_records
 
 DATASET = "circles2d-mini"
@@ -259,7 +260,7 @@ def test_rendered_page_works_in_a_real_browser(records, tmp_path):
     assert "| exact |" in readme and "## circles2d-mini" in readme
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        if os.environ.get("CI") == "true":  # CI must run the browser test, never skip it silently
+        if in_ci():  # CI must run the browser test, never skip it silently
             pytest.fail("chromium is not installed, and CI=true requires the browser test: ./setup.sh test "
                         "installs it where apt-get is available")
         pytest.skip("chromium is not installed (./setup.sh test installs it where apt-get is available)")
@@ -287,7 +288,6 @@ def test_committed_records_are_valid():
     committed = Path(__file__).resolve().parents[1] / "leaderboard" / "records"
     if not any(committed.glob("*.json")):
         pytest.skip("no committed records yet")
-    import os
 
     cwd = os.getcwd()
     os.chdir(committed.parents[1])  # records name checkpoints relative to the repository root

@@ -22,11 +22,21 @@ import pytest
 
 import fieldbench
 from fieldbench import SourceBatch, Sources
-from fieldbench.models import (ExactPredictor, FMMPredictor, LinearBasisModel, SourceFieldModel, TrainConfig,
-                               build_model, build_reference, load_checkpoint, load_predictor, model_class,
-                               save_checkpoint, train)
-from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
-from fieldbench.sources import ConfigurationSpec
+from fieldbench.models import (
+    ExactPredictor,
+    FMMPredictor,
+    LinearBasisModel,
+    SourceFieldModel,
+    TrainConfig,
+    build_model,
+    build_reference,
+    load_checkpoint,
+    load_predictor,
+    model_class,
+    save_checkpoint,
+    train,
+)
+from fieldbench.pipeline import SplitSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 USER_MODEL = ROOT / "examples" / "my_model.py"
@@ -342,13 +352,10 @@ def test_user_model_builds_from_a_relative_path(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    configuration = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0)
-    spec = DatasetSpec("models-tiny", {"train": SplitSpec(configuration, samples=2, points=32, seed=31),
-                                       "val": SplitSpec(configuration, samples=1, points=32, seed=32)})
-    root = tmp_path_factory.mktemp("models") / "models-tiny"
-    generate(spec, str(root), scheduler="sync")
-    return root
+def tiny_dataset(make_dataset, disc_configuration) -> Path:
+    configuration = disc_configuration()
+    return make_dataset("models-tiny", {"train": SplitSpec(configuration, samples=2, points=32, seed=31),
+                                        "val": SplitSpec(configuration, samples=1, points=32, seed=32)})
 
 
 def test_user_model_trains_checkpoints_and_evaluates(tiny_dataset, tmp_path):

@@ -17,36 +17,43 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fieldbench.evaluation import evaluate
-from fieldbench.models import (RECIPES, FitConfig, TrainConfig, build_model, fit, load_checkpoint, model_names,
-                               recipe_config, recipe_name, run_recipe, train)
-from fieldbench.models._fit import _fold, _scenes, _solve_head, _Targets, code_head
-from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
 from fieldbench.datasets import load
+from fieldbench.evaluation import evaluate
+from fieldbench.models import (
+    RECIPES,
+    FitConfig,
+    TrainConfig,
+    build_model,
+    fit,
+    load_checkpoint,
+    model_names,
+    recipe_config,
+    recipe_name,
+    run_recipe,
+    train,
+)
+from fieldbench.models._fit import _fold, _scenes, _solve_head, _Targets, code_head
+from fieldbench.pipeline import SplitSpec
 from fieldbench.sources import ConfigurationSpec, Sources, boundary_distance, pairwise_overlaps
 
 SMALL = {"width": 64, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2}
 
 
-def _discs(root: Path, name: str, samples: int) -> Path:
-    configuration = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0)
-    multi = ConfigurationSpec(families=("disc",), sources=(2, 4), domain=3.0, size=1.0)
-    spec = DatasetSpec(name, {"train": SplitSpec(configuration, samples=samples, points=16, seed=1),
-                              "val": SplitSpec(configuration, samples=16, points=256, seed=2),
-                              "test-multi": SplitSpec(multi, samples=16, points=256, seed=3)})
-    generate(spec, str(root / name), scheduler="sync")
-    return root / name
+def _disc_splits(single: ConfigurationSpec, multi: ConfigurationSpec, samples: int) -> dict[str, SplitSpec]:
+    return {"train": SplitSpec(single, samples=samples, points=16, seed=1),
+            "val": SplitSpec(single, samples=16, points=256, seed=2),
+            "test-multi": SplitSpec(multi, samples=16, points=256, seed=3)}
 
 
 @pytest.fixture(scope="module")
-def discs(tmp_path_factory) -> Path:
+def discs(make_dataset, disc_configuration) -> Path:
     """2,000 single discs (the fit computes its own targets; the stored 16 points do not matter)."""
-    return _discs(tmp_path_factory.mktemp("recipes"), "discs", 2000)
+    return make_dataset("discs", _disc_splits(disc_configuration(), disc_configuration(sources=(2, 4)), 2000))
 
 
 @pytest.fixture(scope="module")
-def few(tmp_path_factory) -> Path:
-    return _discs(tmp_path_factory.mktemp("recipes"), "few", 200)
+def few(make_dataset, disc_configuration) -> Path:
+    return make_dataset("few", _disc_splits(disc_configuration(), disc_configuration(sources=(2, 4)), 200))
 
 
 def _two_stage(dataset, model="fc-ilr-bilinear", **changes) -> FitConfig:
@@ -200,11 +207,11 @@ def test_bad_fit_settings_are_refused(field, value):
         FitConfig(**{field: value})
 
 
-def test_near_weights_count_inside_and_near_the_boundary_more(few):
+def test_near_weights_count_inside_and_near_the_boundary_more(few, rng):
     split = load(str(few), "train")
     data = _Targets(split, (-3.0, 3.0), 1.0)
     rows = np.arange(8)
-    points = data.uniform(np.random.default_rng(0), 2000)
+    points = data.uniform(rng, 2000)
     weights = data.near_weights(rows, points, weight=4.0, scale=0.3)
     distance = boundary_distance(split.family[rows], split.centers[rows], split.sizes[rows], split.mask[rows],
                                  np.broadcast_to(points, (8,) + points.shape))

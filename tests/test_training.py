@@ -21,27 +21,25 @@ from jax.flatten_util import ravel_pytree
 from fieldbench.datasets import load
 from fieldbench.models import TrainConfig, build_model, train
 from fieldbench.models._train import _Data, loss_fn, validate
-from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
+from fieldbench.pipeline import SplitSpec
 from fieldbench.sources import ConfigurationSpec
 
 LENGTH = 3.0  # the length scale train() derives from the domain [-3, 3]
 
 
-def _generate(root: Path, name: str, configuration: ConfigurationSpec, samples: int, points: int, seed: int,
-              **options) -> Path:
-    spec = DatasetSpec(name, {"train": SplitSpec(configuration, samples=samples, points=points, seed=seed, **options),
-                              "val": SplitSpec(configuration, samples=2, points=points, seed=seed + 1, **options)})
-    generate(spec, str(root / name), scheduler="sync")
-    return root / name
+def _train_and_val(configuration: ConfigurationSpec, samples: int, points: int, seed: int,
+                   **options) -> dict[str, SplitSpec]:
+    """A train split and a 2-sample val split with the next seed."""
+    return {"train": SplitSpec(configuration, samples=samples, points=points, seed=seed, **options),
+            "val": SplitSpec(configuration, samples=2, points=points, seed=seed + 1, **options)}
 
 
 @pytest.fixture(scope="module")
-def datasets(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("training")
-    big_disc = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=2.0)
-    discs = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=(0.5, 1.5))
-    return {"one": _generate(root, "one", big_disc, samples=1, points=64, seed=11, exclude_interiors=True),
-            "few": _generate(root, "few", discs, samples=4, points=64, seed=41)}
+def datasets(make_dataset, disc_configuration) -> dict[str, Path]:
+    big_disc = disc_configuration(size=2.0)
+    discs = disc_configuration(size=(0.5, 1.5))
+    return {"one": make_dataset("one", _train_and_val(big_disc, samples=1, points=64, seed=11, exclude_interiors=True)),
+            "few": make_dataset("few", _train_and_val(discs, samples=4, points=64, seed=41))}
 
 
 # -- overfitting ---------------------------------------------------------------------------------------
@@ -227,14 +225,12 @@ def test_schedule_steps_down_at_equal_shares():
     assert [float(schedule(s)) for s in (0, 24, 25, 50, 75, 99)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5, 1e-6, 1e-6])
 
 
-def test_training_errors_are_clear(datasets, tmp_path):
+def test_training_errors_are_clear(datasets, tmp_path, make_dataset, disc_configuration):
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         train(TrainConfig(model="nope", dataset=str(datasets["few"]), steps=1))
     with pytest.raises(FileNotFoundError):
         train(TrainConfig(model="linear", dataset=str(tmp_path / "absent"), steps=1))
-    configuration = ConfigurationSpec(families=("disc",), sources=1, domain=3.0, size=1.0)
-    no_val = DatasetSpec("no-val", {"train": SplitSpec(configuration, samples=1, points=8, seed=1)})
-    generate(no_val, str(tmp_path / "no-val"), scheduler="sync")
+    make_dataset("no-val", {"train": SplitSpec(disc_configuration(), samples=1, points=8, seed=1)}, root=tmp_path)
     with pytest.raises(ValueError, match="needs 'train' and 'val' splits"):
         train(TrainConfig(model="linear", dataset=str(tmp_path / "no-val"), steps=1))
     with pytest.raises(FloatingPointError, match="diverged"):

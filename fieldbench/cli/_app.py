@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._version import __version__
+from ..exceptions import FieldbenchError
 
 app = typer.Typer(
     help="fieldbench: exact solvers, datasets and a benchmark suite for source-to-field models.",
@@ -31,8 +32,10 @@ app.add_typer(leaderboard_app, name="leaderboard")
 #: No markup: everything printed is plain text (user text such as fieldbench[fmm], [lo, hi]^d or a
 #: path with brackets would otherwise be eaten as markup); styled parts are ``Text`` pieces.
 console = Console(width=None if sys.stdout.isatty() else 240, markup=False)
-#: Errors caused by what the user asked for: shown as one clear line, not a traceback.
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, ImportError, TypeError, RuntimeError)
+#: Errors caused by what the user asked for: shown as one clear line, not a traceback. fieldbench's
+#: own errors, bad values, a missing or existing file, a missing optional extra (ImportError). Never
+#: TypeError or RuntimeError wholesale: those are bugs, and a bug must surface with its traceback.
+USER_ERRORS = (FieldbenchError, ValueError, FileNotFoundError, FileExistsError, ImportError)
 
 
 def user_errors(command):
@@ -40,12 +43,9 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort):  # a command's own exit (click's Exit is a RuntimeError)
-            raise
         except USER_ERRORS as error:
-            message = error.args[0] if isinstance(error, KeyError) and error.args else error
             # As plain text: rich markup would eat bracketed words such as fieldbench[fmm].
-            console.print(Text.assemble(("error: ", "bold red"), str(message)), soft_wrap=True)  # one line, however long
+            console.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)  # one line, however long
             raise typer.Exit(1) from None
 
     return wrapper
@@ -54,6 +54,18 @@ def user_errors(command):
 def say(*parts) -> None:
     """Print plain text pieces, each a string or (string, style): user text is never read as markup."""
     console.print(Text.assemble(*parts), soft_wrap=True)
+
+
+def show(table) -> None:
+    """Render a library :class:`fieldbench._tables.Table` with rich, then its notes."""
+    rendered = Table(title=table.title)
+    for heading, justify in table.columns:
+        rendered.add_column(heading, justify=justify)
+    for row in table.rows:
+        rendered.add_row(*row)
+    console.print(rendered)
+    for note in table.notes:
+        console.print(note)
 
 
 #: Dask's local schedulers by the names it accepts (``--scheduler``).
@@ -124,8 +136,14 @@ def _range(text: str, kind=float):
 
 
 def _progress_bar(description: str):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     # markup=False: the description holds the dataset's name, which may contain brackets.
     return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
@@ -160,6 +178,7 @@ def demo(
 
 
 def _demo(out: Path, seed: int) -> None:
+    from .._tables import demo_table
     from ..demo import run_demo
 
     start = time.perf_counter()
@@ -167,12 +186,7 @@ def _demo(out: Path, seed: int) -> None:
         result = run_demo(out, seed=seed)
     say(("sources: ", "bold"), str(result.sources))
     say(("picture: ", "bold"), str(result.image))
-    table = Table(title="cross-check of H against magpylib (long magnets, extrapolated)")
-    table.add_column("points")
-    table.add_column("median relative deviation", justify="right")
-    table.add_column("max relative deviation", justify="right")
-    table.add_row(str(result.check_points), f"{result.median_deviation:.1e}", f"{result.max_deviation:.1e}")
-    console.print(table)
+    show(demo_table(result))
     console.print(f"done in {time.perf_counter() - start:.1f} s")
 
 
@@ -214,24 +228,17 @@ def bench_datasets(
     """End-to-end generation throughput (points with potential and field written to Parquet per second)."""
     import dataclasses
 
+    from .._tables import generation_table
     from ..bench import device_description, generation_throughput
 
     _writable(json_out, "--json", folder=False)
-    measured = []
-    table = Table(title=f"dataset generation on {device_description()}")
-    stages = ("sampling", "solving", "conversion", "encoding", "writing", "scheduling and other")
-    for column in ("dataset", "points", "seconds", "M points/s") + stages:
-        table.add_column(column, justify="left" if column == "dataset" else "right")
+    results = []
     for name in dataset:
         with console.status(f"generating {name}/{split}..."):
-            result = generation_throughput(name, split, workers=workers)
-        shares = result.shares()
-        measured.append(dataclasses.asdict(result) | {"points_per_second": result.points_per_second, "shares": shares})
-        table.add_row(f"{name}/{split}", f"{result.points:,}", f"{result.seconds:.2f}",
-                      f"{result.points_per_second / 1e6:.2f}", *(f"{100 * shares.get(s, 0):.0f}%" for s in stages))
-    console.print(table)
-    console.print("Stage shares are of the workers' combined wall time (threads x seconds).")
-    _write_json(json_out, {"device": device_description(), "results": measured})
+            results.append(generation_throughput(name, split, workers=workers))
+    show(generation_table(results, device_description()))
+    _write_json(json_out, {"device": device_description(), "results": [
+        dataclasses.asdict(r) | {"points_per_second": r.points_per_second, "shares": r.shares()} for r in results]})
 
 
 @app.command()
@@ -260,31 +267,20 @@ def generate(
     name: str = typer.Option("custom", help="Dataset name (options mode)."),
 ) -> None:
     """Generate (or resume) a dataset of Parquet shards and its card; rerun to resume after an interruption."""
-    from ..pipeline import DatasetSpec, SplitSpec, generate as run_generate
-    from ..sources import ConfigurationSpec
+    from ..datasets import resolve_spec
+    from ..pipeline import generate as run_generate
 
     _check_scheduler(scheduler)
     _writable(out, "--out", folder=True)
-
-    if spec is None:
-        configuration = ConfigurationSpec(families=tuple(f.strip() for f in families.split(",")),
-                                          sources=_range(sources, int), domain=domain, size=_range(size),
-                                          aspect=aspect, magnetisation=magnetisation, overlap=overlap)
-        dataset = DatasetSpec(name=name, splits={"data": SplitSpec(
-            configuration, samples=samples, points=points, point_method=point_method,
-            exclude_interiors=exclude_interiors, seed=seed, shard_size=shard_size)})
-    elif Path(spec).suffix == ".json" or Path(spec).is_file():
-        dataset = DatasetSpec.from_file(spec)
-    else:
-        from ..datasets._registry import dataset_spec
-
-        dataset = dataset_spec(spec)
+    dataset = resolve_spec(spec, name=name, families=[f.strip() for f in families.split(",")],
+                           sources=_range(sources, int), overlap=overlap, domain=domain, size=_range(size),
+                           aspect=aspect, magnetisation=magnetisation, points=points, point_method=point_method,
+                           exclude_interiors=exclude_interiors, samples=samples, seed=seed, shard_size=shard_size)
     with _progress_bar("shards") as bar:
         task = bar.add_task(f"generating {dataset.name}", total=None)
         card = run_generate(dataset, out, splits=split or None, scheduler=scheduler, workers=workers,
                             progress=lambda done, total: bar.update(task, completed=done, total=total))
-    total_points = sum(shard.points for shard in card.shards())
-    say((dataset.name, "bold"), f" -> {out}: {len(card.splits)} split(s), {total_points:,} points; "
+    say((dataset.name, "bold"), f" -> {out}: {len(card.splits)} split(s), {card.points:,} points; "
                                 f"content sha256 {card.content_sha256[:16]}...")
 
 
@@ -425,44 +421,19 @@ def train(
     An existing --checkpoint is only ever resumed (an interrupted run, same options): to start over in
     its place pass --restart; to train a finished or shipped checkpoint further, fine-tune it into a
     new file: --recipe adam --init-from OLD.eqx --checkpoint NEW.eqx."""
-    from .._io import read_json
-    from ..models import recipe_config, recipe_name, run_recipe
+    from ..models import plan_training
 
-    fields = read_json(config, "fix it: a JSON object of recipe fields, e.g. {\"steps\": 500}") if config else {}
-    if not isinstance(fields, dict):
-        raise ValueError(f"--config {config} holds a JSON {type(fields).__name__}, not an object of recipe fields; "
-                         "write it as {\"field\": value, ...}")
-    chosen = recipe or fields.pop("recipe", None) or recipe_name(model)
-    fields.pop("recipe", None)
-    if init_from is not None:
-        fields["init_from"] = str(init_from)
-    if chosen == "two-stage" and fields.get("init_from"):
-        raise ValueError(f"--init-from fine-tunes with end-to-end Adam, and the two-stage recipe of {model} always "
-                         "starts from a fresh basis; pass --recipe adam (with --steps and --learning-rate) to "
-                         "fine-tune")
-    options = {"preset": preset, "batch_size": batch_size}
-    if chosen == "two-stage":
-        options |= {"epochs": epochs, "basis_steps": basis_steps,
-                    "learning_rate": learning_rate[0] if learning_rate else None}
-        ignored = [name for name, value in (("--steps", steps),) if value is not None]
-    else:
-        options |= {"steps": steps, "learning_rates": tuple(learning_rate) if learning_rate else None}
-        ignored = [name for name, value in (("--epochs", epochs), ("--basis-steps", basis_steps)) if value is not None]
-    if ignored:
-        raise ValueError(f"{', '.join(ignored)} do not apply to the {chosen} recipe; drop them or pass --recipe")
-    settings = recipe_config(model, dataset, recipe=chosen, seed=seed, **(fields | {k: v for k, v in options.items()
-                                                                                    if v is not None}))
-    suffix = f"-seed{seed}" if seed else ""
-    target = checkpoint or Path("fieldbench-out/checkpoints") / f"{Path(model).stem}-{Path(dataset).name}{suffix}.eqx"
-    _writable(target, "--checkpoint", folder=False)  # before training, not at its first checkpoint
-    start = f" from {fields['init_from']}" if fields.get("init_from") else ""
-    console.print(f"training {model} on {dataset} with the {chosen} recipe{start} -> {target}", highlight=False)
+    plan = plan_training(model, dataset, recipe=recipe, config=config, checkpoint=checkpoint, init_from=init_from,
+                         preset=preset, epochs=epochs, basis_steps=basis_steps, steps=steps, batch_size=batch_size,
+                         learning_rates=learning_rate or (), seed=seed)
+    _writable(plan.checkpoint, "--checkpoint", folder=False)  # before training, not at its first checkpoint
+    console.print(plan.describe(), highlight=False)
 
     def report(record):
         console.print("  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                        for k, v in record.items()), highlight=False, soft_wrap=True)
 
-    result = run_recipe(settings, target, restart=restart, progress=report)
+    result = plan.run(restart=restart, progress=report)
     last = result.history[-1] if result.history else {}
     console.print(f"checkpoint: {result.checkpoint}; {result.seconds:.1f} s; validation: "
                   f"phi {last.get('phi_error', float('nan')):.3g}%, H {last.get('field_error', float('nan')):.3g}%",
@@ -481,7 +452,7 @@ def ceiling(
 ) -> None:
     """The rank-L ceiling: Eq. 10 of the best additive model with an L-dimensional code (SVD of exact
     potentials of training sources; held-out samples scored at the same points)."""
-    from ..evaluation import ceiling as run_ceiling
+    from ..evaluation import ceiling as run_ceiling, ceiling_table
 
     _writable(json_out, "--json", folder=False)
     try:
@@ -489,24 +460,15 @@ def ceiling(
     except ValueError:
         raise ValueError(f"--ranks must be comma-separated integers, e.g. 32,64,128; got {ranks!r}") from None
     results = [run_ceiling(dataset, name, wanted, points=points, train_sources=train_sources) for name in split]
-    table = Table(title=f"rank-L ceiling of additive models on {dataset} (median relative error of phi, %)")
-    table.add_column("L", justify="right")
-    for result in results:
-        table.add_column(f"{result.split} phi", justify="right")
-        table.add_column(f"{result.split} rel. L2", justify="right")
-    for index, rank in enumerate(results[0].ranks):
-        row = [str(rank)]
-        for result in results:
-            row += [f"{result.phi_error[index]:.3g}", f"{result.phi_relative_l2[index]:.3g}"]
-        table.add_row(*row)
-    console.print(table)
+    show(ceiling_table(results))
     _write_json(json_out, [r.as_dict() for r in results])
 
 
 @app.command()
 @user_errors
 def evaluate(
-    model: str = typer.Argument(..., help="A reference (exact, fmm, fmm-pure), a baseline name, or path/file.py:Class."),
+    model: str = typer.Argument(..., help="A reference (exact, fmm, fmm-pure), a baseline name, or "
+                                          "path/file.py:Class."),
     dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
     split: list[str] = typer.Option(["test-single", "test-multi", "test-overlap"], help="Splits (repeatable)."),
     checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
@@ -514,27 +476,14 @@ def evaluate(
     json_out: Path = _json_option("every metric of every split"),
 ) -> None:
     """Score a model on dataset splits with the paper's Eq. 10 metrics (the model never sees targets)."""
-    from ..evaluation import evaluate as run_evaluate
-    from ..models import load_predictor
+    from ..evaluation import evaluate_splits, evaluation_table
 
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be a positive number of samples; got {limit}")
     _writable(json_out, "--json", folder=False)
-    predictor = load_predictor(model, checkpoint)
-    table = Table(title=f"{model} on {dataset} (median relative error, %)")
-    for column in ("split", "samples", "phi", "H", "phi rel. L2", "H rel. L2", "phi inside", "phi outside",
-                   "per-sample p90 (phi)", "excluded"):
-        table.add_column(column, justify="left" if column == "split" else "right")
-    results = []
-    for name in split:
-        result = run_evaluate(predictor, dataset, name, limit=limit, name=model)
-        results.append(result.as_dict())
-        table.add_row(name, str(result.samples), f"{result.phi_error:.3g}", f"{result.field_error:.3g}",
-                      f"{result.phi_relative_l2:.3g}", f"{result.field_relative_l2:.3g}",
-                      f"{result.inside['phi_error']:.3g}", f"{result.outside['phi_error']:.3g}",
-                      f"{result.per_sample['phi']['p90']:.3g}", str(sum(result.excluded.values())))
-    console.print(table)
-    _write_json(json_out, results)
+    results = evaluate_splits(model, dataset, split, checkpoint=checkpoint, limit=limit)
+    show(evaluation_table(results, f"{model} on {dataset} (median relative error, %)"))
+    _write_json(json_out, [result.as_dict() for result in results])
 
 
 @app.command()
@@ -550,26 +499,11 @@ def submit(
     replace: bool = typer.Option(False, help="Overwrite an existing record of this name."),
 ) -> None:
     """Evaluate on all test splits, measure scaling, and write a validated result record."""
-    from ..leaderboard import submit as run_submit
-    from ..leaderboard._records import check_record_name
-    from ..models import load_predictor
+    from ..leaderboard import submit_measured
 
     _writable(records, "--records", folder=True)
-    check_record_name(name, records)  # before the scaling run, not after it: also a case-only clash
-    figures = None
-    if scaling:
-        from ..evaluation import scaling as run_scaling
-        from ..leaderboard._benchmark import scaling_figures
-
-        with console.status("measuring runtime scaling..."):
-            result = run_scaling({name: load_predictor(model, checkpoint[0] if checkpoint else None)},
-                                 sizes_m=(1e2, 1e3, 1e4, 1e5),
-                                 time_budget=30.0, repeats=2)
-        figures = scaling_figures(result)
-    with console.status(f"scoring {name} on the test splits..."):
-        chosen = None if not checkpoint else checkpoint[0] if len(checkpoint) == 1 else list(checkpoint)
-        paths = run_submit(model, name, checkpoint=chosen, datasets=dataset or None, directory=records,
-                           scaling=figures, replace=replace)
+    paths = submit_measured(model, name, checkpoints=checkpoint or (), datasets=dataset or None, directory=records,
+                            scaling=scaling, replace=replace, say=lambda text: say((text, "dim")))
     for path in paths:
         console.print(f"record: {path}")
 
@@ -654,22 +588,11 @@ def benchmark(out: Path = typer.Option(Path("fieldbench-out/benchmark"), help="O
 
 
 def _benchmark(out: Path) -> None:
-    from ..leaderboard._benchmark import run_benchmark
-    from ..leaderboard._render import COLUMNS, _format, _row
+    from ..leaderboard import benchmark_tables, run_benchmark
 
     result = run_benchmark(out, say=lambda text: say((text, "dim")))
-    keys = ["name", "test-single:phi_error", "test-multi:phi_error", "test-overlap:phi_error",
-            "test-multi:field_error", "eval_us_per_point"]
-    labels = dict(COLUMNS)
-    for dataset in sorted({r["dataset"]["name"] for r in result.records}):
-        table = Table(title=f"{dataset}: median relative error (%)")
-        for key in keys:
-            table.add_column(labels[key], justify="left" if key == "name" else "right")
-        for record in result.records:
-            if record["dataset"]["name"] == dataset:
-                row = _row(record)
-                table.add_row(*(_format(row[key]) for key in keys))
-        console.print(table)
+    for table in benchmark_tables(result):
+        show(table)
     console.print(f"leaderboard page: {result.page}  ({result.seconds:.0f} s)")
 
 
@@ -689,33 +612,14 @@ def scaling_command(
     out: Path = typer.Option(Path("fieldbench-out/scaling"), help="Folder for the table, JSON and plot."),
 ) -> None:
     """Wall time against M (N = M) and N, encoding and evaluation apart, compile excluded; fits slopes."""
-    import json
-
-    from .._io import read_json
-    from ..evaluation import scaling, scaling_predictors
-    from ..models import load_predictor
+    from ..evaluation import scaling_study
 
     _writable(out, "--out", folder=True)
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    predictors = scaling_predictors(names, preset=preset)
-    for entry in checkpoint or []:
-        label, _, path = entry.partition("=")
-        if not label or not path:
-            raise ValueError(f"--checkpoint {entry!r} is not NAME=FILE; write it as e.g. my-model=run.eqx")
-        meta_path = Path(path).with_suffix(".json")
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"--checkpoint {entry}: {meta_path} not found (a checkpoint is FILE.eqx with its "
-                                    "FILE.json); pass the .eqx of a trained checkpoint")
-        meta = read_json(meta_path, "restore it from the checkpoint's source, or retrain the checkpoint")
-        predictors[label] = load_predictor(meta["model"], path)
-    result = scaling(predictors, sizes_m=tuple(float(s) for s in sizes.split(",")),
-                     n_equals_m=n_fixed is None, n_fixed=n_fixed, m_fixed=m_fixed, family=family,
-                     points_inside=points_inside, time_budget=time_budget, repeats=repeats,
-                     progress=lambda row: say((str(row), "dim")))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scaling.json").write_text(json.dumps(result.as_dict(), indent=1, default=str))
-    (out / "scaling.md").write_text(result.to_table("markdown") + "\n\n" + result.slope_table("markdown") + "\n")
-    result.plot(out / "scaling.png")
+    result = scaling_study(out, [m.strip() for m in methods.split(",") if m.strip()], checkpoints=checkpoint or (),
+                           preset=preset, sizes_m=tuple(float(s) for s in sizes.split(",")),
+                           n_equals_m=n_fixed is None, n_fixed=n_fixed, m_fixed=m_fixed, family=family,
+                           points_inside=points_inside, time_budget=time_budget, repeats=repeats,
+                           progress=lambda row: say((str(row), "dim")))
     console.print(result.to_table("markdown"))
     console.print(result.slope_table("markdown"))
     console.print(f"device: {result.environment.get('device', '')}; written to {out}")
@@ -730,19 +634,12 @@ def bench_training(
     json_out: Path = _json_option("every measurement of every model and the device"),
 ) -> None:
     """One Adam training step per baseline (batch 100 x 1024 shared points), against the paper's code."""
+    from .._tables import training_step_table
     from ..bench import device_description
     from ..models._speed import training_step_speed
 
     _writable(json_out, "--json", folder=False)
     with console.status("timing training steps (compilation excluded)..."):
         rows = training_step_speed(tuple(model), preset=preset, repeats=repeats)
-    table = Table(title=f"training step on {device_description()}")
-    for column in ("model", "parameters", "step (ms)", "paper code (s)", "speed-up", "target (>= 40x)"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for row in rows:
-        table.add_row(row["model"], f"{row['parameters']:,}", f"{row['step_ms']:.1f}",
-                      f"{row['paper_code_s']:.2f}" if "paper_code_s" in row else "-",
-                      f"{row['speedup']:.0f}x" if "speedup" in row else "-",
-                      ("met" if row["meets_target"] else "missed") if "meets_target" in row else "-")
-    console.print(table)
+    show(training_step_table(rows, device_description()))
     _write_json(json_out, {"device": device_description(), "results": rows})

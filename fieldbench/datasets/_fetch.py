@@ -53,6 +53,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..exceptions import ChecksumError, DatasetUnavailableError, MirrorWarning
 from .._io import atomic_write_text, file_sha256, folder_lock, json_sha256, stamped_sha256
 from ..pipeline import (CARD_NAME, FINGERPRINT_VERSION, SHARD_FILES, DatasetCard, DatasetExistsError, DatasetSpec,
                         generate, read_card, shard_paths)
@@ -62,18 +63,6 @@ from ._verify import MARKER_NAME, DatasetVerificationError, stray_files, verify
 
 __all__ = ["get", "ChecksumError", "DatasetUnavailableError", "MirrorWarning"]
 
-
-
-class ChecksumError(ValueError):
-    """Downloaded content does not match the registry (the file was discarded)."""
-
-
-class DatasetUnavailableError(RuntimeError):
-    """No mirror could provide the dataset and a local rebuild was not allowed."""
-
-
-class MirrorWarning(UserWarning):
-    """No mirror configured, or the mirror failed: falling back to a local rebuild."""
 
 
 class _MirrorUnavailable(Exception):

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..exceptions import UnknownSplitError
 from ..pipeline import CARD_NAME, SHARD_FILES, DatasetCard, DatasetSpec, ShardRecord, batch_from_tables, read_card, \
     shard_paths
 from ..sources import SourceBatch, Sources
@@ -37,7 +38,7 @@ class DatasetHandle:
 
     def shards(self, split: str) -> list[ShardRecord]:
         if split not in self.card.splits:
-            raise KeyError(f"split {split!r} not in {self.card.name}; available: {self.splits}")
+            raise UnknownSplitError(f"split {split!r} not in {self.card.name}; available: {self.splits}")
         return list(self.card.splits[split].shards)
 
     def read_shard(self, split: str, index: int):

@@ -14,16 +14,13 @@ import warnings
 from pathlib import Path
 
 from .._io import atomic_copy, file_sha256
+from ..exceptions import PublishError
 from ..pipeline import CARD_NAME, read_card
 from ._fetch import get
 from ._registry import registry_entries
 from ._verify import verify
 
 __all__ = ["PublishError", "publish"]
-
-
-class PublishError(RuntimeError):
-    """The dataset cannot serve as a mirror for the registry."""
 
 
 def publish(name: str, to: str | os.PathLike, *, source: str | os.PathLike | None = None, strict: bool = True,

@@ -25,10 +25,11 @@ dataset from a copy (e.g. the cached one) without regenerating it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from .._config import REGISTRY_ENV, registry_folder
 from .._io import read_json
+from ..exceptions import StaleRegistryError, UnknownDatasetError
 from ..pipeline import FINGERPRINT_VERSION, DatasetSpec
 from ._settings import dataset_path
 
@@ -38,7 +39,6 @@ __all__ = [
     "registry_entries",
 ]
 
-REGISTRY_ENV = "FIELDBENCH_REGISTRY"
 REGISTRY_FILE = "registry.json"
 REGISTRY_FORMAT = "fieldbench-registry"
 REGISTRY_VERSION = 2
@@ -46,20 +46,9 @@ REGISTRY_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 
-class UnknownDatasetError(KeyError, ValueError):
-    """No standard dataset of that name (a KeyError and a ValueError, with a readable message)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-class StaleRegistryError(RuntimeError):
-    """The registry has no (or outdated) checksums for a dataset whose spec exists."""
-
-
 def registry_dir() -> Path:
     """The directory holding the standard specs and ``registry.json``."""
-    configured = os.environ.get(REGISTRY_ENV)
+    configured = registry_folder()
     if configured:
         path = Path(configured).expanduser()
         if not path.is_dir():

@@ -1,7 +1,7 @@
 """The user's settings for standard datasets: where the cache is, which mirror to download from.
 
 Both are read from arguments, environment variables and the TOML config file (see ``_fetch`` for
-the order); nothing here touches the data.
+the order; the environment is read through ``fieldbench._config``); nothing here touches the data.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from pathlib import Path
 
 import platformdirs
 
+from .._config import CACHE_ENV, CONFIG_ENV, MIRROR_ENV, cache_folder, config_file, mirror_setting
+
 __all__ = ["CACHE_ENV", "MIRROR_ENV", "CONFIG_ENV", "cache_root", "dataset_path", "config_path", "load_config",
            "resolve_mirror", "how_to_configure"]
 
-CACHE_ENV = "FIELDBENCH_CACHE"
-MIRROR_ENV = "FIELDBENCH_MIRROR"
-CONFIG_ENV = "FIELDBENCH_CONFIG"
 _SCHEMES = ("http", "https", "ftp")
 
 
@@ -26,8 +25,8 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The fieldbench cache root: argument, else ``$FIELDBENCH_CACHE``, else the user cache dir."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
+    if cache_folder():
+        return Path(cache_folder()).expanduser()
     return Path(platformdirs.user_cache_dir("fieldbench"))
 
 
@@ -38,7 +37,7 @@ def dataset_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
 
 def config_path() -> Path:
     """The config file: ``$FIELDBENCH_CONFIG``, else ``<user config dir>/fieldbench/config.toml``."""
-    configured = os.environ.get(CONFIG_ENV)
+    configured = config_file()
     if configured:
         return Path(configured).expanduser()
     return Path(platformdirs.user_config_dir("fieldbench")) / "config.toml"
@@ -60,8 +59,8 @@ def resolve_mirror(mirror: str | None = None) -> str | None:
     """The mirror base URL (no trailing slash) or None: argument, ``$FIELDBENCH_MIRROR``, config file."""
     if mirror is not None:
         value, origin = mirror, "--mirror (mirror= in Python)"
-    elif MIRROR_ENV in os.environ:
-        value, origin = os.environ[MIRROR_ENV], f"${MIRROR_ENV}"
+    elif mirror_setting() is not None:
+        value, origin = mirror_setting(), f"${MIRROR_ENV}"
     else:
         value, origin = load_config().get("mirror"), f"'mirror' in {config_path()}"
     if not value:

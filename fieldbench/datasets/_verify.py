@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import DamagedFileError, file_sha256, read_json
+from ..exceptions import DatasetVerificationError
 from ..pipeline import (CARD_NAME, SHARD_FILES, CardError, DatasetCard, FileRecord, ShardRecord, fingerprint, read_card,
                         shard_paths, value_columns)
 from ._registry import StaleRegistryError, list_datasets, registry_entries
@@ -53,14 +54,6 @@ VALUE_ULPS = 4.0
 ABSOLUTE_FLOOR = 2.0 ** -40
 #: The file in a cached copy recording what ``get`` verified (see ``_fetch``); not a stray.
 MARKER_NAME = ".fieldbench-verified.json"
-
-
-class DatasetVerificationError(ValueError):
-    """A dataset failed verification; ``.report`` holds the details."""
-
-    def __init__(self, report: "VerificationReport", headline: str | None = None):
-        self.report = report
-        super().__init__((headline + "\n" if headline else "") + str(report))
 
 
 @dataclasses.dataclass

@@ -23,11 +23,12 @@ import time
 
 import numpy as np
 
+from .._tables import Table
 from ..metrics import median_relative_error, relative_l2_error
 from ..physics import potential_and_field_batched
 from ..sources import SourceBatch
 
-__all__ = ["CeilingResult", "ceiling", "DEFAULT_RANKS"]
+__all__ = ["CeilingResult", "ceiling", "ceiling_table", "DEFAULT_RANKS"]
 
 DEFAULT_RANKS = (32, 64, 128, 256, 400, 1024)
 
@@ -98,3 +99,19 @@ def ceiling(dataset: str, split: str = "test-multi", ranks=DEFAULT_RANKS, *, poi
     return CeilingResult(dataset=str(dataset), split=split, points=points, train_sources=len(basis_rows),
                          samples=count, ranks=ranks, phi_error=medians, phi_relative_l2=l2,
                          seconds=time.perf_counter() - started)
+
+
+def ceiling_table(results: list[CeilingResult]) -> Table:
+    """One row per rank L, two columns per split (median and pooled relative L2 of phi, in %)."""
+    columns = [("L", "right")]
+    for result in results:
+        columns += [(f"{result.split} phi", "right"), (f"{result.split} rel. L2", "right")]
+    rows = []
+    for index, rank in enumerate(results[0].ranks if results else []):
+        row = [str(rank)]
+        for result in results:
+            row += [f"{result.phi_error[index]:.3g}", f"{result.phi_relative_l2[index]:.3g}"]
+        rows.append(tuple(row))
+    dataset = results[0].dataset if results else ""
+    return Table(f"rank-L ceiling of additive models on {dataset} (median relative error of phi, %)",
+                 tuple(columns), tuple(rows))

@@ -21,21 +21,20 @@ import time
 import equinox as eqx
 import numpy as np
 
+from .._tables import Table
 from ..datasets import load
+from ..exceptions import InvalidPrediction
 from ..metrics import relative_errors, relative_l2_error
-from ..models import Predictor
+from ..models import Predictor, load_predictor
 from ..sources import SourceBatch, boundary_distance
 
-__all__ = ["EvaluationResult", "evaluate", "InvalidPrediction", "DISTANCE_BINS", "boundary_distance"]
+__all__ = ["EvaluationResult", "evaluate", "evaluate_splits", "evaluation_table", "InvalidPrediction", "DISTANCE_BINS",
+           "boundary_distance"]
 
 #: Edges of the distance bins, [from, to), on the axis of :func:`boundary_distance`: outside every
 #: source, the distance to the nearest boundary over that source's size; inside at least one, minus
 #: the depth (over its size) in the source that holds the point deepest. Negative means inside.
 DISTANCE_BINS = (-0.5, -0.1, 0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, np.inf)
-
-
-class InvalidPrediction(ValueError):
-    """A model returned output of the wrong shape, dtype, or with NaN/inf."""
 
 
 @dataclasses.dataclass
@@ -147,3 +146,24 @@ def evaluate(model: Predictor, dataset: str, split: str, *, batch_size: int = 64
         seconds=seconds,
         phi_relative_l2=relative_l2_error(phi, target_phi), field_relative_l2=relative_l2_error(field, target_field),
     )
+
+
+def evaluate_splits(model: str, dataset: str, splits, *, checkpoint=None, limit: int | None = None
+                    ) -> list[EvaluationResult]:
+    """Score the model named ``model`` (a reference, a baseline, or 'file.py:Class'; learned ones
+    with their ``checkpoint``) on each of ``splits`` (what ``fieldbench evaluate`` runs)."""
+    predictor = load_predictor(model, checkpoint)
+    return [evaluate(predictor, dataset, split, limit=limit, name=model) for split in splits]
+
+
+#: The columns of ``evaluation_table`` (every value in %, except the counts).
+EVALUATION_COLUMNS = ("split", "samples", "phi", "H", "phi rel. L2", "H rel. L2", "phi inside", "phi outside",
+                      "per-sample p90 (phi)", "excluded")
+
+
+def evaluation_table(results: list[EvaluationResult], title: str) -> Table:
+    """One row per scored split: median and pooled errors, inside/outside, the per-sample p90."""
+    rows = tuple((r.split, str(r.samples), f"{r.phi_error:.3g}", f"{r.field_error:.3g}", f"{r.phi_relative_l2:.3g}",
+                  f"{r.field_relative_l2:.3g}", f"{r.inside['phi_error']:.3g}", f"{r.outside['phi_error']:.3g}",
+                  f"{r.per_sample['phi']['p90']:.3g}", str(sum(r.excluded.values()))) for r in results)
+    return Table(title, tuple((c, "left" if c == "split" else "right") for c in EVALUATION_COLUMNS), rows)

@@ -2,7 +2,8 @@
 
 Mini datasets (fetched or rebuilt and verified), the shipped baseline checkpoints and the
 reference methods, evaluation on every test split, a quick runtime-scaling run, and the rendered
-leaderboard page.
+leaderboard page; its tables (``benchmark_tables``). Also the submission ``fieldbench submit`` runs
+(``submit_measured``: the runtime scaling measured first, then the records written).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._io import read_json
+from .._tables import Table
 from ..datasets import get
-from ..models._registry import REFERENCE
-from ._records import TEST_SPLITS, load_records, submit
-from ._render import render
+from ._records import check_record_name, load_records, submit
+from ._render import COLUMNS, _format, _row, render
 
-__all__ = ["BenchmarkResult", "run_benchmark", "shipped_checkpoints", "BASELINES_DIR"]
+__all__ = ["BenchmarkResult", "run_benchmark", "benchmark_tables", "submit_measured", "shipped_checkpoints",
+           "BASELINES_DIR"]
 
 #: The shipped checkpoints (default recipes, seeds 0-2), next to the package in a source checkout.
 BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines" / "checkpoints"
@@ -96,3 +98,47 @@ def _quick_scaling(sizes, say, checkpoints: dict) -> dict:
     return {name: figures | {"rows": [r for r in figures["rows"] if r["method"] == name],
                              "slopes": [s for s in figures["slopes"] if s.get("method") == name]}
             for name in predictors}
+
+
+#: The board's columns that the main job prints (the page has them all).
+BENCHMARK_KEYS = ("name", "test-single:phi_error", "test-multi:phi_error", "test-overlap:phi_error",
+                  "test-multi:field_error", "eval_us_per_point")
+
+
+def benchmark_tables(result: BenchmarkResult) -> list[Table]:
+    """One table per dataset of the main job: its records in the board's columns and formatting."""
+    labels = dict(COLUMNS)
+    columns = tuple((labels[key], "left" if key == "name" else "right") for key in BENCHMARK_KEYS)
+    tables = []
+    for dataset in sorted({r["dataset"]["name"] for r in result.records}):
+        rows = tuple(tuple(_format(row[key]) for key in BENCHMARK_KEYS)
+                     for row in (_row(r) for r in result.records if r["dataset"]["name"] == dataset))
+        tables.append(Table(f"{dataset}: median relative error (%)", columns, rows))
+    return tables
+
+
+#: The runtime-scaling run of a submission (``submit_measured``): sizes, seconds per method, repeats.
+SUBMIT_SCALING = {"sizes_m": (1e2, 1e3, 1e4, 1e5), "time_budget": 30.0, "repeats": 2}
+
+
+def submit_measured(spec: str, name: str, *, checkpoints=(), datasets=None,
+                    directory: str | Path = "leaderboard/records", scaling: bool = True, replace: bool = False,
+                    say: Callable[[str], None] | None = None) -> list[Path]:
+    """``submit`` with the runtime scaling measured first (``SUBMIT_SCALING``, on the first of
+    ``checkpoints``): what ``fieldbench submit`` runs. ``checkpoints``: none, one, or one per seed.
+    The name is checked before the scaling run, not after it (also a case-only clash)."""
+    from ..evaluation import scaling as run_scaling
+    from ..models import load_predictor
+
+    say = say or (lambda text: None)
+    checkpoints = list(checkpoints or ())
+    check_record_name(name, directory)
+    figures = None
+    if scaling:
+        say("measuring runtime scaling...")
+        predictor = load_predictor(spec, checkpoints[0] if checkpoints else None)
+        figures = scaling_figures(run_scaling({name: predictor}, **SUBMIT_SCALING))
+    say(f"scoring {name} on the test splits...")
+    chosen = None if not checkpoints else checkpoints[0] if len(checkpoints) == 1 else checkpoints
+    return submit(spec, name, checkpoint=chosen, datasets=datasets or None, directory=directory, scaling=figures,
+                  replace=replace)

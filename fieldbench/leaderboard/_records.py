@@ -306,7 +306,7 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
             "metrics": metrics, "speed": _speed(predictor, dataset, limit), "scaling": scaling,
             "seeds": _seed_summary(per_seed, seeds, directory) if seeds else None,
             "provenance": {"fieldbench_version": __version__, "git_commit": git_commit(),
-                           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                           "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                            "device": device_description(), "python": platform.python_version(),
                            "jax": jax.__version__},
         }
@@ -416,7 +416,7 @@ def _verify(entries, directory: Path, *, rescore, tolerance: float, legacy: froz
                                                 "the record"))
             continue
 
-        def problem(text: str) -> None:
+        def problem(text: str, path=path, problems=problems) -> None:  # used within this iteration only
             problems.append(RecordProblem(path, text))
 
         if not old and record[DIGEST_FIELD] != record_digest(record):
@@ -488,8 +488,8 @@ def _check_checkpoints(record: dict, directory: Path, problem) -> bool:
         if not file.is_file() or file_sha256(file) != seed["sha256"]:
             problem(f"seed checkpoint {seed['path']} is missing or does not match: restore it, or resubmit")
             intact = False
-    if seeds and seeds.get("checkpoints") and (seeds["checkpoints"][0]["path"] != checkpoint
-                                               or seeds["checkpoints"][0]["sha256"] != record["model"]["checkpoint_sha256"]):
+    first = (seeds.get("checkpoints") or [None])[0]
+    if first and (first["path"] != checkpoint or first["sha256"] != record["model"]["checkpoint_sha256"]):
         problem("the first seed checkpoint is not the record's checkpoint (whose metrics the record shows): resubmit")
     return intact
 
@@ -567,7 +567,8 @@ def _differences(recorded, fresh, where: str, tolerance: float) -> list[str]:
     if isinstance(recorded, list) and isinstance(fresh, (list, tuple)):
         if len(recorded) != len(fresh):
             return [f"{where} has {len(recorded)} entries, rescoring gives {len(fresh)}"]
-        return [d for i, (a, b) in enumerate(zip(recorded, fresh)) for d in _differences(a, b, f"{where}/{i}", tolerance)]
+        return [d for i, (a, b) in enumerate(zip(recorded, fresh))
+                for d in _differences(a, b, f"{where}/{i}", tolerance)]
     exact = isinstance(recorded, int) and isinstance(fresh, int)
     if not _close(recorded, fresh, 0.0 if exact else tolerance, 0.0 if exact else METRIC_ATOL):
         return [f"{where}: the record says {recorded!r}, rescoring gives {fresh!r}"]
@@ -671,7 +672,7 @@ def _retime_scaling(record: dict, scaling: dict, predictor: Predictor) -> list[s
     first = rerun(1)
     for row in rows:
         key = (row["phase"], row["points"], row["M"], row["N"])
-        ok, fresh = _same_timing(row["seconds"], lambda longer: first.get(key, math.inf) if longer == 1
+        ok, fresh = _same_timing(row["seconds"], lambda longer, key=key: first.get(key, math.inf) if longer == 1
                                  else rerun(longer).get(key, math.inf), floor=RETIME_MIN_SECONDS)
         if not ok:
             out.append(f"re-timing scaling {method} {row['phase']} ({row['points']}, M={row['M']:,}, N={row['N']:,}) "
@@ -692,7 +693,8 @@ def migrate_records(directory: str | Path = "leaderboard/records", *,
     """
     directory = Path(directory)
     entries = _read_all(directory)
-    legacy = frozenset(path for path, record in entries if isinstance(record, dict) and record.get("record_version") == 1)
+    legacy = frozenset(path for path, record in entries
+                       if isinstance(record, dict) and record.get("record_version") == 1)
     # A limited record may be upgraded too: the migration changes its format, not its standing
     # (verify still refuses it as official).
     problems = _verify(entries, directory, rescore=lambda path: path in legacy, tolerance=rescore_tolerance,

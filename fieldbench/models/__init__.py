@@ -7,6 +7,7 @@ recipe of models linear in their code, ``_train`` end-to-end Adam. See ``_protoc
 
 from ._baselines import FCILR, FCINR, PRESETS, FourierHypernetwork, LinearModel, MagnetisationLinearHypernet
 from ._fit import FitConfig, FitResult, fit
+from ._plan import TrainingPlan, plan_training
 from ._protocol import LinearBasisModel, Predictor, SourceFieldModel, feature_count, source_features
 from ._reference import ExactPredictor, FMMPredictor
 from ._registry import (build_model, build_reference, load_checkpoint, load_predictor, model_class, model_names,
@@ -16,7 +17,7 @@ from ._train import TrainConfig, TrainResult, train
 
 __all__ = [
     "ExactPredictor", "FCILR", "FCINR", "FMMPredictor", "FitConfig", "FitResult", "MagnetisationLinearHypernet",
-    "RECIPES", "fit", "recipe_config", "recipe_name", "run_recipe", "FourierHypernetwork", "LinearBasisModel", "LinearModel",
+    "RECIPES", "TrainingPlan", "fit", "plan_training", "recipe_config", "recipe_name", "run_recipe", "FourierHypernetwork", "LinearBasisModel", "LinearModel",
     "PRESETS", "Predictor", "SourceFieldModel", "TrainConfig", "TrainResult", "build_model", "build_reference",
     "feature_count", "load_checkpoint", "load_predictor", "model_class", "model_names", "save_checkpoint",
     "source_features", "train",

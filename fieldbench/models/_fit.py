@@ -38,6 +38,7 @@ import numpy as np
 import optax
 
 from .._io import atomic_write_text, file_sha256
+from ..exceptions import TrainingDivergedError
 from ..metrics import median_relative_error
 from ..physics import potential_and_field_batched
 from ..sources import SourceBatch, Sources, boundary_distance, pairwise_overlaps
@@ -322,7 +323,7 @@ def _fit_basis(model, config: FitConfig, data: _Targets, report, floor) -> tuple
         if (index + 1) % 100 == 0 or index + 1 == config.basis_steps:
             loss = float(np.mean(recent))
             if not np.isfinite(loss):
-                raise FloatingPointError(f"basis fit diverged at step {index + 1}; lower basis_learning_rate")
+                raise TrainingDivergedError(f"basis fit diverged at step {index + 1}; lower basis_learning_rate")
             history.append({"stage": "basis", "step": index + 1, "projection_loss": loss}
                            | floor(eqx.combine(basis_part, rest)))
             report(history[-1])
@@ -393,7 +394,7 @@ def _adam(hyper, loss_fn, config: FitConfig, epochs: int, learning_rate: float, 
         hyper, state, loss = epoch(hyper, state, jnp.asarray(order), jax.random.PRNGKey(int(rng.integers(2 ** 31))))
         if (index + 1) % every == 0 or index + 1 == epochs:
             if not np.isfinite(float(loss)):
-                raise FloatingPointError(f"{name} diverged at epoch {index + 1}; lower learning_rate")
+                raise TrainingDivergedError(f"{name} diverged at epoch {index + 1}; lower learning_rate")
             history.append({"stage": name, "epoch": index + 1, "loss": float(loss)} | val(hyper))
             report(history[-1])
     return hyper, history

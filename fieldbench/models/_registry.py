@@ -13,6 +13,7 @@ from pathlib import Path
 import equinox as eqx
 
 from .._version import __version__
+from ..exceptions import InvalidModelError
 from ._baselines import FCILR, FCINR, PRESETS, FourierHypernetwork, LinearModel
 from ._protocol import Predictor, SourceFieldModel
 from ._reference import ExactPredictor, FMMPredictor
@@ -69,10 +70,10 @@ def _load_user_class(spec: str) -> type:
                          + ", ".join(n for n, v in vars(module).items() if inspect.isclass(v)))
     cls = getattr(module, class_name)
     if not (inspect.isclass(cls) and issubclass(cls, SourceFieldModel)):
-        raise TypeError(f"{spec} must be a subclass of fieldbench.models.SourceFieldModel "
+        raise InvalidModelError(f"{spec} must be a subclass of fieldbench.models.SourceFieldModel "
                         "(see examples/my_model.py)")
     if not hasattr(cls, "create"):
-        raise TypeError(f"{spec} needs a classmethod create(*, dim, length_scale, key, **hyperparameters)")
+        raise InvalidModelError(f"{spec} needs a classmethod create(*, dim, length_scale, key, **hyperparameters)")
     return cls
 
 

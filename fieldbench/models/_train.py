@@ -28,12 +28,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from .._io import atomic_write_text, file_sha256, read_json
+from ..exceptions import TrainingDivergedError
 from ..metrics import median_relative_error
 from ..physics import potential_and_field_batched
 from ..sources import SourceBatch
@@ -289,7 +289,7 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
         if done % config.validate_every == 0 or done == config.steps:
             loss = float(loss_value)
             if not np.isfinite(loss):
-                raise FloatingPointError(f"training diverged at step {done} (loss {loss}); lower the learning rate")
+                raise TrainingDivergedError(f"training diverged at step {done} (loss {loss}); lower the learning rate")
             record = {"step": done, "loss": loss} | validate(model, val_split, length_scale, config.validation_samples)
             history.append(record)
             if checkpoint:

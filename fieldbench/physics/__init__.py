@@ -5,38 +5,13 @@ Layers, from the bottom: ``kernels`` (closed forms for one source-point pair), `
 ``potential`` / ``field`` / ``potential_and_field`` over :class:`fieldbench.Sources`.
 """
 
-import os as _os
-
-import jax as _jax
-
-# Exact physics is float64 by contract; models may still choose float32 arrays explicitly.
-_jax.config.update("jax_enable_x64", True)
-
-
-def _one_cpu_device_per_core() -> None:
-    """XLA runs one computation on one CPU thread; with one CPU device per core the direct sums
-    are split across cores (``_direct``). Only possible before JAX starts its backends; override
-    with FIELDBENCH_CPU_DEVICES (1 turns it off)."""
-    try:
-        from jax._src import xla_bridge
-
-        if xla_bridge.backends_are_initialized() or "xla_force_host_platform_device_count" in _os.environ.get(
-                "XLA_FLAGS", ""):
-            return
-        cores = len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity") else (_os.cpu_count() or 1)
-        _jax.config.update("jax_num_cpu_devices", int(_os.environ.get("FIELDBENCH_CPU_DEVICES", cores)))
-    except Exception:  # an older or newer JAX without these hooks: stay on one device
-        pass
-
-
-_one_cpu_device_per_core()
-
-from . import _kernels2d as kernels2d  # noqa: E402
-from . import _kernels3d as kernels3d  # noqa: E402
-from ._api import field, potential, potential_and_field, potential_and_field_batched  # noqa: E402
-from ._direct import CHUNK, KERNELS, direct_sum, direct_sum_batched  # noqa: E402
-from ._references import BACKENDS, reference_backends, reference_field  # noqa: E402
-from .fmm import fmm_available, fmm_potential_and_field  # noqa: E402
+# float64 (exact physics is float64 by contract) and one CPU device per core: fieldbench._config.configure_jax
+from . import _kernels2d as kernels2d
+from . import _kernels3d as kernels3d
+from ._api import field, potential, potential_and_field, potential_and_field_batched
+from ._direct import CHUNK, KERNELS, direct_sum, direct_sum_batched
+from ._references import BACKENDS, reference_backends, reference_field
+from .fmm import fmm_available, fmm_potential_and_field
 
 __all__ = [
     "BACKENDS", "CHUNK", "KERNELS", "direct_sum", "direct_sum_batched", "field", "kernels2d", "kernels3d",

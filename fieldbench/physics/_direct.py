@@ -12,7 +12,7 @@ Speed comes from the shape of the computation (measured with ``fieldbench bench 
   fuses with the kernel into a single loop (stacking the outputs first made XLA materialise every
   shared intermediate: 2x slower for prisms);
 - the points (or the samples of a batch) are split across all local devices with ``shard_map``.
-  On CPU, ``fieldbench.physics`` asks JAX for one CPU device per core at import (XLA runs one
+  On CPU, ``fieldbench`` (``_config``) asks JAX for one CPU device per core at import (XLA runs one
   computation on one thread), which doubles throughput on 2 cores.
 
 Scale: every pair is evaluated in the source's own length unit (:func:`length_units`), so that no

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 import fsspec
 
 from .._io import read_json, sha256_bytes
+from ..exceptions import CardError
 from ._format import SCHEMA_VERSION
 from ._spec import DatasetSpec, SplitSpec
 
@@ -41,10 +42,6 @@ CARD_REPAIR = ("delete it and rerun `fieldbench generate` with the same spec and
                "kept, the card is rebuilt from their manifests), or `fieldbench datasets get NAME` for a "
                "standard dataset in the cache")
 VALUES_NOTE = "computed in float64, stored as float32; sources stored exactly (float64)"
-
-
-class CardError(ValueError):
-    """A card (or manifest) that is valid JSON but not one this fieldbench reads; one line."""
 
 
 def _digest_of(digests: Iterable[str]) -> str:
@@ -183,6 +180,11 @@ class DatasetCard:
 
     def shards(self) -> list[ShardRecord]:
         return [shard for split in self.splits.values() for shard in split.shards]
+
+    @property
+    def points(self) -> int:
+        """Evaluation points (with potential and field) over every shard."""
+        return sum(shard.points for shard in self.shards())
 
     def content_digest(self) -> str:
         """The card's digest recomputed from its file hashes (through each split's ``content_digest``);

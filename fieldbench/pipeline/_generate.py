@@ -33,16 +33,13 @@ from fsspec.implementations.local import LocalFileSystem
 
 from .._io import TEMPORARY_PREFIX, atomic_write_bytes, file_sha256, folder_lock, sha256_bytes
 from .._version import __version__
+from ..exceptions import DatasetExistsError
 from ._card import CARD_NAME, SHARD_FILES, CardError, DatasetCard, FileRecord, ShardRecord, SplitRecord
 from ._format import shard_paths, table_to_bytes
 from ._shards import build_shard, fingerprint
 from ._spec import DatasetSpec, SplitSpec
 
 __all__ = ["generate", "produce_shard", "DatasetExistsError"]
-
-
-class DatasetExistsError(ValueError):
-    """The target holds a different dataset: fieldbench never overwrites one."""
 
 
 def produce_shard(root: str, split_name: str, split: SplitSpec, index: int,

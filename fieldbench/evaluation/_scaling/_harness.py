@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import jax
 
+from ..._config import thread_settings
 from ...bench import device_description
 from ...models import Predictor
 from ...models._reference import FMMPredictor
@@ -54,8 +55,7 @@ def _environment() -> dict:
         "jax_devices": len(jax.devices()),
         "cpu_count": os.cpu_count(),
         "threads": affinity,
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS"),
+        **thread_settings(),
         "jax": jax.__version__,
         "python": platform.python_version(),
     }

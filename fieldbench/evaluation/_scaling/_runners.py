@@ -217,7 +217,7 @@ def measure(name, runner, batch, points, sweep, where, m, n, budget, repeats):
         row("evaluate", math.nan, math.nan, 0, status)
         return rows, math.nan, True
     finally:
-        del code
+        code = None  # free the code before the next size (not `del`: the lambda above reads it)
     over = max(encode[1], first) > budget
     row("encode", *encode, "over budget" if over else "ok")
     row("evaluate", best, first, done, "over budget" if over else "ok")

@@ -1,0 +1,68 @@
+"""Tables as the ``fieldbench`` command prints them: titled rows of already formatted text.
+
+A :class:`Table` knows nothing of the terminal: the library formats each number once (here, or
+next to the result it formats, e.g. ``evaluation_table``), and the command line renders the table
+with rich. This module also holds the tables of the top-level results (the demo and the speed
+measurements of ``fieldbench.bench`` and ``fieldbench.models._speed``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["Table", "demo_table", "generation_table", "training_step_table", "GENERATION_STAGES"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """``columns``: (heading, "left" or "right") pairs; ``rows``: one text cell per column;
+    ``notes``: lines printed under the table."""
+
+    title: str
+    columns: tuple[tuple[str, str], ...]
+    rows: tuple[tuple[str, ...], ...]
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for row in self.rows:
+            if len(row) != len(self.columns):
+                raise ValueError(f"table {self.title!r}: a row has {len(row)} cells for {len(self.columns)} columns")
+
+
+def _columns(names, left=()) -> tuple[tuple[str, str], ...]:
+    return tuple((name, "left" if name in left else "right") for name in names)
+
+
+def demo_table(result) -> Table:
+    """The magpylib cross-check of a :class:`fieldbench.demo.DemoResult`."""
+    return Table("cross-check of H against magpylib (long magnets, extrapolated)",
+                 _columns(("points", "median relative deviation", "max relative deviation"), left=("points",)),
+                 ((str(result.check_points), f"{result.median_deviation:.1e}", f"{result.max_deviation:.1e}"),))
+
+
+#: The stages of dataset generation, in the order of ``generation_table``'s columns.
+GENERATION_STAGES = ("sampling", "solving", "conversion", "encoding", "writing", "scheduling and other")
+
+
+def generation_table(results, device: str) -> Table:
+    """``fieldbench bench datasets``: one row per :class:`fieldbench.bench.GenerationThroughput`."""
+    rows = []
+    for result in results:
+        shares = result.shares()
+        rows.append((f"{result.dataset}/{result.split}", f"{result.points:,}", f"{result.seconds:.2f}",
+                     f"{result.points_per_second / 1e6:.2f}",
+                     *(f"{100 * shares.get(stage, 0):.0f}%" for stage in GENERATION_STAGES)))
+    return Table(f"dataset generation on {device}",
+                 _columns(("dataset", "points", "seconds", "M points/s") + GENERATION_STAGES, left=("dataset",)),
+                 tuple(rows), ("Stage shares are of the workers' combined wall time (threads x seconds).",))
+
+
+def training_step_table(rows, device: str) -> Table:
+    """``fieldbench bench training``: the rows of ``fieldbench.models._speed.training_step_speed``."""
+    cells = tuple((row["model"], f"{row['parameters']:,}", f"{row['step_ms']:.1f}",
+                   f"{row['paper_code_s']:.2f}" if "paper_code_s" in row else "-",
+                   f"{row['speedup']:.0f}x" if "speedup" in row else "-",
+                   ("met" if row["meets_target"] else "missed") if "meets_target" in row else "-") for row in rows)
+    return Table(f"training step on {device}",
+                 _columns(("model", "parameters", "step (ms)", "paper code (s)", "speed-up", "target (>= 40x)"),
+                          left=("model",)), cells)
