@@ -1,6 +1,7 @@
 """Exact physics: potential and field of every source family (float64), and independent references.
 
-Layers, from the bottom: ``kernels`` (closed forms for one source-point pair), ``direct_sum`` /
+Layers, from the bottom: the pair kernels (closed forms for one source-point pair, one module per
+family in :mod:`fieldbench.families`), ``direct_sum`` /
 ``direct_sum_batched`` (the jitted, chunked raw core over arrays), and the functional layer
 ``potential`` / ``field`` / ``potential_and_field`` over :class:`fieldbench.Sources`.
 """
@@ -31,13 +32,12 @@ def _one_cpu_device_per_core() -> None:
 
 _one_cpu_device_per_core()
 
-from . import _kernels2d as kernels2d  # noqa: E402
-from . import _kernels3d as kernels3d  # noqa: E402
+from . import _kernels2d as kernels2d  # noqa: E402  (for models/_fmm.py only: see its docstring)
 from ._api import field, potential, potential_and_field, potential_and_field_batched  # noqa: E402
 from ._direct import CHUNK, KERNELS, direct_sum, direct_sum_batched  # noqa: E402
 from ._references import BACKENDS, reference_backends, reference_field  # noqa: E402
 
 __all__ = [
-    "BACKENDS", "CHUNK", "KERNELS", "direct_sum", "direct_sum_batched", "field", "kernels2d", "kernels3d",
+    "BACKENDS", "CHUNK", "KERNELS", "direct_sum", "direct_sum_batched", "field", "kernels2d",
     "potential", "potential_and_field", "potential_and_field_batched", "reference_backends", "reference_field",
 ]
