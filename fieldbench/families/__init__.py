@@ -17,14 +17,14 @@ import enum
 
 import numpy as np
 
-from ._base import BoxShape, RoundShape, SourceFamily
+from ._base import BoxShape, RoundShape, SourceFamily, as_3d
 from .cuboid import Cuboid
 from .disc import Disc
 from .prism import Prism
 from .sphere import Sphere
 
 __all__ = ["Family", "SourceFamily", "RoundShape", "BoxShape", "DEFINITIONS", "definition", "families_of_dim",
-           "per_family", "overlap_table"]
+           "per_family", "overlap_table", "as_3d"]
 
 #: THE registration list: one instance per family. Codes are stored in datasets: a new family
 #: takes a new code, none is ever renumbered or reused.

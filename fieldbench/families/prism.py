@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._base import BoxShape
-from ._math import angle_of, log_ratio, sign
+from ._math import angle_of, sign
+from ._math import log_ratio as _stable_log_ratio
 
 __all__ = ["Prism", "prism_pair", "prism_near", "prism_multipoles", "multipole_pair", "FAR_RATIO", "MULTIPOLE_ORDER"]
 
@@ -47,7 +48,7 @@ def prism_near(dx, dy, mx, my, a, b):
         L  = ln(r2(-a,b) r2(a,-b) / (r2(a,b) r2(-a,-b))),   numerator - denominator = 16 a b dx dy,
         Dx = ln(r2(-a,b) r2(-a,-b) / (r2(a,b) r2(a,-b))),   difference = 8 a dx (dx^2 + dy^2 + a^2 + b^2),
         Dy = ln(r2(a,-b) r2(-a,-b) / (r2(a,b) r2(-a,b))),   difference = 8 b dy (dx^2 + dy^2 + a^2 + b^2).
-    Knowing the differences exactly, ``_log_ratio`` evaluates the logs without the cancellation that
+    Knowing the differences exactly, ``_math.log_ratio`` evaluates the logs without the cancellation that
     costs the naive per-corner form two digits per decade of distance. sgn(0) = 0 gives the
     principal value (mean of both sides) on faces.
     """
@@ -65,7 +66,7 @@ def prism_near(dx, dy, mx, my, a, b):
     spread = 8.0 * (dx * dx + dy * dy + a * a + b * b)
 
     def log_ratio(gap, r2_a, r2_b):
-        return log_ratio(jnp.where(at_corner, r2_a - r2_b, gap), r2_a, r2_b)
+        return _stable_log_ratio(jnp.where(at_corner, r2_a - r2_b, gap), r2_a, r2_b)
 
     log_l = log_ratio(16.0 * a * b * dx * dy, r2_mp * r2_pm, r2_pp * r2_mm)
     log_dx = log_ratio(spread * a * dx, r2_mp * r2_mm, r2_pp * r2_pm)
