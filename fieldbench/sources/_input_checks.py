@@ -42,7 +42,7 @@ def as_points(points, dim: int, *, batched: bool = False) -> np.ndarray:
         raise ValueError(f"points has shape {array.shape}, a single point; pass shape (1, {dim}) (e.g. points=[[...]])")
     if array.ndim not in ((2, 3) if batched else (2,)) or array.shape[-1] != dim:
         shapes = f"(B, N, {dim}) or (N, {dim})" if batched else f"(N, {dim})"
-        raise ValueError(f"points must have shape {expected} with d = {dim}, i.e. {shapes}; got {array.shape}")
+        raise ValueError(f"points must have shape {expected} with d = {dim}, i.e. shape {shapes}; got {array.shape}")
     if not np.all(np.isfinite(array)):
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ValueError(f"points contains a non-finite value (NaN or inf) at index {index}; "
