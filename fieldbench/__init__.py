@@ -1,7 +1,8 @@
 """fieldbench: exact solvers, datasets and a benchmark for source-to-field surrogate models.
 
-The package follows the data: ``sources`` -> ``physics`` -> (pipeline, datasets) -> (models,
-evaluation, leaderboard). The most used names are re-exported here.
+The package follows the data: ``families`` (what each source family is) -> ``sources`` ->
+``physics`` -> (pipeline, datasets) -> (models, evaluation, leaderboard). The most used names are
+re-exported here.
 """
 
 from ._version import __version__

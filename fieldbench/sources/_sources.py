@@ -158,7 +158,7 @@ class Sources:
         magnetisations = _check_vectors("magnetisations", magnetisations, centers.shape[1])
         sizes = _check_vectors("sizes", sizes, centers.shape[1])
         _check_positive("sizes", sizes)
-        out = cls._assemble(Family.DISC, centers, magnetisations, sizes, size_name="sizes")
+        out = cls._assemble(Family.DISC, centers, magnetisations, sizes, size_name="sizes")  # codes set below
         if family.shape[0] != centers.shape[0]:
             raise ValueError(f"family describes {family.shape[0]} sources but centers describes {centers.shape[0]}")
         round_rows = np.isin(family, [d.code for d in DEFINITIONS if d.is_round])
