@@ -23,7 +23,7 @@ from .disc import Disc
 from .prism import Prism
 from .sphere import Sphere
 
-__all__ = ["Family", "SourceFamily", "RoundShape", "BoxShape", "DEFINITIONS", "definition", "families_of_dim",
+__all__ = ["Family", "SourceFamily", "RoundShape", "BoxShape", "DEFINITIONS", "families_of_dim",
            "per_family", "overlap_table", "as_3d"]
 
 #: THE registration list: one instance per family. Codes are stored in datasets: a new family
@@ -76,11 +76,6 @@ Family.__doc__ = "Shape family of a source. The integer codes are stored in data
 
 def _family_names() -> str:
     return ", ".join(f.name.lower() for f in Family)
-
-
-def definition(family) -> SourceFamily:
-    """The definition of a family given as a member, a code or a name."""
-    return Family.parse(family).definition
 
 
 def families_of_dim(dim: int) -> tuple[Family, ...]:
