@@ -1,8 +1,9 @@
 """fieldbench: exact solvers, datasets and a benchmark for source-to-field surrogate models.
 
-The package follows the data: ``sources`` -> ``physics`` -> (pipeline, datasets) -> (models,
-evaluation, leaderboard). The most used names are re-exported here. Every error fieldbench raises
-on purpose derives from :class:`FieldbenchError` (all of them in ``fieldbench.exceptions``).
+The package follows the data: ``families`` (what each source family is) -> ``sources`` ->
+``physics`` -> (pipeline, datasets) -> (models, evaluation, leaderboard). The most used names are
+re-exported here. Every error fieldbench raises on purpose derives from :class:`FieldbenchError`
+(all of them in ``fieldbench.exceptions``).
 """
 
 from ._config import configure_jax as _configure_jax

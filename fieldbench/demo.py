@@ -9,7 +9,7 @@ import numpy as np
 
 from .physics import potential_and_field, reference_field
 from .plotting import plot_field_map
-from .sources import ConfigurationSpec, Sources, pairwise_overlaps, sample_points, sample_sources
+from .sources import ConfigurationSpec, Sources, boundary_distance, pairwise_overlaps, sample_points, sample_sources
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -45,21 +45,11 @@ def run_demo(out_dir: str | Path = "fieldbench-out", *, seed: int = 7, resolutio
 
     # Cross-check away from edges (within 2% of a source size the references' own errors grow).
     check = sample_points(rng, 400, dim=2, domain=3.0)
-    distance = _distance_to_boundaries(sources, check)
-    check = check[distance > 0.02]
+    distance = boundary_distance(*(np.asarray(a)[None] for a in (sources.family, sources.centers, sources.sizes)),
+                                 np.ones((1, len(sources)), bool), check[None])[0]
+    check = check[np.abs(distance) > 0.02]
     ours = potential_and_field(sources, check)[1]
     theirs = reference_field(sources, check, backend="magpylib")
     deviation = np.linalg.norm(ours - theirs, axis=1) / np.linalg.norm(theirs, axis=1)
     return DemoResult(sources, image, len(check), float(np.median(deviation)), float(deviation.max()))
 
-
-def _distance_to_boundaries(sources: Sources, points: np.ndarray) -> np.ndarray:
-    """Unsigned distance from each point to the nearest source boundary (2D), (N,)."""
-    d = points[:, None, :] - np.asarray(sources.centers)[None]
-    half = np.asarray(sources.sizes)[None] / 2
-    round_ = (np.asarray(sources.family) == 0)[None]
-    to_rim = np.abs(np.linalg.norm(d, axis=-1) - half[..., 0])
-    outside = np.linalg.norm(np.maximum(np.abs(d) - half, 0.0), axis=-1)
-    inside = np.min(half - np.abs(d), axis=-1)
-    to_box = np.where(outside > 0, outside, np.abs(inside))
-    return np.min(np.where(round_, to_rim, to_box), axis=1)

@@ -20,7 +20,7 @@ def draw_sources(ax, sources: Sources, *, color: str = "white") -> None:
     """Outline 2D sources on an axis and draw their magnetisation as arrows."""
     for family, center, magnetisation, size in zip(np.asarray(sources.family), np.asarray(sources.centers),
                                                    np.asarray(sources.magnetisations), np.asarray(sources.sizes)):
-        if family == Family.DISC:
+        if Family(int(family)).is_round:
             patch = Circle(center, size[0] / 2, fill=False, ec=color, lw=1.2)
         else:
             patch = Rectangle(center - size / 2, size[0], size[1], fill=False, ec=color, lw=1.2)

@@ -1,8 +1,8 @@
 """Cuboid far field: the multipole series beyond FAR_RATIO half-diagonals, against 40-digit arithmetic.
 
 The closed form's corner terms cancel far from a cuboid (about three digits per decade of distance);
-``_kernels3d.cuboid_pair`` switches to a series there. The reference below is the face-charge closed
-form of the ``_kernels3d`` docstring evaluated with mpmath at 40 digits (its own cancellation costs
+``fieldbench.families.cuboid.cuboid_pair`` switches to a series there. The reference below is the face-charge closed
+form of the ``fieldbench.families.cuboid`` docstring evaluated with mpmath at 40 digits (its own cancellation costs
 at most ~15 of them at 1e4 sizes, checked against 60 digits), H from the closed-form field, itself
 checked against -d(phi)/dx by mpmath.diff.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fieldbench import Family, SourceBatch, Sources
-from fieldbench.physics import _kernels3d as k3
+from fieldbench.families import cuboid as k3
 from fieldbench.physics import direct_sum, potential_and_field, potential_and_field_batched
 from fieldbench.physics._direct import any_far_from_boxes
 
@@ -36,7 +36,7 @@ def directions(count=6, seed=7):
 
 
 # ---------------------------------------------------------------------------------------------------
-# 40-digit reference (face charges integrated in closed form, PHYSICS.md / _kernels3d docstring)
+# 40-digit reference (face charges integrated in closed form, PHYSICS.md / families.cuboid docstring)
 
 
 def _ln_q_plus_r(p, q, n, r):

@@ -1,9 +1,10 @@
-"""Physics of the exact solvers: identities that any correct potential and field must satisfy.
+"""Physics of the exact solvers: closed-form anchors, symmetries, mixed families, singular points.
 
-Cross-checks against independent libraries (magpylib, MagTense) live in test_references.py.
+The identities every family satisfies (H = -grad(phi), div and curl, jump conditions,
+superposition, dipole limit, ...) are in test_family_contract.py, parametrised over the registry;
+cross-checks against independent libraries (magpylib, MagTense) in test_references.py.
 """
 
-import jax
 import jax.numpy as jnp
 import mpmath
 import numpy as np
@@ -21,24 +22,8 @@ def random_sources(family: Family, count: int, rng, *, spread: float = 1.5) -> S
     centers = rng.uniform(-spread, spread, (count, dim))
     magnetisations = rng.normal(size=(count, dim))
     if family.is_round:
-        maker = Sources.discs if family == Family.DISC else Sources.spheres
-        return maker(centers, magnetisations, rng.uniform(0.2, 0.6, count))
-    maker = Sources.prisms if family == Family.PRISM else Sources.cuboids
-    return maker(centers, magnetisations, rng.uniform(0.2, 1.0, (count, dim)))
-
-
-ALL_FAMILIES = [Family.DISC, Family.PRISM, Family.CUBOID, Family.SPHERE]
-
-
-def single_source_potential(sources: Sources):
-    """phi at one point (d,) as a JAX function of the point, for autodiff."""
-    family = Family(int(sources.family[0]))
-    args = [jnp.asarray(x) for x in (sources.centers, sources.magnetisations, sources.sizes)]
-
-    def phi(point):
-        return direct_sum(point[None], *args, jnp.ones(len(sources), bool), family=family)[0][0]
-
-    return phi
+        return Sources.of(family, centers, magnetisations, rng.uniform(0.2, 0.6, count))
+    return Sources.of(family, centers, magnetisations, rng.uniform(0.2, 1.0, (count, dim)))
 
 
 # -- closed-form anchors -------------------------------------------------------------------------
@@ -77,19 +62,6 @@ def test_disc_matches_physics_md_closed_form():
 
 # -- identities ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
-def test_superposition_including_overlaps(family):
-    rng = np.random.default_rng(RNG_SEED)
-    first = random_sources(family, 3, rng, spread=0.4)  # tightly packed: they overlap
-    second = random_sources(family, 2, rng, spread=0.4)
-    points = rng.uniform(-1.5, 1.5, (300, family.dim))
-    phi_a, h_a = potential_and_field(first, points)
-    phi_b, h_b = potential_and_field(second, points)
-    phi, h = potential_and_field(Sources.concat([first, second]), points)
-    np.testing.assert_allclose(phi, phi_a + phi_b, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(h, h_a + h_b, rtol=1e-12, atol=1e-13)
-
-
 def test_mixed_families_add_up():
     rng = np.random.default_rng(RNG_SEED)
     discs, prisms = random_sources(Family.DISC, 3, rng), random_sources(Family.PRISM, 3, rng)
@@ -98,79 +70,6 @@ def test_mixed_families_add_up():
     parts = [potential_and_field(s, points) for s in (discs, prisms)]
     np.testing.assert_allclose(total[0], parts[0][0] + parts[1][0], rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(total[1], parts[0][1] + parts[1][1], rtol=1e-12, atol=1e-13)
-
-
-@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
-def test_field_is_minus_gradient_of_potential(family):
-    rng = np.random.default_rng(RNG_SEED)
-    source = random_sources(family, 1, rng, spread=0.0)
-    phi = single_source_potential(source)
-    gradient = jax.jit(jax.grad(phi))
-    points = rng.uniform(-1.2, 1.2, (40, family.dim))  # inside and outside
-    _, field = potential_and_field(source, points)
-    for point, h in zip(points, field):
-        np.testing.assert_allclose(-np.asarray(gradient(jnp.asarray(point))), h, rtol=1e-9, atol=1e-11)
-
-
-@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
-def test_field_is_divergence_and_curl_free_away_from_boundaries(family):
-    rng = np.random.default_rng(RNG_SEED)
-    source = random_sources(family, 1, rng, spread=0.0)
-    hessian = jax.jit(jax.hessian(single_source_potential(source)))
-    points = rng.uniform(-1.5, 1.5, (60, family.dim))
-    half = source.sizes[0] / 2
-    if family.is_round:
-        keep = np.abs(np.linalg.norm(points, axis=1) - half[0]) > 0.05
-    else:
-        keep = np.min(np.abs(np.abs(points) - half), axis=1) > 0.05
-    for point in points[keep]:
-        hess = np.asarray(hessian(jnp.asarray(point)))
-        scale = np.abs(hess).max() + 1e-12
-        assert abs(np.trace(hess)) < 1e-8 * scale  # div H = -lap(phi) = 0 (inside too: M is uniform)
-        np.testing.assert_allclose(hess, hess.T, atol=1e-10 * scale)  # curl H = 0 (mixed partials agree)
-
-
-def test_normal_field_jumps_by_m_dot_n_and_tangential_is_continuous():
-    rng = np.random.default_rng(RNG_SEED)
-    eps = 1e-7
-    m = np.array([0.9, -0.4])
-    cases = []
-    disc = Sources.discs([[0.0, 0.0]], [m], [0.5])
-    for angle in np.r_[rng.uniform(0, 2 * np.pi, 6), 0.0, np.pi / 2, np.pi]:
-        n = np.array([np.cos(angle), np.sin(angle)])
-        cases.append((disc, 0.5 * n, n))
-    prism = Sources.prisms([[0.0, 0.0]], [m], [[1.0, 0.6]])
-    for offset in rng.uniform(-0.25, 0.25, 4):
-        cases += [(prism, np.array([0.5, offset]), np.array([1.0, 0.0])),
-                  (prism, np.array([offset, -0.3]), np.array([0.0, -1.0]))]
-    for sources, boundary, n in cases:
-        _, (h_out, h_in, h_on) = potential_and_field(sources, np.array([boundary + eps * n, boundary - eps * n,
-                                                                         boundary]))
-        assert (h_out - h_in) @ n == pytest.approx(m @ n, abs=1e-5)
-        tangent = np.array([-n[1], n[0]])
-        assert (h_out - h_in) @ tangent == pytest.approx(0.0, abs=1e-5)
-        on_rim_exactly = sources.family[0] != Family.DISC or np.sum(boundary ** 2) == 0.25
-        if on_rim_exactly:  # exactly on the boundary: the documented mean of both limits
-            np.testing.assert_allclose(h_on, (h_out + h_in) / 2, atol=1e-5)
-
-
-@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
-def test_far_field_is_the_dipole_of_the_moment(family):
-    rng = np.random.default_rng(RNG_SEED)
-    source = random_sources(family, 1, rng, spread=0.0)
-    moment = source.moments()[0]
-    direction = rng.normal(size=family.dim)
-    direction /= np.linalg.norm(direction)
-    # Far enough for the multipole series of boxes (prisms and cuboids) and plain dipoles otherwise.
-    distance = 1e4 if family.dim == 2 else 100.0
-    point = distance * direction
-    phi, _ = potential_and_field(source, point[None])
-    if family.dim == 2:
-        dipole = moment @ point / (2 * np.pi * distance ** 2)
-    else:
-        dipole = moment @ point / (4 * np.pi * distance ** 3)
-    # The next multipole order is down by (size / distance)^2 (even orders vanish by symmetry).
-    assert phi[0] == pytest.approx(dipole, rel=3 * (source.sizes.max() / distance) ** 2)
 
 
 def test_prism_far_field_keeps_precision_against_40_digit_arithmetic():
@@ -253,17 +152,6 @@ def test_two_abutting_boxes_equal_one_box(dim):
     np.testing.assert_allclose(field_h, field_w, rtol=1e-9, atol=1e-10)
 
 
-@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
-def test_cancelling_pair_gives_zero(family):
-    rng = np.random.default_rng(RNG_SEED)
-    source = random_sources(family, 1, rng)
-    pair = Sources.concat([source, source.with_magnetisations(-source.magnetisations)])
-    phi, field = potential_and_field(pair, rng.uniform(-2, 2, (100, family.dim)))
-    single_phi, single_field = potential_and_field(source, rng.uniform(-2, 2, (100, family.dim)))
-    assert np.abs(phi).max() <= 1e-14 * np.abs(single_phi).max()
-    assert np.abs(field).max() <= 1e-14 * np.abs(single_field).max()
-
-
 # -- singular points -----------------------------------------------------------------------------
 
 def test_points_on_corners_raise_or_give_the_documented_finite_part():
@@ -279,18 +167,6 @@ def test_points_on_corners_raise_or_give_the_documented_finite_part():
     cube = Sources.cuboids([[0.0, 0.0, 0.0]], [[1.0, 0.5, 0.2]], [[0.5, 0.75, 1.0]])
     with pytest.raises(ValueError, match="corner"):
         potential_and_field(cube, [[0.25, -0.375, 0.5]])
-
-
-@pytest.mark.parametrize("family", ALL_FAMILIES, ids=lambda f: f.name.lower())
-def test_no_nan_anywhere_on_sources(family):
-    """Centres, faces, rims, edges, corners and their extensions: always finite values."""
-    source = random_sources(family, 1, np.random.default_rng(RNG_SEED), spread=0.0)
-    half = source.sizes[0] / 2
-    dim = family.dim
-    steps = np.array(np.meshgrid(*[np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])] * dim)).reshape(dim, -1).T
-    points = steps * half
-    phi, field = potential_and_field(source, points, corners="finite-part")
-    assert np.all(np.isfinite(phi)) and np.all(np.isfinite(field))
 
 
 # -- batched raw core ----------------------------------------------------------------------------
@@ -310,6 +186,12 @@ def test_batched_core_matches_the_functional_layer_and_padding_adds_nothing():
         np.testing.assert_allclose(field[index], expected_field, rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose(phi_shared[index], potential_and_field(sample, shared)[0], rtol=1e-12, atol=1e-13)
         assert batch.sample(index).centers.shape == sample.centers.shape
+    # slicing a batch keeps whole, padded samples
+    part = batch[1:3]
+    assert len(part) == 2 and part.centers.shape[1] == 6
+    np.testing.assert_array_equal(part.sample(1).centers, samples[2].centers)
+    assert len(batch[-1]) == 1 and len(batch[[0, 3]]) == 2
+    np.testing.assert_array_equal(batch[3].sample(0).sizes, samples[3].sizes)
 
 
 def test_masked_sources_contribute_exactly_zero_even_with_garbage():

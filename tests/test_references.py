@@ -80,9 +80,9 @@ def make_sources(family: Family, seed: int = 7) -> Sources:
     magnetisations = M_SCALE * rng.normal(size=(3, dim))
     if family.is_round:
         radii = rng.uniform(0.4, 1.1, 3)
-        return (Sources.discs if family == Family.DISC else Sources.spheres)(centers, magnetisations, radii)
+        return Sources.of(family, centers, magnetisations, radii)
     sides = rng.uniform(0.7, 2.2, (3, dim))
-    return (Sources.prisms if family == Family.PRISM else Sources.cuboids)(centers, magnetisations, sides)
+    return Sources.of(family, centers, magnetisations, sides)
 
 
 def _random_directions(rng, count, dim):
@@ -94,7 +94,7 @@ def _clear_of_boundaries(sources: Sources, points, margin: float) -> np.ndarray:
     """True where a point is at least ``margin`` (relative) from every source's boundary."""
     offsets = points[:, None, :] - np.asarray(sources.centers)[None]
     half = np.asarray(sources.sizes)[None] / 2
-    if sources.family[0] in (Family.DISC, Family.SPHERE):
+    if Family(int(sources.family[0])).is_round:
         ratio = np.linalg.norm(offsets, axis=-1) / half[..., 0]
     else:
         ratio = np.max(np.abs(offsets) / half, axis=-1)

@@ -20,7 +20,7 @@ from fieldbench.sources import (
     sample_sources,
 )
 
-ROUND = (int(Family.DISC), int(Family.SPHERE))
+ROUND = tuple(int(f) for f in Family if f.is_round)
 
 
 # -- independent brute-force helpers -------------------------------------------------------------

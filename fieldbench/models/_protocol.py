@@ -27,15 +27,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..sources import Family, SourceBatch, Sources
+from ..families import families_of_dim
+from ..sources import SourceBatch, Sources
 
 __all__ = [
     "Predictor", "SourceFieldModel", "LinearBasisModel", "source_features", "FEATURE_FAMILIES", "feature_count",
     "as_batch",
 ]
 
-#: Families a 2D feature vector can encode (one-hot), in this order.
-FEATURE_FAMILIES = {2: (Family.DISC, Family.PRISM), 3: (Family.CUBOID, Family.SPHERE)}
+#: Families a feature vector of each dimension encodes (one-hot), in this order: the registered
+#: families of that dimension in registration order (``fieldbench.families.DEFINITIONS``).
+#: Checkpoints depend on it: a new family changes feature_count for its dimension.
+FEATURE_FAMILIES = {dim: families_of_dim(dim) for dim in (2, 3)}
 
 
 def feature_count(dim: int) -> int:

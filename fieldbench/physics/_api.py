@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import jax.numpy as jnp
 
-from ..sources import Family, SourceBatch, Sources
+from ..sources import Family, SourceBatch, Sources, as_points
 from ._direct import FAR_RATIOS, any_far_from_boxes, direct_sum, direct_sum_batched
 
 __all__ = ["potential", "field", "potential_and_field", "potential_and_field_batched", "edge_and_corner_hits",
@@ -22,22 +22,6 @@ MIN_SIZE = 1e-300
 #: units |d|^2 must not overflow (1e308). Beyond, phi is below 1e-150 of |M| x size and H below
 #: 1e-300 (3D) of |M|; such pairs are refused rather than computed as garbage.
 MAX_REACH = 1e150
-
-
-def _check_points(points, dim: int, batched: bool = False) -> np.ndarray:
-    try:
-        points = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError("points must be an array of numbers of shape (N, d)") from error
-    expected = "(B, N, d) or (N, d)" if batched else "(N, d)"
-    if points.ndim == 1 and points.shape[0] == dim:
-        raise ValueError(f"points has shape {points.shape}, a single point; pass shape (1, {dim})")
-    if points.ndim not in ((2, 3) if batched else (2,)) or points.shape[-1] != dim:
-        raise ValueError(f"points must have shape {expected} with d = {dim} for these sources; got {points.shape}")
-    if not np.all(np.isfinite(points)):
-        index = tuple(int(i) for i in np.argwhere(~np.isfinite(points))[0])
-        raise ValueError(f"points contains a non-finite value at index {index}; every coordinate must be finite")
-    return points
 
 
 def _check_sources(sources) -> None:
@@ -167,7 +151,7 @@ def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
     float64 (|M| x size ~ 1e308) raise.
     """
     _check_sources(sources)
-    points = _check_points(points, sources.dim)
+    points = as_points(points, sources.dim)
     if corners not in ("raise", "finite-part"):
         raise ValueError(f"corners must be 'raise' or 'finite-part'; got {corners!r}")
     if corners == "raise":
@@ -212,7 +196,7 @@ def potential_and_field_batched(batch: SourceBatch, points):
     """
     if not isinstance(batch, SourceBatch):
         raise TypeError(f"batch must be a fieldbench SourceBatch (SourceBatch.pad(samples)); got {type(batch).__name__}")
-    points = _check_points(points, batch.dim, batched=True)
+    points = as_points(points, batch.dim, batched=True)
     size = len(batch)
     if points.ndim == 3 and points.shape[0] != size:
         raise ValueError(f"points has {points.shape[0]} samples but the batch has {size}")

@@ -1,9 +1,10 @@
 """The raw core: a direct sum of pair kernels over sources, per family, jitted and batched.
 
-Everything here is a pure function of arrays (float64, jittable). A family is a pair of functions:
-``prepare(magnetisations, half_sizes) -> params`` turns per-source data (K, ...) into what the
-pair kernel needs (for prisms and cuboids: also the coefficients of their far-field series, computed
-once per source), and ``pair(*offsets, *params)`` evaluates one (point, source) pair elementwise.
+Everything here is a pure function of arrays (float64, jittable). Each family's definition
+(``fieldbench.families``) gives a pair of functions: ``prepare(magnetisations, half_sizes) ->
+params`` turns per-source data (K, ...) into what the pair kernel needs (for prisms and cuboids:
+also the coefficients of their far-field series, computed once per source), and
+``pair(*offsets, *params)`` evaluates one (point, source) pair elementwise.
 
 Speed comes from the shape of the computation (measured with ``fieldbench bench solvers``):
 - points are processed in chunks of ``CHUNK`` with ``lax.map`` so the working set stays in cache
@@ -32,8 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from ..sources import Family
-from . import _kernels2d, _kernels3d
+from ..families import DEFINITIONS, Family, families_of_dim
 
 __all__ = ["FamilyKernel", "KERNELS", "direct_sum", "direct_sum_batched", "length_units", "CHUNK"]
 
@@ -46,36 +46,12 @@ class FamilyKernel(NamedTuple):
     pair: Callable
 
 
-def _prepare_disc(magnetisations, half_sizes):
-    return magnetisations[..., 0], magnetisations[..., 1], half_sizes[..., 0]
-
-
-def _prepare_prism(magnetisations, half_sizes):
-    mx, my = magnetisations[..., 0], magnetisations[..., 1]
-    a, b = half_sizes[..., 0], half_sizes[..., 1]
-    return mx, my, a, b, _kernels2d.prism_multipoles(mx, my, a, b)
-
-
-def _prepare_cuboid(magnetisations, half_sizes):
-    a, b, c = (half_sizes[..., i] for i in range(3))
-    return tuple(magnetisations[..., i] for i in range(3)) + (a, b, c, _kernels3d.cuboid_multipoles(a, b, c))
-
-
-def _prepare_sphere(magnetisations, half_sizes):
-    return tuple(magnetisations[..., i] for i in range(3)) + (half_sizes[..., 0],)
-
-
-KERNELS: dict[Family, FamilyKernel] = {
-    Family.DISC: FamilyKernel(_prepare_disc, _kernels2d.disc_pair),
-    Family.PRISM: FamilyKernel(_prepare_prism, _kernels2d.prism_pair),
-    Family.CUBOID: FamilyKernel(_prepare_cuboid, _kernels3d.cuboid_pair),
-    Family.SPHERE: FamilyKernel(_prepare_sphere, _kernels3d.sphere_pair),
-}
+KERNELS: dict[Family, FamilyKernel] = {Family(d.code): FamilyKernel(d.prepare, d.pair) for d in DEFINITIONS}
 
 
 #: Families whose pair kernel switches to a far-field series beyond FAR_RATIO half-diagonals, and
 #: takes the static ``any_far`` flag (see :func:`any_far_from_boxes`).
-FAR_RATIOS: dict[Family, float] = {Family.PRISM: _kernels2d.FAR_RATIO, Family.CUBOID: _kernels3d.FAR_RATIO}
+FAR_RATIOS: dict[Family, float] = {Family(d.code): d.far_ratio for d in DEFINITIONS if d.far_ratio is not None}
 
 
 def _pair_options(family: Family, any_far: bool) -> dict:
@@ -247,11 +223,12 @@ def any_far_from_boxes(points: np.ndarray, centers: np.ndarray, sizes: np.ndarra
                        family: Family | None = None) -> bool:
     """Whether some point may be far enough from some prism or cuboid to need its far-field series
     (concrete NumPy check, done once outside jit; a cheap, conservative bound on the distance to the
-    collection). ``family`` picks the ratio (default: PRISM in 2D, CUBOID in 3D)."""
+    collection). ``family`` picks the ratio (default: the first family of that dimension with a
+    far-field switch, prisms in 2D, cuboids in 3D)."""
     centers = np.asarray(centers, dtype=np.float64)
     dim = centers.shape[-1] if centers.ndim else np.asarray(points).shape[-1]
     if family is None:
-        family = Family.PRISM if dim == 2 else Family.CUBOID
+        family = next(f for f in families_of_dim(dim) if f in FAR_RATIOS)
     points = np.asarray(points, dtype=np.float64).reshape(-1, dim)
     centers = centers.reshape(-1, dim)
     sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, dim)
@@ -268,7 +245,3 @@ def any_far_from_boxes(points: np.ndarray, centers: np.ndarray, sizes: np.ndarra
         threshold = FAR_RATIOS[family] * np.sqrt(np.min(np.sum((sizes / (2 * unit)) ** 2, axis=-1)))
         return bool(np.linalg.norm(reach) > threshold)
 
-
-def any_far_from_prisms(points: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> bool:
-    """:func:`any_far_from_boxes` for prisms (2D), kept for existing callers."""
-    return any_far_from_boxes(points, centers, sizes, Family.PRISM)

@@ -80,8 +80,8 @@ import sys
 
 import numpy as np
 
-from ..sources import Family, Sources
-from ._api import _check_points, on_edge_or_corner
+from ..families import SourceFamily, as_3d
+from ..sources import Sources, as_points
 
 __all__ = ["BACKENDS", "reference_backends", "reference_field"]
 
@@ -103,9 +103,6 @@ _ALPHA_BINNED = 2.5  # L_0 / R_s / sqrt(2)^k with one length per call (MagTense,
 _CORNER_ROUNDING_LIMIT = 1e-4
 # -- boundaries ------------------------------------------------------------------------------------
 _NUDGE = 1e-6  # delta / size for points exactly on a boundary
-_MAGTENSE_RIM_GUARD = 2e-4  # | |d| / R - 1 | below this: MagTense's cylinder is unreliable
-_MAGTENSE_AXIS_ZONE = 0.1  # |d| / R below this: average over a circle of radius ...
-_MAGTENSE_AXIS_RING = 0.2  # ... this times R (MagTense's cylinder is NaN on its axis)
 #: Largest number of (point, source) pairs handled at once (bounds the memory).
 _PAIR_CHUNK = 1 << 15
 
@@ -153,7 +150,7 @@ def reference_field(sources: Sources, points, backend: str = "magpylib") -> np.n
         raise TypeError(f"sources must be a fieldbench.Sources (e.g. Sources.discs(...)); got {type(sources).__name__}")
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available backends: {', '.join(map(repr, BACKENDS))}")
-    points = _check_points(points, sources.dim)
+    points = as_points(points, sources.dim)
     engine = _engine(backend)
     field = np.zeros(points.shape)
     if len(sources) == 0 or points.shape[0] == 0:
@@ -167,7 +164,7 @@ def reference_field(sources: Sources, points, backend: str = "magpylib") -> np.n
         for start in range(0, points.shape[0], step):
             chunk = points[start:start + step]
             field[start:start + step] += _family_field(
-                engine, family, chunk, centers, magnetisations, sizes, first_index=start)
+                engine, family.definition, chunk, centers, magnetisations, sizes, first_index=start)
     if not np.all(np.isfinite(field)):  # defensive: every row was checked already
         bad = np.flatnonzero(~np.all(np.isfinite(field), axis=1))
         raise RuntimeError(
@@ -178,7 +175,7 @@ def reference_field(sources: Sources, points, backend: str = "magpylib") -> np.n
 # ==================================================================================================
 # pairs -> rows -> backend -> pairs -> points
 # ==================================================================================================
-def _family_field(engine, family: Family, points, centers, magnetisations, sizes, first_index: int):
+def _family_field(engine, family: SourceFamily, points, centers, magnetisations, sizes, first_index: int):
     """Field of the sources of one family at a chunk of points: (n, d)."""
     n, dim = points.shape
     k = centers.shape[0]
@@ -199,41 +196,20 @@ def _family_field(engine, family: Family, points, centers, magnetisations, sizes
 
 def _expand_boundaries(engine, family, offsets, size, pair_point, first_index, points):
     """Rows to evaluate: (pair index, offset, weight), with boundary pairs replaced by stencils."""
-    npairs, dim = offsets.shape
     half = size / 2
-    if family in (Family.PRISM, Family.CUBOID):
-        ad = np.abs(offsets)
-        within = np.all(ad <= half, axis=1)
-        on_axis = ad == half
-        count = np.sum(on_axis, axis=1)
-        edge = on_edge_or_corner(offsets, half)
-        if np.any(edge):
-            i = np.flatnonzero(edge)[0]
-            what = "a corner of a prism" if family == Family.PRISM else "an edge or corner of a cuboid"
-            raise ValueError(
-                f"{int(np.sum(edge))} point(s) lie exactly on {what}, where the field diverges "
-                f"(first: index {first_index + pair_point[i]}, {points[pair_point[i]].tolist()}); move them")
-        surface = within & (count == 1)
-        axis = np.argmax(on_axis, axis=1)
-        normal = np.zeros_like(offsets)
-        normal[np.arange(npairs), axis] = np.sign(offsets[np.arange(npairs), axis])
-        scale = half[np.arange(npairs), axis]
-    else:
-        radius = half[:, 0]
-        r2 = np.sum(offsets * offsets, axis=1)
-        surface = r2 == radius * radius
-        norm = np.sqrt(r2)
-        normal = offsets / np.where(norm > 0, norm, 1.0)[:, None]
-        scale = radius
-        if engine.name == "magtense" and family == Family.DISC:
-            rim = np.abs(norm / radius - 1.0) < _MAGTENSE_RIM_GUARD
-            if np.any(rim):
-                i = np.flatnonzero(rim)[0]
-                raise ValueError(
-                    f"{int(np.sum(rim))} point(s) lie within {_MAGTENSE_RIM_GUARD:g} R of a disc's rim (first: "
-                    f"index {first_index + pair_point[i]}, {points[pair_point[i]].tolist()}), where MagTense's "
-                    "cylinder kernel is unreliable (relative error 4e-8 at 1e-4 R, 0.3 at 1e-5 R); move them "
-                    "or use backend='magpylib'")
+    singular = family.on_singular_set(offsets, half)
+    if np.any(singular):
+        i = np.flatnonzero(singular)[0]
+        raise ValueError(
+            f"{int(np.sum(singular))} point(s) lie exactly on {family.singular_set}, where the field diverges "
+            f"(first: index {first_index + pair_point[i]}, {points[pair_point[i]].tolist()}); move them")
+    refusals = family.magtense_refusals(offsets, size) if engine.name == "magtense" else None
+    if refusals is not None and np.any(refusals[0]):
+        bad, (where, why) = refusals
+        i = np.flatnonzero(bad)[0]
+        raise ValueError(f"{int(np.sum(bad))} point(s) lie {where} (first: index {first_index + pair_point[i]}, "
+                         f"{points[pair_point[i]].tolist()}), {why}")
+    surface, normal, scale = family.on_boundary(offsets, half)
 
     plain = np.flatnonzero(~surface)
     row_pair = [plain]
@@ -250,24 +226,8 @@ def _expand_boundaries(engine, family, offsets, size, pair_point, first_index, p
     row_pair = np.concatenate(row_pair)
     row_offset = np.concatenate(row_offset)
     row_weight = np.concatenate(row_weight)
-
-    if engine.name == "magtense" and family == Family.DISC:
-        # MagTense's cylinder is NaN on its axis and loses digits near it: average over a circle
-        # (exact for the extrapolated field, which is uniform inside a disc).
-        radius = half[row_pair, 0]
-        near_axis = np.sqrt(np.sum(row_offset ** 2, axis=1)) < _MAGTENSE_AXIS_ZONE * radius
-        if np.any(near_axis):
-            idx = np.flatnonzero(near_axis)
-            keep = np.flatnonzero(~near_axis)
-            pairs, offs, weights = [row_pair[keep]], [row_offset[keep]], [row_weight[keep]]
-            angles = np.pi / 4 + np.arange(4) * np.pi / 2
-            for angle in angles:
-                shift = _MAGTENSE_AXIS_RING * radius[idx, None] * np.array([np.cos(angle), np.sin(angle)])
-                pairs.append(row_pair[idx])
-                offs.append(row_offset[idx] + shift)
-                weights.append(row_weight[idx] / angles.size)
-            row_pair, row_offset, row_weight = (np.concatenate(pairs), np.concatenate(offs),
-                                                np.concatenate(weights))
+    if engine.name == "magtense":
+        row_pair, row_offset, row_weight = family.magtense_rows(row_pair, row_offset, row_weight, half)
     return row_pair, row_offset, row_weight
 
 
@@ -284,10 +244,7 @@ def _evaluate_rows(engine, family, pair_offsets, pair_size, pair_m, pair_source,
 
     # 2D: a magnet of length L along z, evaluated at z = 0, extrapolated to L = infinity.
     r = np.sqrt(np.sum(pair_offsets[row_pair] ** 2, axis=1))  # the pair's own distance (stencils share it)
-    if family == Family.PRISM:
-        circumradius = np.hypot(size[:, 0], size[:, 1]) / 2
-    else:
-        circumradius = size[:, 0] / 2
+    circumradius = family.reference_radius(size)
     reach = r + circumradius
     if engine.per_row_length:
         length0 = _ALPHA * reach
@@ -298,8 +255,9 @@ def _evaluate_rows(engine, family, pair_offsets, pair_size, pair_m, pair_source,
         group = (pair_source[row_pair], steps.astype(np.int64))
     lengths = [length0 * _RATIO ** j for j in range(_LEVELS)]
 
-    if family == Family.PRISM:
-        _check_corner_rounding(row_offset, size, lengths[-1], row_pair, pair_point, first_index, points)
+    rho2 = family.reference_hazard(row_offset, size)
+    if rho2 is not None:
+        _check_corner_rounding(rho2, lengths[-1], row_pair, pair_point, first_index, points)
 
     values = []
     for length in lengths:
@@ -324,12 +282,9 @@ def _extrapolate_to_zero(xs, values):
     return table[0]
 
 
-def _check_corner_rounding(offsets, size, longest, row_pair, pair_point, first_index, points):
-    half = size / 2
-    rho2 = np.full(offsets.shape[0], np.inf)
-    for sx in (1.0, -1.0):
-        for sy in (1.0, -1.0):
-            rho2 = np.minimum(rho2, (offsets[:, 0] - sx * half[:, 0]) ** 2 + (offsets[:, 1] - sy * half[:, 1]) ** 2)
+def _check_corner_rounding(rho2, longest, row_pair, pair_point, first_index, points):
+    """Refuse rows whose long-magnet rounding, eps (L / rho)^2, exceeds the limit (rho2 = rho^2 to
+    the family's hazard: a prism corner)."""
     estimate = np.finfo(np.float64).eps * longest * longest / np.maximum(rho2, np.finfo(np.float64).tiny)
     bad = estimate > _CORNER_ROUNDING_LIMIT
     if np.any(bad):
@@ -378,33 +333,14 @@ class _Magpylib:
         return _grouped(self._evaluate_objects, family, offsets, size, m, length, group)
 
     def _evaluate_func(self, family, offsets, size, m, length):
-        func = self.func
         if offsets.shape[0] == 0:
             return np.zeros(offsets.shape)
-        pol = self.magpylib.mu_0 * _to3(m)  # functional interface takes J = mu0 M; H comes back in A/m
-        obs = _to3(offsets)
-        if family == Family.CUBOID:
-            return func.cuboid_field("H", obs, size, pol, squeeze=False)
-        if family == Family.SPHERE:
-            return func.sphere_field("H", obs, size[:, 0], pol, squeeze=False)
-        if family == Family.PRISM:
-            dims = np.column_stack([size[:, 0], size[:, 1], length])
-            return func.cuboid_field("H", obs, dims, pol, squeeze=False)[:, :2]
-        dims = np.column_stack([size[:, 0], length])
-        return func.cylinder_field("H", obs, dims, pol, squeeze=False)[:, :2]
+        pol = self.magpylib.mu_0 * as_3d(m)  # functional interface takes J = mu0 M; H comes back in A/m
+        return family.magpylib_field(self.func, as_3d(offsets), size, pol, length)[:, :family.dim]
 
     def _evaluate_objects(self, family, offsets, size, m, length):
-        magnet = self.magpylib.magnet
-        mag = _to3(m[None])[0]
-        if family == Family.CUBOID:
-            source = magnet.Cuboid(dimension=size, magnetization=mag)
-        elif family == Family.SPHERE:
-            source = magnet.Sphere(diameter=size[0], magnetization=mag)
-        elif family == Family.PRISM:
-            source = magnet.Cuboid(dimension=(size[0], size[1], length), magnetization=mag)
-        else:
-            source = magnet.Cylinder(dimension=(size[0], length), magnetization=mag)
-        h = np.asarray(source.getH(_to3(offsets)), dtype=np.float64).reshape(-1, 3)
+        source = family.magpylib_magnet(self.magpylib.magnet, size, as_3d(m[None])[0], length)
+        h = np.asarray(source.getH(as_3d(offsets)), dtype=np.float64).reshape(-1, 3)
         return h[:, :family.dim]
 
 
@@ -426,45 +362,17 @@ class _MagTense:
         return _grouped(self._evaluate_tile, family, offsets, size, m, length, group)
 
     def _evaluate_tile(self, family, offsets, size, m, length):
-        ms = self.magstatics
         common = dict(offset=[0.0, 0.0, 0.0], rot=[0.0, 0.0, 0.0], mu_r_ea=1.0, mu_r_oa=1.0,
                       M_rem=1.0, easy_axis=[1.0, 0.0, 0.0])
-        if family in (Family.CUBOID, Family.PRISM):
-            sides = [float(v) for v in size] if family == Family.CUBOID else [float(size[0]), float(size[1]),
-                                                                              float(length)]
-            # MagTense's prism kernel is accurate only for points with x, y, z <= 0 relative to the
-            # centre: near the extension of an edge elsewhere it errs by up to 25% (5e-2 at 1e-6 of
-            # the size, 6e-6 exactly on it). By symmetry H(S d; S M) = S H(d; M) for a reflection
-            # S = diag(+-1), so every point is reflected into that octant.
-            local = _to3(offsets)
-            flips = np.where(local >= 0, -1.0, 1.0)
-            patterns, which = np.unique(flips, axis=0, return_inverse=True)
-            which = which.reshape(-1)
-            out = np.zeros(local.shape)
-            for index, flip in enumerate(patterns):
-                rows = which == index
-                tile = ms.Tiles(1, tile_type=2, size=sides, **common)
-                out[rows] = self._run(tile, _to3(m[None])[0] * flip, local[rows] * flip, 3) * flip
-            return out[:, :family.dim]
-        if family == Family.SPHERE:
-            tile = ms.Tiles(1, tile_type=6, size=[float(size[0]) / 2, 0.0, 0.0], **common)
-        else:
-            # A full cylinder is a cylinder piece spanning theta0 - pi .. theta0 + pi. MagTense's kernel
-            # is wrong (up to 200%) within ~1e-8 of that seam half-plane, so the seam is put on the
-            # side opposite to the points: theta0 = 0 (seam along -x) for x >= 0, theta0 = pi for x < 0.
-            out = np.zeros(offsets.shape)
-            for side, theta0 in ((offsets[:, 0] >= 0, 0.0), (offsets[:, 0] < 0, np.pi)):
-                if np.any(side):
-                    radius = float(size[0]) / 2
-                    tile = ms.Tiles(1, tile_type=1, center_pos=[radius / 2, theta0, 0.0],
-                                    dev_center=[radius, 2.0 * np.pi, float(length)], **common)
-                    out[side] = self._run(tile, m, offsets[side], family.dim)
-            return out
-        return self._run(tile, m, offsets, family.dim)
+
+        def tiles(**shape):
+            return self.magstatics.Tiles(1, **shape, **common)
+
+        return family.magtense_field(tiles, self._run, offsets, size, m, length)
 
     def _run(self, tile, m, offsets, dim):
-        tile.M = np.asfortranarray(_to3(np.asarray(m)[None]))  # exact M; the easy axis is rounded to 9 decimals
-        pts = np.asfortranarray(_to3(offsets))
+        tile.M = np.asfortranarray(as_3d(np.asarray(m)[None]))  # exact M; the easy axis is rounded to 9 decimals
+        pts = np.asfortranarray(as_3d(offsets))
         with _silenced_stdout():
             h = self.magstatics.get_H_field(tile, pts)
         return np.asarray(h, dtype=np.float64).reshape(-1, 3)[:, :dim]
@@ -485,13 +393,6 @@ def _grouped(evaluate_one, family, offsets, size, m, length, group):
         out[rows] = evaluate_one(family, offsets[rows], size[first], m[first],
                                  None if length is None else float(length[first]))
     return out
-
-
-def _to3(vectors):
-    vectors = np.asarray(vectors, dtype=np.float64)
-    if vectors.shape[-1] == 3:
-        return vectors
-    return np.concatenate([vectors, np.zeros(vectors.shape[:-1] + (1,))], axis=-1)
 
 
 @contextlib.contextmanager

@@ -1,8 +1,14 @@
-"""Sources: what a source is, collections of them, and seeded samplers of configurations."""
+"""Sources: what a source is, collections of them, and seeded samplers of configurations.
 
+The families themselves (what a disc or a cuboid is) are defined in :mod:`fieldbench.families`;
+``Family`` is re-exported here.
+"""
+
+from ..families import Family
 from ._geometry import boundary_distance
-from ._sampling import ConfigurationSpec, as_points, pairwise_overlaps, sample_configurations, sample_points, sample_sources
-from ._sources import Family, SourceBatch, Sources
+from ._input_checks import as_points
+from ._sampling import ConfigurationSpec, pairwise_overlaps, sample_configurations, sample_points, sample_sources
+from ._sources import SourceBatch, Sources
 
 __all__ = [
     "Family", "SourceBatch", "Sources",

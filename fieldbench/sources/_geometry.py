@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._sources import Family
+from ..families import per_family
 
 __all__ = ["boundary_distance"]
 
@@ -22,12 +22,9 @@ def boundary_distance(family, centers, sizes, mask, points) -> np.ndarray:
     sign says exactly "inside at least one source". family, mask (S, K); centers, sizes (S, K, d);
     points (S, N, d) -> (S, N)."""
     d = points[:, :, None, :] - centers[:, None, :, :]
-    half = sizes[:, None, :, :] / 2
-    round_ = np.isin(family, [int(Family.DISC), int(Family.SPHERE)])[:, None, :]
-    radial = np.linalg.norm(d, axis=-1) - half[..., 0]
-    outside = np.linalg.norm(np.maximum(np.abs(d) - half, 0.0), axis=-1)
-    inside = np.max(np.abs(d) - half, axis=-1)
-    box = np.where(outside > 0, outside, inside)
-    signed = np.where(round_, radial, box) / np.max(sizes, axis=-1)[:, None, :]
+    sizes_b = sizes[:, None, :, :]
+    distance = per_family(np.asarray(family)[:, None, :], lambda f: f.signed_distance(d, sizes_b),
+                          np.zeros(d.shape[:-1]))
+    signed = distance / np.max(sizes, axis=-1)[:, None, :]
     signed = np.where(mask[:, None, :], signed, np.inf)
     return np.min(signed, axis=-1)

@@ -25,14 +25,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._sources import Family, Sources
+from ..families import Family, overlap_table, per_family
+from ._sources import Sources
 
 __all__ = [
     "ConfigurationSpec",
     "sample_sources",
     "sample_configurations",
     "sample_points",
-    "as_points",
     "pairwise_overlaps",
 ]
 
@@ -95,48 +95,20 @@ def _check_dim(dim) -> int:
 
 
 # -- exact overlap tests ---------------------------------------------------------------------------
-_ROUND_CODES = (int(Family.DISC), int(Family.SPHERE))
-
-
-def _overlap_table(fam_a, cen_a, siz_a, fam_b, cen_b, siz_b) -> np.ndarray:
-    """(A, B) bool: whether the interiors of source a and source b intersect (touching is not overlap).
-
-    Exact for every family pair: round-round (distance < r1 + r2), box-box (the open intervals
-    overlap on every axis), round-box (distance from the round centre to the closed box < r).
-    Sizes are FULL extents, as in :class:`Sources`.
-    """
-    fam_a = np.asarray(fam_a)
-    fam_b = np.asarray(fam_b)
-    delta = np.abs(np.asarray(cen_a)[:, None, :] - np.asarray(cen_b)[None, :, :])
-    half_a = np.asarray(siz_a)[:, None, :] / 2
-    half_b = np.asarray(siz_b)[None, :, :] / 2
-    round_a = np.isin(fam_a, _ROUND_CODES)[:, None]
-    round_b = np.isin(fam_b, _ROUND_CODES)[None, :]
-    box_box = np.all(delta < half_a + half_b, axis=-1)
-    round_round = np.sum(delta * delta, axis=-1) < (half_a[..., 0] + half_b[..., 0]) ** 2
-    gap_to_b = np.maximum(delta - half_b, 0.0)  # from a's centre to box b
-    round_a_box_b = np.sum(gap_to_b * gap_to_b, axis=-1) < half_a[..., 0] ** 2
-    gap_to_a = np.maximum(delta - half_a, 0.0)  # from b's centre to box a
-    box_a_round_b = np.sum(gap_to_a * gap_to_a, axis=-1) < half_b[..., 0] ** 2
-    return np.where(
-        round_a & round_b, round_round,
-        np.where(round_a, round_a_box_b, np.where(round_b, box_a_round_b, box_box)),
-    )
-
-
 def pairwise_overlaps(sources: Sources) -> np.ndarray:
     """Symmetric (K, K) bool: whether the interiors of sources i and j intersect (diagonal False).
 
-    Exact for every family pair (disc/sphere: distance of centres < r1 + r2; prism/cuboid: the
-    axis-aligned open intervals overlap on every axis; round with box: distance from the round
-    centre to the box < r). Touching sources do not overlap.
+    Exact for every family pair (each family's ``overlaps``, ``fieldbench.families``: disc/sphere:
+    distance of centres < r1 + r2; prism/cuboid: the axis-aligned open intervals overlap on every
+    axis; round with box: distance from the round centre to the box < r). Touching sources do not
+    overlap.
     """
     if not isinstance(sources, Sources):
         raise TypeError(f"sources must be a fieldbench.Sources; got {type(sources).__name__}")
     family = np.asarray(sources.family)
     centers = np.asarray(sources.centers, dtype=np.float64)
     sizes = np.asarray(sources.sizes, dtype=np.float64)
-    table = _overlap_table(family, centers, sizes, family, centers, sizes)
+    table = overlap_table(family, centers, sizes, family, centers, sizes)
     np.fill_diagonal(table, False)
     return table
 
@@ -287,15 +259,12 @@ class ConfigurationSpec:
         k_max = self.sources[1]
         lo = self.size[0]
         width = self.domain[1] - self.domain[0]
-        ball = (math.pi * lo**2) if dim == 2 else (4 / 3 * math.pi * lo**3)
         measures, extents = [], []
         for family in self.families:
-            if family.is_round:
-                measures.append(ball)
-                extents.append(lo)
-            else:
-                measures.append(lo**dim)
-                extents.append(lo / 2)
+            shape = family.definition
+            smallest = shape.sizes_from_draws(np.full((1, dim), lo), "square")
+            measures.append(float(shape.measure(smallest)[0]))
+            extents.append(shape.half_extent_of_size(lo))
         needed = k_max * min(measures)
         room = (width + 2 * max(extents)) ** dim
         if needed > room:
@@ -331,10 +300,7 @@ def _draw_candidates(spec: ConfigurationSpec, rng: np.random.Generator, count: i
     draws = rng.uniform(lo, hi, size=(count, dim)) if hi > lo else np.full((count, dim), lo)
     if hi > lo:
         draws = np.minimum(draws, hi)  # guard against rounding above hi
-    round_ = np.isin(family, _ROUND_CODES)
-    equal = round_ | (spec.aspect == "square")
-    sizes = np.where(equal[:, None], draws[:, :1], draws)
-    sizes = np.where(round_[:, None], 2.0 * sizes, sizes)  # radius -> diameter
+    sizes = per_family(family[:, None], lambda f: f.sizes_from_draws(draws, spec.aspect), draws)
     unit = rng.random(size=(count, dim))
     return family, sizes, unit
 
@@ -378,7 +344,7 @@ def _sample_none(spec, rng, count):
                 tried += block
                 cand_family, cand_sizes, unit = _draw_candidates(spec, rng, block)
                 cand_centers = _place_uniform(spec, unit)
-                clash = _overlap_table(cand_family, cand_centers, cand_sizes, family, centers, sizes).any(axis=1)
+                clash = overlap_table(cand_family, cand_centers, cand_sizes, family, centers, sizes).any(axis=1)
                 free = np.flatnonzero(~clash)
                 if free.size:
                     i = free[0]
@@ -412,7 +378,7 @@ def _sample_forced(spec, rng, count):
             low = np.maximum(lo_dom, centers[anchor] - reach)
             high = np.minimum(hi_dom, centers[anchor] + reach)
             cand_centers = np.clip(low + unit * (high - low), lo_dom, hi_dom)
-            hits = _overlap_table(cand_family, cand_centers, cand_sizes,
+            hits = overlap_table(cand_family, cand_centers, cand_sizes,
                                   family[anchor:anchor + 1], centers[anchor:anchor + 1], sizes[anchor:anchor + 1])[:, 0]
             good = np.flatnonzero(hits)
             if good.size:
@@ -488,23 +454,6 @@ def sample_configurations(spec: ConfigurationSpec, count: int, rng: np.random.Ge
 
 
 # -- evaluation points -----------------------------------------------------------------------------
-def as_points(points, dim: int) -> np.ndarray:
-    """Validate user-given evaluation points: a float64 (N, dim) array of finite coordinates (a copy)."""
-    dim = _check_dim(dim)
-    try:
-        array = np.array(points, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"points must be an array of numbers of shape (N, {dim}); got {type(points).__name__}") from error
-    if array.ndim == 1 and array.shape[0] == dim:
-        raise ValueError(f"points has shape {array.shape}, a single point; pass shape (1, {dim}) (e.g. points=[[...]])")
-    if array.ndim != 2 or array.shape[1] != dim:
-        raise ValueError(f"points must have shape (N, {dim}); got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise ValueError(f"points contains a non-finite value (NaN or inf) at index {index}; every coordinate must be finite")
-    return array
-
-
 def _grid_side(count: int, dim: int) -> int:
     side = int(round(count ** (1.0 / dim)))
     while side**dim > count:

@@ -10,94 +10,24 @@ arrays), so that the same object feeds NumPy code, JAX transformations and Parqu
   (prism and cuboid: side lengths; disc and sphere: the diameter, repeated on every axis).
 
 ``d`` is 2 for the 2D families (disc = infinite cylinder, prism = infinite bar) and 3 for the 3D
-families (cuboid, sphere); a collection never mixes the two.
+families (cuboid, sphere); a collection never mixes the two. What each family is (its geometry,
+kernels, references) lives in :mod:`fieldbench.families`; this module only asks it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Sequence
 
 import jax
 import numpy as np
 
+from ..families import DEFINITIONS, Family, per_family
+from ._input_checks import as_float_array as _as_float_array
+from ._input_checks import check_positive as _check_positive
+from ._input_checks import check_vectors as _check_vectors
+
 __all__ = ["Family", "Sources", "SourceBatch"]
-
-
-class Family(enum.IntEnum):
-    """Shape family of a source. The integer codes are stored in datasets: never renumber."""
-
-    DISC = 0
-    PRISM = 1
-    CUBOID = 2
-    SPHERE = 3
-
-    @property
-    def dim(self) -> int:
-        """Spatial dimension of the family (2 or 3)."""
-        return 2 if self in (Family.DISC, Family.PRISM) else 3
-
-    @property
-    def is_round(self) -> bool:
-        """True for discs and spheres, whose single size is a radius."""
-        return self in (Family.DISC, Family.SPHERE)
-
-    @classmethod
-    def parse(cls, value: "Family | int | str") -> "Family":
-        """Family from a member, its code or its name (case-insensitive, plural allowed)."""
-        if isinstance(value, Family):
-            return value
-        if isinstance(value, (int, np.integer)):
-            try:
-                return cls(int(value))
-            except ValueError:
-                raise ValueError(f"unknown family code {value}; known: {_family_names()}") from None
-        name = str(value).strip().upper()
-        for candidate in (name, name.rstrip("S"), name.removesuffix("ES")):
-            if candidate in cls.__members__:
-                return cls[candidate]
-        raise ValueError(f"unknown family {value!r}; known: {_family_names()}")
-
-
-def _family_names() -> str:
-    return ", ".join(f.name.lower() for f in Family)
-
-
-def _as_float_array(name: str, value, shape_hint: str) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be an array of numbers {shape_hint}; got {type(value).__name__}") from error
-    if not np.all(np.isfinite(array)):
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(
-            f"{name} contains a non-finite value (NaN or inf) at index {tuple(int(i) for i in bad)}; "
-            "every entry must be a finite number"
-        )
-    return array
-
-
-def _check_vectors(name: str, value, dim: int | None) -> np.ndarray:
-    hint = "of shape (K, 2) for 2D or (K, 3) for 3D" if dim is None else f"of shape (K, {dim})"
-    array = _as_float_array(name, value, hint)
-    if array.ndim == 1 and dim is not None and array.shape[0] == dim:
-        raise ValueError(
-            f"{name} has shape {array.shape}, a single vector; pass shape (1, {dim}) for one source "
-            f"(e.g. {name}=[[...]])"
-        )
-    if array.ndim != 2 or array.shape[1] not in (2, 3) or (dim is not None and array.shape[1] != dim):
-        raise ValueError(f"{name} must have shape {hint[9:]}; got {array.shape}")
-    return array
-
-
-def _check_positive(name: str, array: np.ndarray) -> None:
-    if np.any(array <= 0):
-        bad = np.argwhere(array <= 0)[0]
-        raise ValueError(
-            f"{name} must be strictly positive; entry {tuple(int(i) for i in bad)} is {array[tuple(bad)]!r}. "
-            "Sizes are lengths: give each source a positive extent"
-        )
 
 
 @jax.tree_util.register_dataclass
@@ -138,6 +68,13 @@ class Sources:
     def cuboids(cls, centers, magnetisations, sides) -> "Sources":
         """3D axis-aligned cuboids. centers, magnetisations, sides: (K, 3); sides are FULL lengths."""
         return cls._boxes(Family.CUBOID, centers, magnetisations, sides)
+
+    @classmethod
+    def of(cls, family, centers, magnetisations, sizes) -> "Sources":
+        """Sources of one family given as a member, code or name; ``sizes`` as its named
+        constructor takes them (radii (K,) for round families, FULL sides (K, d) otherwise)."""
+        family = Family.parse(family)
+        return (cls._round if family.is_round else cls._boxes)(family, centers, magnetisations, sizes)
 
     @classmethod
     def _round(cls, family: Family, centers, magnetisations, radii) -> "Sources":
@@ -221,10 +158,10 @@ class Sources:
         magnetisations = _check_vectors("magnetisations", magnetisations, centers.shape[1])
         sizes = _check_vectors("sizes", sizes, centers.shape[1])
         _check_positive("sizes", sizes)
-        out = cls._assemble(Family.DISC, centers, magnetisations, sizes, size_name="sizes")
+        out = cls._assemble(Family.DISC, centers, magnetisations, sizes, size_name="sizes")  # codes set below
         if family.shape[0] != centers.shape[0]:
             raise ValueError(f"family describes {family.shape[0]} sources but centers describes {centers.shape[0]}")
-        round_rows = np.isin(family, [int(Family.DISC), int(Family.SPHERE)])
+        round_rows = np.isin(family, [d.code for d in DEFINITIONS if d.is_round])
         if np.any(round_rows) and not np.allclose(sizes[round_rows], sizes[round_rows, :1], rtol=0, atol=0):
             raise ValueError("discs and spheres must have the same size (the diameter) on every axis")
         return dataclasses.replace(out, family=family.astype(np.int8))
@@ -282,24 +219,16 @@ class Sources:
     def moments(self) -> np.ndarray:
         """Dipole moment of each source, (K, d): M times the area (2D, per unit length) or volume (3D)."""
         sizes = np.asarray(self.sizes)
-        family = np.asarray(self.family)
-        measure = np.prod(sizes, axis=-1)
-        measure = np.where(family == Family.DISC, np.pi * (sizes[..., 0] / 2) ** 2, measure)
-        measure = np.where(family == Family.SPHERE, 4 / 3 * np.pi * (sizes[..., 0] / 2) ** 3, measure)
+        measure = per_family(self.family, lambda f: f.measure(sizes), np.zeros(sizes.shape[:-1]))
         return np.asarray(self.magnetisations) * measure[..., None]
 
     def contains(self, points, *, strict: bool = True) -> np.ndarray:
         """Boolean (N, K): whether each point lies inside each source (strictly, or boundary included)."""
         points = np.asarray(points, dtype=np.float64)
         d = points[:, None, :] - np.asarray(self.centers)[None]
-        half = np.asarray(self.sizes)[None] / 2
-        family = np.asarray(self.family)[None]
-        round_ = (family == Family.DISC) | (family == Family.SPHERE)
-        r2 = np.sum(d * d, axis=-1)
-        box = np.max(np.abs(d) / half, axis=-1)
-        if strict:
-            return np.where(round_, r2 < half[..., 0] ** 2, box < 1)
-        return np.where(round_, r2 <= half[..., 0] ** 2, box <= 1)
+        sizes = np.asarray(self.sizes)[None]
+        return per_family(np.asarray(self.family)[None], lambda f: f.contains(d, sizes, strict=strict),
+                          np.zeros(d.shape[:-1], dtype=bool))
 
     def __repr__(self) -> str:
         counts = {f.name.lower(): int(np.sum(np.asarray(self.family) == int(f))) for f in self.families}
@@ -360,6 +289,14 @@ class SourceBatch:
 
     def __len__(self) -> int:
         return int(np.shape(self.centers)[0])
+
+    def __getitem__(self, index) -> "SourceBatch":
+        """The samples at ``index`` (an int, a slice or an index array) as a batch, padding kept
+        (an int gives a batch of one, as ``Sources[int]`` gives a collection of one)."""
+        index = np.atleast_1d(np.arange(len(self))[index])
+        return SourceBatch(family=np.asarray(self.family)[index], centers=np.asarray(self.centers)[index],
+                           magnetisations=np.asarray(self.magnetisations)[index],
+                           sizes=np.asarray(self.sizes)[index], mask=np.asarray(self.mask)[index])
 
     def sample(self, index: int) -> Sources:
         """The unpadded sources of one sample."""

@@ -50,10 +50,9 @@ def jittered_grid(count: int, family: Family, seed: int) -> Layout:
     centers = np.stack([-0.5 + (ix + 0.5) * cell, -0.5 + (iy + 0.5) * cell], axis=1) + jitter
     magnetisations = rng.normal(size=(count, 2))
     half = rng.uniform(*_RADIUS, count) * cell
-    if family == Family.DISC:
-        sources = Sources.discs(centers, magnetisations, half)
-    else:
-        sources = Sources.prisms(centers, magnetisations, np.repeat(2 * half[:, None], 2, axis=1))
+    # a disc of radius `half` or a square of half side `half`
+    sources = Sources.of(family, centers, magnetisations,
+                         half if family.is_round else np.repeat(2 * half[:, None], 2, axis=1))
     owner = np.full(side * side, -1, dtype=np.int64)
     owner[cells] = np.arange(count)
     return Layout(sources, cell, side, owner, half, family)
@@ -68,7 +67,7 @@ def _inside_own_cell(layout: Layout, points: np.ndarray) -> np.ndarray:
     source = np.where(hit, owner, 0)
     offset = points - np.asarray(layout.sources.centers)[source]
     half = layout.half[source]
-    if layout.family == Family.DISC:
+    if layout.family.is_round:
         inside = np.sum(offset * offset, axis=1) <= half * half
     else:
         inside = np.max(np.abs(offset), axis=1) <= half
@@ -88,7 +87,7 @@ def timing_points(layout: Layout, count: int, inside: bool, seed: int) -> np.nda
         if np.any(extra):
             k = int(extra.sum())
             half = layout.half[owner[extra]] * 0.8
-            if layout.family == Family.DISC:
+            if layout.family.is_round:
                 radius = half * np.sqrt(rng.uniform(size=k))
                 angle = rng.uniform(0, 2 * np.pi, k)
                 points[extra] += np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)

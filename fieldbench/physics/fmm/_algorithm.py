@@ -10,7 +10,7 @@ Two variants, as in the paper:
 ``"corrected"``
     the FMM far field plus an exact local correction. For every (point, source) pair in the
     source's *near zone* the FMM's own contribution of that source is subtracted and the exact
-    closed form (``fieldbench.physics.kernels2d``) added. Discs are exact dipoles outside, so their
+    closed form (``fieldbench.families.disc`` and ``.prism``) added. Discs are exact dipoles outside, so their
     near zone is the disc itself. A prism's near zone is the circle of radius
     ``half_diagonal + near * longest_side`` around its centre (it holds every point within ``near``
     sizes of the prism); beyond it, the FMM carries the prism's multipoles up to an order chosen

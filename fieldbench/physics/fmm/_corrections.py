@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...sources import Family
-from .. import _kernels2d as kernels2d
+from ...families.disc import disc_pair
+from ...families.prism import prism_near
 
 __all__ = ["add_corrections"]
 
@@ -47,12 +48,12 @@ def _correction(exact, moment, zbase, delta, base=None, ring_moments=None, ring_
 
 @jax.jit
 def _disc_chunk(dx, dy, mx, my, radius, moment, zbase, delta):
-    return _correction(kernels2d.disc_pair(dx, dy, mx, my, radius), moment, zbase, delta)
+    return _correction(disc_pair(dx, dy, mx, my, radius), moment, zbase, delta)
 
 
 @jax.jit
 def _prism_chunk(dx, dy, mx, my, a, b, moment, zbase, delta, base, ring_moments, ring_positions):
-    return _correction(kernels2d.prism_near(dx, dy, mx, my, a, b), moment, zbase, delta, base, ring_moments,
+    return _correction(prism_near(dx, dy, mx, my, a, b), moment, zbase, delta, base, ring_moments,
                        ring_positions)
 
 

@@ -76,7 +76,7 @@ def prism_ring(centers, magnetisations, half_sizes, size: int):
     """Ring dipoles on each prism's circumscribed circle that, together with the central dipole
     Q_1, reproduce the prism's multipoles Q_1..Q_n exactly (n = size, even).
 
-    With phi = (1/2pi) Re sum_k Q_k / (k z^k) (``kernels2d.prism_multipoles``) and ring points
+    With phi = (1/2pi) Re sum_k Q_k / (k z^k) (``fieldbench.families.prism.prism_multipoles``) and ring points
     w_j = rho e^{i theta0} w^j (w = e^{2 pi i/n}), the moments P_j solve
     sum_j P_j w^{jm} = S_m = Q_{m+1} / ((m+1) rho^m e^{i m theta0}) for m = 0..n-1, with S_0 = 0
     (the central dipole carries Q_1) and S_m = 0 for odd m (even Q_k vanish for a centred

@@ -1,27 +1,10 @@
-"""Closed-form pair kernels of the 3D families (see ``_kernels2d`` for the conventions).
+"""The cuboid's far field: an exact multipole series beyond ``FAR_RATIO`` half-diagonals.
 
-Cuboid: the potential of the face charges sigma = M.n, integrated in closed form. With offsets
-U, V, W from the point to a corner (U = sx a - x, ...), corner sign s = sx sy sz and r = |(U,V,W)|,
-    phi = (1/4pi) sum_corners s [ mx Phi(V, W; U) + my Phi(U, W; V) + mz Phi(U, V; W) ],
-    Phi(P, Q; N) = P ln(Q + r) + Q ln(P + r) - N atan(P Q / (N r)),
-and H = -grad(phi) in closed form (the demagnetisation tensor of Aharoni 1998, symmetric):
-    hx = (1/4pi) sum s [ -mx atan(V W / (U r)) + my ln(W + r) + mz ln(V + r) ]   (and cyclically).
-Terms that do not depend on one of the in-plane offsets cancel in the alternating sum, so each
-log may be replaced by a rearranged one: ln(Q + r) = ln(P^2 + N^2) - ln(r - Q) for Q < 0 avoids
-the cancellation of r and -Q. On a face the atan term is taken as 0 (the mean of both sides).
-On an edge (and at a corner) H diverges like ln(rho), rho the distance to the edge, while phi is
-finite and exact (the singular logs come multiplied by zero offsets). The kernel then returns the
-finite part of H (not a physical value; the functional layer refuses such points unless asked
-for it): each divergent log evaluated as if its distance were L = max(a, b, c), the largest
-half-side, and the atan terms at their mean over directions (0). On an edge that is the limit
-rho -> 0 of the field averaged over a circle of radius rho around the edge with ln(rho) replaced
-by ln(L); like the field itself it does not change with the unit of length. On the extension of an
-edge the same singular logs appear in pairs of opposite sign and cancel.
-
-Far from the cuboid the corner terms are O(1) (phi: O(r)) while phi = O((size/r)^2) and
-H = O((size/r)^3), so the closed form loses about three digits per decade of distance (measured
-against 40-digit arithmetic, max relative error of H for a 2 x 1.2 x 0.7 cuboid: 2.8e-9 at 50 sizes,
-2.1e-7 at 200). Beyond ``FAR_RATIO`` half-diagonals ``cuboid_pair`` switches to a multipole series:
+Far from the cuboid the corner terms of the closed form are O(1) (phi: O(r)) while
+phi = O((size/r)^2) and H = O((size/r)^3), so the closed form loses about three digits per decade
+of distance (measured against 40-digit arithmetic, max relative error of H for a 2 x 1.2 x 0.7
+cuboid: 2.8e-9 at 50 sizes, 2.1e-7 at 200). Beyond ``FAR_RATIO`` half-diagonals
+``cuboid.cuboid_pair`` switches to this series,
     phi = -M . grad(psi),  H = -grad(phi) = Hess(psi) M,  psi(r) = (1/4pi) int_box dV' / |r - r'|.
 Expanding 1/|r - r'| in r' about the centre, only even moments of the centred box survive:
     psi = (V/4pi) sum_{n <= N} sum_{i+j+k=n} mu_ijk d_x^2i d_y^2j d_z^2k (1/r) / ((2i)! (2j)! (2k)!),
@@ -36,8 +19,6 @@ pass gives Q and the derivatives it needs, about 850 multiply-adds per pair. The
 is O((h/r)^(2N+2)) relatively: with FAR_RATIO = 8 and N = 8 the series is good to ~1e-15 (phi and H,
 measured against 40 digits) from the switch on, to any distance, also for needles and plates; the
 closed form is within ~1e-12 at the switch (H; phi: 1.3e-12 of |M| V / (4pi r^2)).
-
-Sphere: outside a 3D dipole of moment (4/3) pi R^3 M; inside phi = M.d / 3, H = -M/3.
 """
 
 from __future__ import annotations
@@ -49,8 +30,7 @@ from fractions import Fraction
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["cuboid_pair", "cuboid_near", "cuboid_far", "cuboid_multipoles", "sphere_pair", "FAR_RATIO", "FAR_RATIO_3D",
-           "MULTIPOLE_ORDER"]
+__all__ = ["cuboid_far", "cuboid_multipoles", "FAR_RATIO", "MULTIPOLE_ORDER"]
 
 _INV_4PI = 1.0 / (4.0 * math.pi)
 
@@ -60,61 +40,12 @@ _INV_4PI = 1.0 / (4.0 * math.pi)
 #: near needles and thin plates (~1e-8 at the switch for a 100:1 needle), whose thin side sets the
 #: scale. Beyond, the series keeps full precision (~1e-15) at any distance.
 FAR_RATIO = 8.0
-FAR_RATIO_3D = FAR_RATIO
 #: Even orders of the series of psi (its degree in 1/r is 2N + 1; phi keeps multipoles up to degree
 #: 2N + 1): truncation below FAR_RATIO ** -(2 N + 2) = 5.6e-17 times a shape factor of order one.
 MULTIPOLE_ORDER = 8
 #: Below this many half-diagonals :func:`cuboid_far` clamps the distance (finite garbage, never
 #: selected: the switch is at FAR_RATIO, well above, whatever the rounding of the test).
 _GUARD_RATIO = 0.5 * FAR_RATIO
-
-
-def _safe_log(x, fallback):
-    """ln(x), and ln(fallback) where x is 0 (a singular log: see the module docstring)."""
-    return jnp.log(jnp.where(x > 0.0, x, fallback))
-
-
-def _log_q_plus_r(p, q, n, r, size):
-    """ln(q + r) for r = |(p, q, n)|, without cancellation. Where it diverges (on an edge or at a
-    corner) the distance in it is taken as ``size`` (L of the module docstring)."""
-    forward = _safe_log(q + r, size)  # 0 only at a corner
-    backward = _safe_log(p * p + n * n, size * size) - _safe_log(r - q, size)  # on an edge: rho^2
-    return jnp.where(q >= 0.0, forward, backward)
-
-
-def _face_atan(p, q, n, r):
-    """atan(p q / (n r)), and 0 in the plane n = 0 (the mean of the two sides)."""
-    in_plane = n == 0.0
-    return jnp.where(in_plane, 0.0, jnp.arctan(p * q / (jnp.where(in_plane, 1.0, n) * jnp.where(in_plane, 1.0, r))))
-
-
-def cuboid_near(dx, dy, dz, mx, my, mz, a, b, c):
-    """Closed form of an axis-aligned cuboid of half-sides (a, b, c): returns (phi, hx, hy, hz)."""
-    phi = hx = hy = hz = 0.0
-    size = jnp.maximum(jnp.maximum(a, b), c)
-    for sx in (1.0, -1.0):
-        u = sx * a - dx
-        for sy in (1.0, -1.0):
-            v = sy * b - dy
-            for sz in (1.0, -1.0):
-                w = sz * c - dz
-                sign = sx * sy * sz
-                r = jnp.sqrt(u * u + v * v + w * w)
-                ln_u = _log_q_plus_r(v, u, w, r, size)  # ln(u + r)
-                ln_v = _log_q_plus_r(u, v, w, r, size)  # ln(v + r)
-                ln_w = _log_q_plus_r(u, w, v, r, size)  # ln(w + r)
-                at_u = _face_atan(v, w, u, r)
-                at_v = _face_atan(u, w, v, r)
-                at_w = _face_atan(u, v, w, r)
-                phi = phi + sign * (
-                    mx * (v * ln_w + w * ln_v - u * at_u)
-                    + my * (u * ln_w + w * ln_u - v * at_v)
-                    + mz * (u * ln_v + v * ln_u - w * at_w)
-                )
-                hx = hx + sign * (-mx * at_u + my * ln_w + mz * ln_v)
-                hy = hy + sign * (mx * ln_w - my * at_v + mz * ln_u)
-                hz = hz + sign * (mx * ln_v + my * ln_u - mz * at_w)
-    return _INV_4PI * phi, _INV_4PI * hx, _INV_4PI * hy, _INV_4PI * hz
 
 
 def _terms(order: int) -> tuple:
@@ -284,52 +215,3 @@ def cuboid_far(dx, dy, dz, mx, my, mz, a, b, c, coefficients, order: int = MULTI
     weight = rho * inv_h * inv_h
     radial = big_b + 2.0 * y_grad_b
     return (phi,) + tuple(weight * (t * grad_b[i] - y[i] * radial) for i in range(3))
-
-
-def cuboid_pair(dx, dy, dz, mx, my, mz, a, b, c, coefficients=None, any_far=True):
-    """Cuboid of half-sides (a, b, c): returns (phi, hx, hy, hz).
-
-    The closed form (:func:`cuboid_near`) for |d| <= FAR_RATIO * half-diagonal, the multipole series
-    (:func:`cuboid_far`) beyond. ``coefficients`` are :func:`cuboid_multipoles` of the same source
-    (computed here when omitted). ``any_far=False`` (a static promise that no pair is far) skips
-    the series.
-    """
-    near = cuboid_near(dx, dy, dz, mx, my, mz, a, b, c)
-    if not any_far:
-        return near
-    if coefficients is None:
-        coefficients = cuboid_multipoles(a, b, c)
-    far = dx * dx + dy * dy + dz * dz > (FAR_RATIO * FAR_RATIO) * (a * a + b * b + c * c)
-    # The series guards its own inputs (a clamped distance, no select): replacing the offsets of the
-    # pairs that are not far by a parking point with one select per component is fragile, since XLA
-    # may recompute ``far`` in several fusions, rounded differently (FMA contraction), and a point
-    # within an ulp of the switch then got mixed components, e.g. (dx, 0, 0) inside the box.
-    series = cuboid_far(dx, dy, dz, mx, my, mz, a, b, c, coefficients)
-    return tuple(jnp.where(far, s, n) for s, n in zip(series, near))
-
-
-def sphere_pair(dx, dy, dz, mx, my, mz, radius):
-    """Sphere of radius R: returns (phi, hx, hy, hz); on the surface the field is the mean of both limits.
-
-    Outside, with q = R / |d|:  phi = q^2 R (M.d/|d|) / 3,  H = q^3 ((M.d) / |d|^2 d - M / 3) (x3 the
-    radial part), ordered as for discs (``_kernels2d.disc_pair``): q^3 multiplies last, so nothing
-    underflows before the result does (R^3 (M.d) / |d|^5 did beyond 1e80 radii and flipped H).
-    """
-    d2 = dx * dx + dy * dy + dz * dz
-    r2 = radius * radius
-    inside = d2 < r2
-    on_surface = d2 == r2
-    md = mx * dx + my * dy + mz * dz
-    inv_d2 = 1.0 / jnp.where(inside, 1.0, d2)
-    inv_d = jnp.sqrt(inv_d2)
-    q = jnp.where(inside, 1.0, radius * inv_d)  # 1 inside
-    third = 1.0 / 3.0
-    phi = jnp.where(inside, third * md, (third * q * q) * (radius * (md * inv_d)))
-    radial = jnp.where(inside, 0.0, jnp.where(on_surface, 1.5, 3.0) * third) * (md * inv_d2)
-    q3 = q * q * q
-    return (
-        phi,
-        q3 * (radial * dx - third * mx),
-        q3 * (radial * dy - third * my),
-        q3 * (radial * dz - third * mz),
-    )

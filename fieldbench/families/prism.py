@@ -1,18 +1,15 @@
-"""Closed-form pair kernels of the 2D families: one source, one point, elementwise.
+"""The prism: a uniformly magnetised infinite rectangular bar along z, axis-aligned (2D).
 
-Every kernel takes the offset of the point from the source centre, (dx, dy), the magnetisation
-(mx, my) and the source's size, all broadcastable float64 arrays, and returns the potential phi
-and the field (hx, hy) with H = -grad(phi) (PHYSICS.md conventions: H in the units of M). The
-kernels are pure ``jax.numpy`` so that XLA fuses them into the direct sum of ``_direct``.
+The closed form (:func:`prism_near`) is PHYSICS.md's face formulas; beyond ``FAR_RATIO``
+half-diagonals :func:`prism_pair` switches to the exact multipole series of the face charges.
 
-Values on a boundary (a disc's rim, a prism's face) are the mean of the inside and outside limits,
-i.e. the principal value. Exactly at a prism corner, phi is finite and exact, but the field
-diverges like ln(rho), rho the distance to the corner; the kernel then returns its finite part
-(not a physical value; the functional layer refuses such points unless asked for it): the
-divergent log evaluated as if rho were L = max(a, b), the largest half-side, and the corner's
-angle at its mean over directions. That is the limit rho -> 0 of the field averaged over a circle
-of radius rho around the corner with ln(rho) replaced by ln(L); like the field itself it does not
-change with the unit of length.
+Values on a face are the mean of the inside and outside limits (the principal value). Exactly at a
+corner, phi is finite and exact, but the field diverges like ln(rho), rho the distance to the
+corner; the kernel then returns its finite part (not a physical value; the functional layer
+refuses such points unless asked for it): the divergent log evaluated as if rho were
+L = max(a, b), the largest half-side, and the corner's angle at its mean over directions. That is
+the limit rho -> 0 of the field averaged over a circle of radius rho around the corner with
+ln(rho) replaced by ln(L); like the field itself it does not change with the unit of length.
 """
 
 from __future__ import annotations
@@ -20,8 +17,13 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["disc_pair", "prism_pair", "prism_multipoles", "FAR_RATIO", "MULTIPOLE_ORDER"]
+from ._base import BoxShape
+from ._math import angle_of, sign
+from ._math import log_ratio as _stable_log_ratio
+
+__all__ = ["Prism", "prism_pair", "prism_near", "prism_multipoles", "multipole_pair", "FAR_RATIO", "MULTIPOLE_ORDER"]
 
 _INV_2PI = 1.0 / (2.0 * math.pi)
 _INV_4PI = 1.0 / (4.0 * math.pi)
@@ -32,79 +34,6 @@ _INV_4PI = 1.0 / (4.0 * math.pi)
 FAR_RATIO = 100.0
 #: Order of that series; the truncation error is below FAR_RATIO ** -MULTIPOLE_ORDER = 1e-18.
 MULTIPOLE_ORDER = 9
-
-
-def disc_pair(dx, dy, mx, my, radius):
-    """Disc of radius R (an infinite cylinder): returns (phi, hx, hy).
-
-    Outside: phi = R^2 (M.d) / (2|d|^2), a 2D dipole of moment pi R^2 M; inside: phi = (M.d)/2 and
-    H = -M/2. On the rim |d| = R the field is the mean of both limits.
-    """
-    d2 = dx * dx + dy * dy
-    r2 = radius * radius
-    inside = d2 < r2
-    on_rim = d2 == r2
-    md = mx * dx + my * dy
-    # Outside, with q2 = R^2 / |d|^2:  phi = q2 (M.d) / 2,  H = q2 ((M.d) / |d|^2 d - M / 2) (x2 the
-    # radial part). Every factor but q2 is O(|M|) or O(|M| |d|), and q2 multiplies last, so nothing
-    # underflows before the result does (R^2 (M.d) / |d|^4 did beyond 1e103 radii: H lost its radial
-    # part and flipped). In the kernels' units (``_direct``) |d| <= 1e150: |d|^2 never overflows.
-    # Guarded reciprocal: the inside branch never divides, so no inf/NaN reaches autodiff.
-    inv_d2 = 1.0 / jnp.where(inside, 1.0, d2)
-    q2 = jnp.where(inside, 1.0, r2 * inv_d2)  # 1 inside
-    phi = 0.5 * q2 * md
-    radial = jnp.where(inside, 0.0, jnp.where(on_rim, 1.0, 2.0)) * 0.5 * md * inv_d2
-    return phi, q2 * (radial * dx - 0.5 * mx), q2 * (radial * dy - 0.5 * my)
-
-
-# Cephes' rational approximation of atan on [0, 0.66] (S. Moshier, atan.c), accurate to 1 ulp.
-_ATAN_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1, -7.500855792314704667340e1,
-           -1.228866684490136173410e2, -6.485021904942025371773e1)
-_ATAN_Q = (2.485846490142306297962e1, 1.650270098316988542046e2, 4.328810604912902668951e2,
-           4.853903996359136964868e2, 1.945506571482613964425e2)
-_PI_4_LOW = 0.5 * 6.123233995736765886130e-17  # the bits of pi/4 that a double drops
-
-
-def _angle_of(y, x):
-    """atan2(y, x) for y, x >= 0, in [0, pi/2], to 1 ulp; atan2(0, 0) = 0.
-
-    XLA's CPU atan2 is a scalar libm call (~10x slower than vectorised arithmetic), so the first
-    quadrant is folded onto [0, 1] and reduced (Cephes' scheme) to a rational function that XLA
-    vectorises. This made the prism kernel ~5x faster (``fieldbench bench solvers``).
-    """
-    y_smaller = y <= x
-    small = jnp.where(y_smaller, y, x)  # plain selects: jnp.minimum also propagates NaN, which costs
-    large = jnp.where(y_smaller, x, y)
-    upper = small > 0.66 * large  # reduce atan(s/l) = pi/4 + atan((s - l)/(s + l))
-    t = jnp.where(upper, small - large, small) / jnp.where(upper, small + large, jnp.where(large > 0.0, large, 1.0))
-    z = t * t
-    p = (((_ATAN_P[0] * z + _ATAN_P[1]) * z + _ATAN_P[2]) * z + _ATAN_P[3]) * z + _ATAN_P[4]
-    q = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z + _ATAN_Q[4]
-    base = t + t * (z * p / q)
-    base = jnp.where(upper, base + (0.25 * math.pi + _PI_4_LOW), base)
-    return jnp.where(y_smaller, base, 0.5 * math.pi - base)
-
-
-def _sign(v):
-    """sign(v) as a float (0 at 0). Comparisons vectorise better than XLA's sign on CPU."""
-    v = jnp.asarray(v)
-    return (v > 0.0).astype(v.dtype) - (v < 0.0).astype(v.dtype)
-
-
-def _log1p(u):
-    """log(1 + u) for u >= 0 to 1 ulp (Goldberg's correction); 1.5x faster than XLA's log1p on CPU."""
-    w = 1.0 + u
-    return jnp.log(w) - ((w - 1.0) - u) / w
-
-
-def _log_ratio(gap, r2_a, r2_b):
-    """ln(r2_a / r2_b) given gap = r2_a - r2_b (known in closed form), without cancellation.
-
-    log1p always gets a non-negative argument (the smaller value in the denominator), so it is
-    accurate near the source, far away (where the ratio tends to 1) and near corners alike.
-    """
-    return _sign(gap) * _log1p(jnp.abs(gap) / jnp.where(r2_a < r2_b, r2_a, r2_b))
-
 
 def prism_near(dx, dy, mx, my, a, b):
     """Closed form of an axis-aligned prism with half-sides (a, b): returns (phi, hx, hy).
@@ -119,7 +48,7 @@ def prism_near(dx, dy, mx, my, a, b):
         L  = ln(r2(-a,b) r2(a,-b) / (r2(a,b) r2(-a,-b))),   numerator - denominator = 16 a b dx dy,
         Dx = ln(r2(-a,b) r2(-a,-b) / (r2(a,b) r2(a,-b))),   difference = 8 a dx (dx^2 + dy^2 + a^2 + b^2),
         Dy = ln(r2(a,-b) r2(-a,-b) / (r2(a,b) r2(-a,b))),   difference = 8 b dy (dx^2 + dy^2 + a^2 + b^2).
-    Knowing the differences exactly, ``_log_ratio`` evaluates the logs without the cancellation that
+    Knowing the differences exactly, ``_math.log_ratio`` evaluates the logs without the cancellation that
     costs the naive per-corner form two digits per decade of distance. sgn(0) = 0 gives the
     principal value (mean of both sides) on faces.
     """
@@ -137,14 +66,14 @@ def prism_near(dx, dy, mx, my, a, b):
     spread = 8.0 * (dx * dx + dy * dy + a * a + b * b)
 
     def log_ratio(gap, r2_a, r2_b):
-        return _log_ratio(jnp.where(at_corner, r2_a - r2_b, gap), r2_a, r2_b)
+        return _stable_log_ratio(jnp.where(at_corner, r2_a - r2_b, gap), r2_a, r2_b)
 
     log_l = log_ratio(16.0 * a * b * dx * dy, r2_mp * r2_pm, r2_pp * r2_mm)
     log_dx = log_ratio(spread * a * dx, r2_mp * r2_mm, r2_pp * r2_pm)
     log_dy = log_ratio(spread * b * dy, r2_pm * r2_mm, r2_pp * r2_mp)
 
     ax_m, ax_p, ay_m, ay_p = jnp.abs(xm), jnp.abs(xp), jnp.abs(ym), jnp.abs(yp)
-    sx_m, sx_p, sy_m, sy_p = _sign(xm), _sign(xp), _sign(ym), _sign(yp)
+    sx_m, sx_p, sy_m, sy_p = sign(xm), sign(xp), sign(ym), sign(yp)
     angles = 0.0
     s_sum = 0.0
     w_sum = 0.0
@@ -154,7 +83,7 @@ def prism_near(dx, dy, mx, my, a, b):
         (ax_p, ay_m, sx_p, sy_m, 1.0),  # (-a, +b)
         (ax_p, ay_p, sx_p, sy_p, -1.0),  # (-a, -b)
     ):
-        t = _angle_of(abs_q, abs_p)
+        t = angle_of(abs_q, abs_p)
         angles = angles + weight * (mx * abs_p * sq * t + my * abs_q * sp * (0.5 * math.pi - t))
         spq = weight * sp * sq
         s_sum = s_sum + spq * t
@@ -231,3 +160,44 @@ def prism_pair(dx, dy, mx, my, a, b, coefficients, any_far=True):
     safe_dy = jnp.where(far, dy, 0.0)
     series = multipole_pair(safe_dx, safe_dy, coefficients)
     return tuple(jnp.where(far, s, n) for s, n in zip(series, near))
+
+
+class Prism(BoxShape):
+    name = "prism"
+    code = 1
+    dim = 2
+    constructor = "prisms"
+    far_ratio = FAR_RATIO
+    singular_set = "a corner of a prism"
+
+    def prepare(self, magnetisations, half_sizes):
+        mx, my = magnetisations[..., 0], magnetisations[..., 1]
+        a, b = half_sizes[..., 0], half_sizes[..., 1]
+        return mx, my, a, b, prism_multipoles(mx, my, a, b)
+
+    def pair(self, dx, dy, mx, my, a, b, coefficients, any_far=True):
+        return prism_pair(dx, dy, mx, my, a, b, coefficients, any_far=any_far)
+
+    # -- references: a long cuboid along z --------------------------------------------------------
+    def reference_radius(self, sizes):
+        return np.hypot(sizes[:, 0], sizes[:, 1]) / 2
+
+    def reference_hazard(self, offsets, sizes):
+        """Squared distance to the nearest corner: the long magnet's rounding grows like
+        eps (L / rho)^2 there."""
+        half = sizes / 2
+        rho2 = np.full(offsets.shape[0], np.inf)
+        for sx in (1.0, -1.0):
+            for sy in (1.0, -1.0):
+                rho2 = np.minimum(rho2, (offsets[:, 0] - sx * half[:, 0]) ** 2 + (offsets[:, 1] - sy * half[:, 1]) ** 2)
+        return rho2
+
+    def magpylib_field(self, func, observers, sizes, polarisations, lengths):
+        dims = np.column_stack([sizes[:, 0], sizes[:, 1], lengths])
+        return func.cuboid_field("H", observers, dims, polarisations, squeeze=False)
+
+    def magpylib_magnet(self, magnet, size, magnetisation, length):
+        return magnet.Cuboid(dimension=(size[0], size[1], length), magnetization=magnetisation)
+
+    def magtense_sides(self, size, length):
+        return [float(size[0]), float(size[1]), float(length)]
