@@ -17,9 +17,9 @@ if TYPE_CHECKING:  # annotation only: this module imports nothing of fieldbench 
     from .datasets import VerificationReport
 
 __all__ = [
-    "FieldbenchError", "DamagedFileError", "CardError", "DatasetExistsError", "UnknownDatasetError", "UnknownSplitError",
-    "StaleRegistryError", "DatasetVerificationError", "PublishError", "ChecksumError", "DatasetUnavailableError",
-    "InvalidModelError", "TrainingDivergedError", "InvalidPrediction", "MirrorWarning",
+    "FieldbenchError", "DamagedFileError", "CardError", "DatasetExistsError", "UnknownDatasetError",
+    "UnknownSplitError", "StaleRegistryError", "DatasetVerificationError", "PublishError", "ChecksumError",
+    "DatasetUnavailableError", "InvalidModelError", "TrainingDivergedError", "InvalidPrediction", "MirrorWarning",
 ]
 
 

@@ -68,8 +68,8 @@ def distance_to_sources(sources, points):
     """Distance from each point to the nearest source (0 inside), (N,)."""
     d = np.abs(points[:, None, :] - sources.centers[None]) - sources.sizes[None] / 2
     box = np.hypot(np.maximum(d[..., 0], 0), np.maximum(d[..., 1], 0))
-    disc = np.maximum(np.linalg.norm(points[:, None, :] - sources.centers[None], axis=-1) - sources.sizes[None, :, 0] / 2,
-                      0)
+    centre_distance = np.linalg.norm(points[:, None, :] - sources.centers[None], axis=-1)
+    disc = np.maximum(centre_distance - sources.sizes[None, :, 0] / 2, 0)
     return np.where(np.asarray(sources.family)[None] == fb.Family.DISC, disc, box).min(axis=1)
 
 

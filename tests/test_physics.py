@@ -94,7 +94,9 @@ def test_prism_far_field_keeps_precision_against_40_digit_arithmetic():
 
         return -(mx * (i_(x - a) - i_(x + a)) + my * (j_(y - b) - j_(y + b))) / (2 * mpmath.pi)
 
-    exact_field = lambda x, y: [-mpmath.diff(lambda s: exact_phi(s, y), x), -mpmath.diff(lambda s: exact_phi(x, s), y)]
+    def exact_field(x, y):
+        return [-mpmath.diff(lambda s: exact_phi(s, y), x), -mpmath.diff(lambda s: exact_phi(x, s), y)]
+
     sources = Sources.prisms([[0.0, 0.0]], [[0.8, -1.3]], [[0.3, 0.7]])
     switch = 100 * np.hypot(0.15, 0.35)
     assert 38.0 < switch < 39.0

@@ -654,7 +654,8 @@ def test_standard_splits_share_no_configuration(minis, name):
     ({"point_method": "random"}, ValueError, r"point_method must be one of \('uniform', 'grid'\); got 'random'"),
     ({"point_method": "grid", "points": 10}, ValueError, r"point_method='grid' needs points = n\^2; got 10"),
     ({"seed": -1}, ValueError, r"seed must be a non-negative integer; got -1"),
-    ({"configuration": {"families": ["disc"]}}, TypeError, r"configuration must be a fieldbench\.sources\.ConfigurationSpec"),
+    ({"configuration": {"families": ["disc"]}}, TypeError,
+     r"configuration must be a fieldbench\.sources\.ConfigurationSpec"),
 ])
 def test_split_spec_validation(overrides, error, message):
     options = dict(configuration=disc_configuration(), samples=4, points=16)

@@ -129,14 +129,16 @@ def test_pairwise_overlaps_matches_brute_force_and_touching_is_not_overlap():
         Sources.discs([[0, 0], [2, 0]], m, [1, 1]),
         Sources.prisms([[0, 0], [2, 0.5]], m, [[2, 2], [2, 2]]),
         Sources.concat([Sources.discs([[0, 0]], m[:1], [1]), Sources.prisms([[2, 0]], m[:1], [[2, 2]])]),
-        Sources.concat([Sources.discs([[4, 5]], m[:1], [5.0]), Sources.prisms([[0, 0]], m[:1], [[2, 2]])]),  # at a corner
+        # touching at a corner
+        Sources.concat([Sources.discs([[4, 5]], m[:1], [5.0]), Sources.prisms([[0, 0]], m[:1], [[2, 2]])]),
     ]
     for pair in touching:
         assert not pairwise_overlaps(pair).any()
     # a disc near a box corner: inside the bounding box of the Minkowski sum but not overlapping
     corner = Sources.concat([Sources.discs([[1.8, 1.8]], m[:1], [1.0]), Sources.prisms([[0, 0]], m[:1], [[2, 2]])])
     assert not pairwise_overlaps(corner).any()
-    np.testing.assert_array_equal(pairwise_overlaps(Sources.discs([[0, 0], [1.99, 0]], m, [1, 1])), [[False, True], [True, False]])
+    np.testing.assert_array_equal(pairwise_overlaps(Sources.discs([[0, 0], [1.99, 0]], m, [1, 1])),
+                                  [[False, True], [True, False]])
 
 
 # -- impossible requests ------------------------------------------------------------------------------

@@ -150,7 +150,7 @@ def _mark(target: Path, entries: Mapping, method: str, match: str) -> None:
         "registry_entry_sha256": _entry_digest(entries), "fingerprint_version": FINGERPRINT_VERSION,
         "registry_content_sha256": entries["content_sha256"], "spec_sha256": entries["spec_sha256"],
         "card_sha256": files[CARD_NAME]["sha256"], "method": method, "registry_match": match,
-        "verified": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "files": files,
+        "verified": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "files": files,
     })
 
 

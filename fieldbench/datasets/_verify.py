@@ -76,7 +76,7 @@ class VerificationReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def raise_if_failed(self, headline: str | None = None) -> "VerificationReport":
+    def raise_if_failed(self, headline: str | None = None) -> VerificationReport:
         if self.problems:
             raise DatasetVerificationError(self, headline)
         return self

@@ -53,7 +53,7 @@ class _FamilyEnum(enum.IntEnum):
         return self.definition.is_round
 
     @classmethod
-    def parse(cls, value) -> "Family":
+    def parse(cls, value) -> Family:
         """Family from a member, its code or its name (case-insensitive, plural allowed)."""
         if isinstance(value, cls):
             return value

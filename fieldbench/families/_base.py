@@ -75,7 +75,7 @@ class SourceFamily(abc.ABC):
         """Euclidean distance to the boundary, negative inside (minus the depth), (...)."""
 
     @abc.abstractmethod
-    def overlaps(self, other: "SourceFamily", delta, sizes, other_sizes):
+    def overlaps(self, other: SourceFamily, delta, sizes, other_sizes):
         """Whether the INTERIORS of a source of this family and one of ``other`` intersect, given
         ``delta`` = |centre difference| per axis (...): touching is not overlap. Returns
         ``NotImplemented`` for a pair this family does not know (then ``other`` is asked)."""

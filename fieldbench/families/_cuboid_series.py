@@ -53,7 +53,7 @@ def _terms(order: int) -> tuple:
     return tuple((i, j, n - i - j) for n in range(order + 1) for i in range(n, -1, -1) for j in range(n - i, -1, -1))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _series_table(order: int):
     """The exact linear map from a box's scaled moments to the coefficients of Q (module docstring).
 

@@ -144,7 +144,8 @@ def _plot_speed(dataset: str, records: list[dict], path: Path) -> str:
     """The plot, one marker per timing device; returns its title."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     rows = [(record["name"], _row(record)) for record in records]
-    rows = [(name, row) for name, row in rows if row["eval_us_per_point"] and row.get("test-multi:phi_error") is not None]
+    rows = [(name, row) for name, row in rows
+            if row["eval_us_per_point"] and row.get("test-multi:phi_error") is not None]
     devices = sorted({row["timed_on"] or "unknown device" for _, row in rows})
     for device, marker in zip(devices, "osD^v<>ph*"):
         chosen = [(name, row) for name, row in rows if (row["timed_on"] or "unknown device") == device]
@@ -268,7 +269,8 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
         _plot_distance(dataset, group, distance_png)
         speed_title = _plot_speed(dataset, group, speed_png)
         images[f"{dataset}-distance"], images[f"{dataset}-speed"] = distance_png, speed_png
-        markdown += ["", f"![error by distance](plots/{distance_png.name}) ![{speed_title}](plots/{speed_png.name})", ""]
+        markdown += ["", f"![error by distance](plots/{distance_png.name}) "
+                         f"![{speed_title}](plots/{speed_png.name})", ""]
         ceiling_html = ""
         if dataset in ceilings:
             lines, table = _ceiling_table(ceilings[dataset])

@@ -2,7 +2,8 @@
 
 A model encodes each source, sums the codes and evaluates the potential at any points; the field
 is -grad(phi). Training: ``_recipes`` names each baseline's default recipe, ``_fit`` the two-stage
-recipe of models linear in their code, ``_train`` end-to-end Adam. See ``_protocol`` for the interface and ``examples/my_model.py`` for a user model.
+recipe of models linear in their code, ``_train`` end-to-end Adam. See ``_protocol`` for the
+interface and ``examples/my_model.py`` for a user model.
 """
 
 from ._baselines import FCILR, FCINR, PRESETS, FourierHypernetwork, LinearModel, MagnetisationLinearHypernet
@@ -17,8 +18,8 @@ from ._train import TrainConfig, TrainResult, train
 
 __all__ = [
     "ExactPredictor", "FCILR", "FCINR", "FMMPredictor", "FitConfig", "FitResult", "MagnetisationLinearHypernet",
-    "RECIPES", "TrainingPlan", "fit", "plan_training", "recipe_config", "recipe_name", "run_recipe", "FourierHypernetwork", "LinearBasisModel", "LinearModel",
-    "PRESETS", "Predictor", "SourceFieldModel", "TrainConfig", "TrainResult", "build_model", "build_reference",
-    "feature_count", "load_checkpoint", "load_predictor", "model_class", "model_names", "save_checkpoint",
-    "source_features", "train",
+    "RECIPES", "TrainingPlan", "fit", "plan_training", "recipe_config", "recipe_name", "run_recipe",
+    "FourierHypernetwork", "LinearBasisModel", "LinearModel", "PRESETS", "Predictor", "SourceFieldModel",
+    "TrainConfig", "TrainResult", "build_model", "build_reference", "feature_count", "load_checkpoint",
+    "load_predictor", "model_class", "model_names", "save_checkpoint", "source_features", "train",
 ]

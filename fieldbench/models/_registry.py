@@ -132,7 +132,8 @@ def provenance(spec: str, model: SourceFieldModel, hyperparameters: dict, handle
         "model": spec, "hyperparameters": hyperparameters,
         "properties": {"additive": bool(model.additive), "harmonic": bool(model.harmonic),
                        "parameters": int(sum(x.size for x in leaves))},
-        "code": code_location(spec), "dataset": {"name": handle.spec.name, "content_sha256": handle.card.content_sha256},
+        "code": code_location(spec),
+        "dataset": {"name": handle.spec.name, "content_sha256": handle.card.content_sha256},
         "training": training, "git_commit": git_commit(), "device": str(jax.devices()[0]),
     }
 

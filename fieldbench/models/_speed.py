@@ -193,7 +193,8 @@ def evaluation_speed(predictor, dataset: str, split: str = "test-multi", *, samp
         call()
         times.append(time.perf_counter() - started)
     count = int(points.shape[0] * points.shape[1])
-    return {"eval_us_per_point": 1e6 * min(times) / count, "median_us_per_point": 1e6 * statistics.median(times) / count,
+    return {"eval_us_per_point": 1e6 * min(times) / count,
+            "median_us_per_point": 1e6 * statistics.median(times) / count,
             "split": split, "samples": int(points.shape[0]), "points": count, "repeats": repeats, "warmup_calls": 1,
             "device": timing_device()}
 

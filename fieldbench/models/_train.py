@@ -178,7 +178,8 @@ def validate(model: SourceFieldModel, split, length_scale: float, limit: int) ->
     phi, field = [], []
     for start in range(0, len(rows), 64):
         part = slice(start, start + 64)
-        p, h = evaluate(model, features[part], jnp.asarray(split.mask[rows][part]), jnp.asarray(split.points[rows][part]))
+        p, h = evaluate(model, features[part], jnp.asarray(split.mask[rows][part]),
+                        jnp.asarray(split.points[rows][part]))
         phi.append(np.asarray(p))
         field.append(np.asarray(h))
     phi_error, _ = median_relative_error(np.concatenate(phi), split.phi[rows], vector=False)
@@ -268,7 +269,8 @@ def train(config: TrainConfig, checkpoint: str | Path | None = None, *, restart:
         model, meta = load_checkpoint(checkpoint, config.model)
         # A crash between the three writes would leave files of different steps: refuse to mix them.
         torn = [name for name, ok in (
-            ("the model", meta.get("step") == state["step"] and meta.get("checkpoint_sha256") == state.get("model_sha256")),
+            ("the model",
+             meta.get("step") == state["step"] and meta.get("checkpoint_sha256") == state.get("model_sha256")),
             ("the optimiser state", opt_path.is_file() and file_sha256(opt_path) == state.get("opt_sha256")))
             if not ok]
         if torn:

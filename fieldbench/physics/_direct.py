@@ -26,7 +26,8 @@ it again (H is of degree zero). The unit is a power of two, so the division is e
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -47,14 +47,14 @@ disc      MagTense    2e-8      4e-10     --        2e-8
 
 The far-field errors are cancellation inside the libraries' closed forms (the terms are O(1), the
 field O((size/r)^3) for cuboids, O((size/r)^2) for the long magnets; fieldbench itself switches to
-exact multipole series far from prisms and cuboids and keeps ~1e-15 there). MagTense's prism kernel is evaluated with the point
-reflected into the octant x, y, z <= 0 (and M reflected with it): elsewhere it errs by up to 25%
-near the extension of an edge. Near a prism corner the long-magnet rounding grows like
-eps (L / rho)^2, rho the distance to the corner (2e-6 at 1e-4 of the size). MagTense integrates
-its cylinder numerically (QUADPACK) and is accurate to a few 1e-9 only (5e-9 for one source;
-sources whose fields cancel amplify that). Its full cylinder is a cylinder piece from theta0 - pi
-to theta0 + pi, and within ~1e-8 of that seam half-plane its field is wrong by up to 200%: the
-seam is always put on the side of the source opposite to the point.
+exact multipole series far from prisms and cuboids and keeps ~1e-15 there). MagTense's prism kernel
+is evaluated with the point reflected into the octant x, y, z <= 0 (and M reflected with it):
+elsewhere it errs by up to 25% near the extension of an edge. Near a prism corner the long-magnet
+rounding grows like eps (L / rho)^2, rho the distance to the corner (2e-6 at 1e-4 of the size).
+MagTense integrates its cylinder numerically (QUADPACK) and is accurate to a few 1e-9 only (5e-9 for
+one source; sources whose fields cancel amplify that). Its full cylinder is a cylinder piece from
+theta0 - pi to theta0 + pi, and within ~1e-8 of that seam half-plane its field is wrong by up to
+200%: the seam is always put on the side of the source opposite to the point.
 
 Points on a boundary get the mean of the inside and outside limits, as in fieldbench's solver:
 such pairs are evaluated at p +- delta n and p +- 2 delta n (delta = 1e-6 of the size) and

@@ -61,7 +61,7 @@ class FileRecord:
         return {"path": self.path, "sha256": self.sha256, "bytes": self.bytes, "rows": self.rows}
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "FileRecord":
+    def from_dict(cls, data: Mapping) -> FileRecord:
         return cls(path=str(data["path"]), sha256=str(data["sha256"]), bytes=int(data["bytes"]),
                    rows=int(data["rows"]))
 
@@ -91,7 +91,7 @@ class ShardRecord:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "ShardRecord":
+    def from_dict(cls, data: Mapping) -> ShardRecord:
         """A shard from its JSON; ``CardError`` if a field is missing or has the wrong type."""
         try:
             files = {kind: FileRecord.from_dict(data["files"][kind]) for kind in SHARD_FILES}
@@ -103,7 +103,7 @@ class ShardRecord:
         except (KeyError, TypeError, ValueError) as error:
             raise CardError(f"not a valid shard record ({type(error).__name__}: {error})") from None
 
-    def without_timings(self) -> "ShardRecord":
+    def without_timings(self) -> ShardRecord:
         return dataclasses.replace(self, timings=None)
 
 
@@ -117,7 +117,7 @@ class SplitRecord:
     content_sha256: str
 
     @classmethod
-    def of(cls, split: SplitSpec, shards: Iterable[ShardRecord]) -> "SplitRecord":
+    def of(cls, split: SplitSpec, shards: Iterable[ShardRecord]) -> SplitRecord:
         """The record of ``split`` made of ``shards`` (timings dropped), with its digest computed."""
         shards = tuple(sorted((s.without_timings() for s in shards), key=lambda s: s.index))
         return cls(samples=split.samples, points_per_sample=split.points, shards=shards,
@@ -135,7 +135,7 @@ class SplitRecord:
                 "shards": [shard.to_dict() for shard in self.shards], "content_sha256": self.content_sha256}
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "SplitRecord":
+    def from_dict(cls, data: Mapping) -> SplitRecord:
         try:
             shards = data["shards"]
             if not isinstance(shards, list):
@@ -164,7 +164,7 @@ class DatasetCard:
     format: str = CARD_FORMAT
 
     @classmethod
-    def of(cls, spec: DatasetSpec, splits: Mapping[str, SplitRecord], **provenance) -> "DatasetCard":
+    def of(cls, spec: DatasetSpec, splits: Mapping[str, SplitRecord], **provenance) -> DatasetCard:
         """The card of ``splits`` (generated from ``spec``), with its ``content_sha256`` computed;
         ``provenance``: ``fieldbench_version``, ``created``, ``generated_with``."""
         card = cls(spec=spec, splits=dict(splits), content_sha256="", **provenance)
@@ -202,7 +202,7 @@ class DatasetCard:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_json(cls, text: str | bytes, path: str = CARD_NAME) -> "DatasetCard":
+    def from_json(cls, text: str | bytes, path: str = CARD_NAME) -> DatasetCard:
         """The card in ``text`` (read from ``path``, named in errors). Every error is one line:
         ``DamagedFileError`` (not JSON), ``CardError`` (another format or schema version, an invalid
         spec, a missing field)."""

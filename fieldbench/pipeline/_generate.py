@@ -241,7 +241,7 @@ def _generate_locked(spec: DatasetSpec, root: str, fs, base: str, chosen: list[s
         splits[split_name] = SplitRecord.of(split, (done[(split_name, i)] for i in range(split.shards)))
     card = DatasetCard.of(
         spec, splits, fieldbench_version=__version__,
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         generated_with={"python": platform.python_version(), "scheduler": scheduler or "threads",
                         "seconds": round(elapsed, 3)})
     atomic_write_bytes(f"{base}/{CARD_NAME}", card.to_json().encode(), fs=fs)

@@ -116,7 +116,7 @@ class SplitSpec:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "SplitSpec":
+    def from_dict(cls, data: Mapping) -> SplitSpec:
         data = dict(data)
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
@@ -163,7 +163,7 @@ class DatasetSpec:
                 "splits": {name: spec.to_dict() for name, spec in self.splits.items()}}
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "DatasetSpec":
+    def from_dict(cls, data: Mapping) -> DatasetSpec:
         if "name" not in data or "splits" not in data:
             raise ValueError("a dataset spec needs 'name' and 'splits'")
         return cls(name=data["name"], description=data.get("description", ""),
@@ -173,7 +173,7 @@ class DatasetSpec:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_file(cls, path) -> "DatasetSpec":
+    def from_file(cls, path) -> DatasetSpec:
         """A spec from a JSON file (``to_json`` format); a damaged or invalid file raises a one-line
         ``ValueError`` naming the file and what to do."""
         fix = "fix the file: it must hold a dataset spec as DatasetSpec.to_json writes it (see datasets/*.json)"

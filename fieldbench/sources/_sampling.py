@@ -198,7 +198,8 @@ class ConfigurationSpec:
               and len(count) == 2 and all(_is_int(c) for c in count)):
             count = (int(count[0]), int(count[1]))
         else:
-            raise ValueError(f"sources must be an int K or an inclusive range (k_min, k_max) of ints; got {self.sources!r}")
+            raise ValueError("sources must be an int K or an inclusive range (k_min, k_max) of ints; "
+                             f"got {self.sources!r}")
         if count[0] < 1 or count[0] > count[1]:
             raise ValueError(f"sources=(k_min, k_max) needs 1 <= k_min <= k_max; got {self.sources!r}")
         set_("sources", count)
@@ -223,7 +224,8 @@ class ConfigurationSpec:
 
         # policies and scalars
         if self.aspect not in _ASPECTS:
-            raise ValueError(f"aspect must be 'free' (independent sides) or 'square' (equal sides); got {self.aspect!r}")
+            raise ValueError("aspect must be 'free' (independent sides) or 'square' (equal sides); "
+                             f"got {self.aspect!r}")
         if self.centres not in ("uniform", "normal"):
             raise ValueError(f"centres must be 'uniform' or 'normal'; got {self.centres!r}")
         if self.overlap not in _OVERLAP_POLICIES:
@@ -404,13 +406,13 @@ def sample_sources(spec: ConfigurationSpec, rng: np.random.Generator) -> Sources
       full extents (diameters for discs/spheres), magnetisations in A/m.
 
     The generator is consumed in a fixed order, so the same spec and generator state give the same
-    sample: (1) K, one ``integers`` draw, only when ``k_min < k_max``; (2) the geometry, in blocks of
-    candidates, each block drawing family indices (only with several families), size variates
-    (n, d) and position variates (n, d): ``"allowed"`` (and ``"none"`` when K = 1) draws one block of K; ``"none"`` draws blocks
-    of up to 32 per source until one fits (restarting the sample if a source does not fit within
-    ``max_attempts``); ``"forced"`` draws one candidate for the first source, then per source one
-    anchor index and blocks of up to 32 until one overlaps the anchor; (3) the magnetisations, one
-    ``normal`` draw of shape (K, d).
+    sample: (1) K, one ``integers`` draw, only when ``k_min < k_max``; (2) the geometry, in blocks
+    of candidates, each block drawing family indices (only with several families), size variates (n,
+    d) and position variates (n, d): ``"allowed"`` (and ``"none"`` when K = 1) draws one block of K;
+    ``"none"`` draws blocks of up to 32 per source until one fits (restarting the sample if a source
+    does not fit within ``max_attempts``); ``"forced"`` draws one candidate for the first source,
+    then per source one anchor index and blocks of up to 32 until one overlaps the anchor; (3) the
+    magnetisations, one ``normal`` draw of shape (K, d).
 
     Raises:
       ValueError: when ``overlap="none"`` cannot place the sources within the attempt budget (the

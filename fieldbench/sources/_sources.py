@@ -47,17 +47,17 @@ class Sources:
 
     # -- validating constructors -------------------------------------------------------------
     @classmethod
-    def discs(cls, centers, magnetisations, radii) -> "Sources":
+    def discs(cls, centers, magnetisations, radii) -> Sources:
         """2D discs (infinite cylinders along z). centers, magnetisations: (K, 2); radii: (K,)."""
         return cls._round(Family.DISC, centers, magnetisations, radii)
 
     @classmethod
-    def spheres(cls, centers, magnetisations, radii) -> "Sources":
+    def spheres(cls, centers, magnetisations, radii) -> Sources:
         """3D spheres. centers, magnetisations: (K, 3); radii: (K,)."""
         return cls._round(Family.SPHERE, centers, magnetisations, radii)
 
     @classmethod
-    def prisms(cls, centers, magnetisations, sides) -> "Sources":
+    def prisms(cls, centers, magnetisations, sides) -> Sources:
         """2D rectangular prisms (infinite bars along z), axis-aligned.
 
         centers, magnetisations: (K, 2); sides: (K, 2) FULL side lengths (not half-widths).
@@ -65,19 +65,19 @@ class Sources:
         return cls._boxes(Family.PRISM, centers, magnetisations, sides)
 
     @classmethod
-    def cuboids(cls, centers, magnetisations, sides) -> "Sources":
+    def cuboids(cls, centers, magnetisations, sides) -> Sources:
         """3D axis-aligned cuboids. centers, magnetisations, sides: (K, 3); sides are FULL lengths."""
         return cls._boxes(Family.CUBOID, centers, magnetisations, sides)
 
     @classmethod
-    def of(cls, family, centers, magnetisations, sizes) -> "Sources":
+    def of(cls, family, centers, magnetisations, sizes) -> Sources:
         """Sources of one family given as a member, code or name; ``sizes`` as its named
         constructor takes them (radii (K,) for round families, FULL sides (K, d) otherwise)."""
         family = Family.parse(family)
         return (cls._round if family.is_round else cls._boxes)(family, centers, magnetisations, sizes)
 
     @classmethod
-    def _round(cls, family: Family, centers, magnetisations, radii) -> "Sources":
+    def _round(cls, family: Family, centers, magnetisations, radii) -> Sources:
         dim = family.dim
         centers = _check_vectors("centers", centers, dim)
         magnetisations = _check_vectors("magnetisations", magnetisations, dim)
@@ -91,7 +91,7 @@ class Sources:
         return cls._assemble(family, centers, magnetisations, sizes, size_name="radii")
 
     @classmethod
-    def _boxes(cls, family: Family, centers, magnetisations, sides) -> "Sources":
+    def _boxes(cls, family: Family, centers, magnetisations, sides) -> Sources:
         dim = family.dim
         centers = _check_vectors("centers", centers, dim)
         magnetisations = _check_vectors("magnetisations", magnetisations, dim)
@@ -105,7 +105,7 @@ class Sources:
         return cls._assemble(family, centers, magnetisations, sides, size_name="sides")
 
     @classmethod
-    def _assemble(cls, family, centers, magnetisations, sizes, size_name) -> "Sources":
+    def _assemble(cls, family, centers, magnetisations, sizes, size_name) -> Sources:
         count = centers.shape[0]
         for name, array in (("magnetisations", magnetisations), (size_name, sizes)):
             if array.shape[0] != count:
@@ -121,7 +121,7 @@ class Sources:
         )
 
     @classmethod
-    def concat(cls, collections: Sequence["Sources"]) -> "Sources":
+    def concat(cls, collections: Sequence[Sources]) -> Sources:
         """Join collections (families may mix, dimensions may not)."""
         collections = list(collections)
         if not collections:
@@ -140,7 +140,7 @@ class Sources:
         )
 
     @classmethod
-    def from_arrays(cls, family, centers, magnetisations, sizes) -> "Sources":
+    def from_arrays(cls, family, centers, magnetisations, sizes) -> Sources:
         """Validate and wrap the four raw arrays (as stored in datasets)."""
         family = np.asarray(family)
         if family.ndim != 1 or not np.issubdtype(family.dtype, np.integer):
@@ -190,7 +190,7 @@ class Sources:
         """The distinct families present, in code order."""
         return [Family(int(code)) for code in np.unique(np.asarray(self.family))]
 
-    def select(self, family: Family) -> "Sources":
+    def select(self, family: Family) -> Sources:
         """The sub-collection of one family."""
         keep = np.asarray(self.family) == int(family)
         return Sources(
@@ -200,7 +200,7 @@ class Sources:
             sizes=np.asarray(self.sizes)[keep],
         )
 
-    def __getitem__(self, index) -> "Sources":
+    def __getitem__(self, index) -> Sources:
         index = np.atleast_1d(np.arange(len(self))[index])
         return Sources(
             family=np.asarray(self.family)[index],
@@ -209,7 +209,7 @@ class Sources:
             sizes=np.asarray(self.sizes)[index],
         )
 
-    def with_magnetisations(self, magnetisations) -> "Sources":
+    def with_magnetisations(self, magnetisations) -> Sources:
         """The same geometry with other magnetisations (validated)."""
         magnetisations = _check_vectors("magnetisations", magnetisations, self.dim)
         if magnetisations.shape != np.shape(self.centers):
@@ -253,7 +253,7 @@ class SourceBatch:
     mask: np.ndarray  # (B, K) bool
 
     @classmethod
-    def pad(cls, samples: Sequence[Sources], max_sources: int | None = None) -> "SourceBatch":
+    def pad(cls, samples: Sequence[Sources], max_sources: int | None = None) -> SourceBatch:
         """Stack samples into one padded batch (families may differ between and within samples)."""
         samples = list(samples)
         if not samples:
@@ -290,7 +290,7 @@ class SourceBatch:
     def __len__(self) -> int:
         return int(np.shape(self.centers)[0])
 
-    def __getitem__(self, index) -> "SourceBatch":
+    def __getitem__(self, index) -> SourceBatch:
         """The samples at ``index`` (an int, a slice or an index array) as a batch, padding kept
         (an int gives a batch of one, as ``Sources[int]`` gives a collection of one)."""
         index = np.atleast_1d(np.arange(len(self))[index])
