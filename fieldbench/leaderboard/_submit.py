@@ -83,7 +83,7 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
 
     The record's ``speed`` is the warm evaluation time per point (``models._speed.evaluation_speed``:
     one warm-up call excluded, best of ``SPEED_REPEATS``) on ``SPEED_SAMPLES`` samples of
-    ``SPEED_SPLIT`` (of the first ``limit``), with the device it ran on.
+    ``SPEED_SPLIT`` (of the first ``limit``), with the device it ran on (``_derived.warm_speed``).
     """
     from ..datasets import list_datasets
 
