@@ -18,8 +18,7 @@ import re
 from pathlib import Path
 
 from fieldbench._io import file_sha256
-from fieldbench.leaderboard import submit
-from fieldbench.leaderboard._records import record_path
+from fieldbench.leaderboard import record_path, submit
 
 HERE = Path(__file__).resolve().parent
 RECORDS = HERE.parent / "leaderboard" / "records"

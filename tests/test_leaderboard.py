@@ -442,18 +442,18 @@ def test_a_limited_record_is_a_local_result_not_an_official_one(records, tmp_pat
 
 def _refuse_work(monkeypatch):
     """Make any loading or evaluation fail the test: a refusal must come before them."""
-    from fieldbench.leaderboard import _records
+    from fieldbench.leaderboard import _submit
 
     def work(*args, **kwargs):
         raise AssertionError("submit started work before refusing the name")
 
-    for attribute in ("_load", "evaluate", "open_dataset"):
-        monkeypatch.setattr(_records, attribute, work)
+    for attribute in ("load_model", "evaluate", "open_dataset"):
+        monkeypatch.setattr(_submit, attribute, work)
 
 
 @pytest.mark.parametrize("replace", [False, True])
 def test_a_name_differing_only_in_case_is_refused_before_any_work(records, tmp_path, monkeypatch, replace):
-    from fieldbench.leaderboard._records import check_record_name
+    from fieldbench.leaderboard._record import check_record_name
 
     copy = tmp_path / "records"
     shutil.copytree(records, copy)
@@ -489,12 +489,12 @@ def test_the_submit_command_refuses_a_case_clash_before_its_scaling_run(records,
 def test_an_existing_record_on_any_dataset_is_refused_before_any_evaluation(records, tmp_path, monkeypatch):
     copy = tmp_path / "records"
     shutil.copytree(records, copy)
-    from fieldbench.leaderboard import _records
+    from fieldbench.leaderboard import _submit
 
     def work(*args, **kwargs):
         raise AssertionError("submit evaluated before refusing an existing record")
 
-    monkeypatch.setattr(_records, "evaluate", work)
+    monkeypatch.setattr(_submit, "evaluate", work)
     with pytest.raises(FileExistsError, match="exact__circles2d-mini.json exists"):
         submit("exact", "exact", datasets=["prisms2d-mini", DATASET], directory=copy)
     assert sorted(p.name for p in copy.iterdir()) == ["exact__circles2d-mini.json"]  # nothing written
@@ -519,7 +519,7 @@ def test_rescore_catches_a_forged_seed_value(seeded, tmp_path):
 def test_rescore_catches_a_forged_scaling_row(tmp_path):
     from fieldbench.evaluation import scaling, scaling_predictors
     from fieldbench.leaderboard._benchmark import scaling_figures
-    from fieldbench.leaderboard._records import RETIME_MAX_SECONDS, RETIME_MIN_SECONDS, TIMING_FACTOR
+    from fieldbench.leaderboard._rescore import RETIME_MAX_SECONDS, RETIME_MIN_SECONDS, TIMING_FACTOR
 
     figures = scaling_figures(scaling(scaling_predictors(["exact"]), sizes_m=(1e3, 1e4), time_budget=10.0,
                                       repeats=1))

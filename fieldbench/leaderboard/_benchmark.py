@@ -17,7 +17,8 @@ from pathlib import Path
 from .._io import read_json
 from .._tables import Table
 from ..datasets import get
-from ._records import check_record_name, load_records, submit
+from ._record import check_record_name, load_records
+from ._submit import submit
 from ._render import COLUMNS, _format, _row, render
 
 __all__ = ["BenchmarkResult", "run_benchmark", "benchmark_tables", "submit_measured", "shipped_checkpoints",

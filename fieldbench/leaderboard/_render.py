@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..evaluation import ScalingResult  # noqa: E402
-from ._records import TEST_SPLITS, load_records  # noqa: E402
+from ._record import TEST_SPLITS, load_records  # noqa: E402
 
 __all__ = ["render", "COLUMNS"]
 

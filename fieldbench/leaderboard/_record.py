@@ -1,0 +1,158 @@
+"""The record file: its schema, content digest, name, path, and reading and writing.
+
+A record is one JSON per (model, dataset) (``NAME__DATASET.json``), validated against
+``record.schema.json``. ``record_sha256`` is the sha256 of the record's canonical JSON
+(:func:`record_digest`): tamper evidence against edits by hand, not a signature (whoever recomputes
+it can forge it, which is why ``verify --rescore`` re-derives every number).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+
+from .._io import atomic_write_text, read_json
+
+RECORD_VERSION = 2
+#: The field holding the record's content digest.
+DIGEST_FIELD = "record_sha256"
+TEST_SPLITS = ("test-single", "test-multi", "test-overlap")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
+#: How to mend a damaged or edited record file.
+FIX = "restore the file (git checkout) or resubmit the record with `fieldbench submit ... --replace`"
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordProblem:
+    path: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+def record_schema() -> dict:
+    return json.loads(resources.files(__package__).joinpath("record.schema.json").read_text())
+
+
+def schema_problem(error: jsonschema.ValidationError) -> str:
+    """A schema error as one line: the field (a/b/c) and jsonschema's message, cut short (its message
+    may quote a whole sub-object)."""
+    field = "/".join(map(str, error.absolute_path)) or "(top level)"
+    message = " ".join(error.message.split())
+    return f"field {field}: {message if len(message) <= 160 else message[:157] + '...'}"
+
+
+def record_digest(record: dict) -> str:
+    """sha256 of the record's canonical JSON (keys sorted, no spaces, UTF-8), without the digest
+    field itself and without the ``_path`` that :func:`load_records` adds. Floats are written by
+    Python's shortest round-trip repr, so a record read back from its file digests the same."""
+    content = {k: v for k, v in record.items() if k != DIGEST_FIELD and not k.startswith("_")}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def finite(value):
+    """NaN is not JSON: a metric that could not be computed (an empty bin) becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def write_record(target: Path, record: dict) -> None:
+    """Validate, stamp the digest, and write atomically (a reader never sees half a record)."""
+    record = json.loads(json.dumps(finite(record)))  # exactly what the file will hold
+    record.pop(DIGEST_FIELD, None)
+    record[DIGEST_FIELD] = record_digest(record)
+    try:
+        jsonschema.validate(record, record_schema())
+    except jsonschema.ValidationError as error:
+        raise ValueError(f"{target}: the record would not match the record schema, {schema_problem(error)}; "
+                         "the model's checkpoint metadata (its .json) or a scaling file fed it a bad value") from None
+    atomic_write_text(target, json.dumps(record, indent=1) + "\n")
+
+
+def _read(path: Path) -> dict:
+    """One record file; a damaged one raises ValueError naming the file, the problem and the fix."""
+    try:
+        record = read_json(path, FIX)
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read ({error.strerror or error}); {FIX}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} holds a JSON {type(record).__name__}, not a record object; {FIX}")
+    return record
+
+
+def load_records(directory: str | Path = "leaderboard/records") -> list[dict]:
+    """Every record in a directory (sorted by dataset, then name), each with its ``_path``."""
+    records = []
+    for path in sorted(Path(directory).glob("*.json")):
+        record = _read(path)
+        record["_path"] = str(path)
+        records.append(record)
+    return sorted(records, key=lambda r: (str((r.get("dataset") or {}).get("name", "")), str(r.get("name", ""))))
+
+
+def read_all(directory: Path) -> list[tuple[str, dict | str]]:
+    """(path, record) for every file, or (path, the reason it cannot be read)."""
+    entries = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            entries.append((str(path), _read(path)))
+        except ValueError as error:  # the problem's line names the file already
+            entries.append((str(path), str(error).removeprefix(f"{path} ")))
+    return entries
+
+
+def check_record_name(name: str, directory: str | Path | None = None) -> None:
+    """Leaderboard names are file-name safe: letters, digits and . _ + - (no path separators). With
+    ``directory``, also refuse a name that differs only in case from a record's there (on any
+    dataset): on a case-insensitive file system the two are one file, and on the board two names
+    for what reads as one model. Cheap, so callers run it before any evaluation or timing."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+        raise ValueError(f"leaderboard name {name!r} is not allowed: use 1-80 letters, digits and . _ + - "
+                         "(starting with a letter or digit, no '..'), e.g. --name my-model-v2")
+    if directory is None or not Path(directory).is_dir():
+        return
+    for path in sorted(Path(directory).glob("*__*.json")):
+        existing = path.stem.rsplit("__", 1)[0]  # record_path: NAME__DATASET.json; names may hold "__"
+        if existing != name and existing.casefold() == name.casefold():
+            raise ValueError(f"leaderboard name {name!r} differs only in case from the existing record {path}: "
+                             f"use {existing!r} (with --replace to overwrite it) or a distinct name")
+
+
+def record_path(directory: str | Path, name: str, dataset: str) -> Path:
+    return Path(directory) / f"{name}__{dataset}.json"
+
+
+def repository_of(directory: str | Path) -> Path:
+    """The records' repository: the folder two levels above ``leaderboard/records``."""
+    resolved = Path(directory).resolve()
+    return resolved.parents[1] if len(resolved.parents) > 1 else resolved
+
+
+def stored_path(checkpoint: Path, directory: Path) -> str:
+    """The checkpoint as a record stores it: relative to the records' repository when it lies
+    inside it, so records verify on any clone."""
+    root = repository_of(directory)
+    try:
+        return checkpoint.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(checkpoint.resolve())
+
+
+def resolve_checkpoint(stored: str, directory: str | Path) -> Path:
+    """Where a record's checkpoint path points: absolute as is, relative to the records' repository."""
+    path = Path(stored)
+    return path if path.is_absolute() else repository_of(directory) / path
