@@ -3,10 +3,10 @@
 Thin wrappers over the raw core in ``_direct``: they validate, split a collection by family, call
 the jitted direct sum per family and add the results (superposition).
 
-Every check costs O(N + K) or O((N + K) log K) in NumPy, a small fraction of the direct sum;
-the test for points on prism corners and cuboid edges sorts the face planes instead of comparing
-every (point, box) pair (:func:`edge_and_corner_hits`). ``fieldbench bench solvers`` measures this
-layer against the raw core.
+Every check costs O(N + K) or O((N + K) log N) in NumPy, a small fraction of the direct sum: the
+test for points on prism corners and cuboid edges sorts points and face planes instead of
+comparing every (point, box) pair (:func:`edge_and_corner_hits`; tests/test_api_singular.py holds
+it to the every-pair rule). ``fieldbench bench solvers`` measures this layer against the raw core.
 """
 
 from __future__ import annotations
