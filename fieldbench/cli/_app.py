@@ -196,14 +196,16 @@ def bench_solvers(
     sources: int = typer.Option(2000, help="Sources M per configuration."),
     points: int = typer.Option(50_000, help="Evaluation points N."),
     repeats: int = typer.Option(3, help="Timed repetitions (best is reported)."),
+    families: str = typer.Option("disc,prism", help="Comma-separated families (disc, prism, cuboid, sphere)."),
     json_out: Path = _json_option("every measurement and the device"),
 ) -> None:
-    """Exact (source, point) pairs per second, potential + field, float64; magpylib in the same run."""
-    from ..bench import device_description, solver_throughput
+    """Exact (source, point) pairs per second, potential + field, float64, through the raw core and
+    the public API (calls alternated); magpylib in the same run."""
+    from ..bench import API, CORE, device_description, solver_throughput
 
     _writable(json_out, "--json", folder=False)
     with console.status("timing solvers (compilation excluded)..."):
-        results = solver_throughput(sources, points, repeats=repeats)
+        results = solver_throughput(sources, points, families=families.split(","), repeats=repeats)
     table = Table(title=f"exact solver throughput on {device_description()}")
     for column in ("solver", "family", "M", "N", "best time (s)", "compile (s)", "M pairs/s"):
         table.add_column(column, justify="right" if column not in ("solver", "family") else "left")
@@ -212,8 +214,12 @@ def bench_solvers(
                       f"{r.compile_seconds:.2f}", f"{r.pairs_per_second / 1e6:,.1f}")
     console.print(table)
     magpylib = results[-1].pairs_per_second
-    for r in results[:-1]:
-        console.print(f"{r.family}: {r.pairs_per_second / magpylib:,.0f}x magpylib's cuboid_field")
+    core = {r.family: r.pairs_per_second for r in results if r.solver == CORE}
+    for r in results:
+        if r.solver == API:
+            console.print(f"{r.family}: core {core[r.family] / magpylib:,.0f}x magpylib's cuboid_field, API "
+                          f"{r.pairs_per_second / magpylib:,.0f}x (API at {r.pairs_per_second / core[r.family]:.0%} "
+                          "of the core's pairs/s)")
     _write_json(json_out, {"device": device_description(), "results": [r.as_dict() for r in results]})
 
 
