@@ -134,7 +134,8 @@ def test_no_boxes_and_no_points_give_no_hits():
 # -- the public API raises exactly there, with the same message ---------------------------------
 
 
-@pytest.mark.parametrize("sources, where", [(MIXED_2D, ("prism corner",)), (MIXED_3D, ("cuboid edge", "cuboid corner"))],
+@pytest.mark.parametrize("sources, where",
+                         [(MIXED_2D, ("prism corner",)), (MIXED_3D, ("cuboid edge", "cuboid corner"))],
                          ids=["2d", "3d"])
 def test_every_corner_and_edge_raises_in_a_mixed_collection(sources, where):
     for point in corners_and_edges(sources):
@@ -154,7 +155,8 @@ def test_the_message_counts_the_points_and_names_the_first_and_where_it_is():
         potential_and_field(MIXED_3D, points)
     with pytest.raises(ValueError, match=r"^1 point\(s\) .* \(first: index 0, .* on a cuboid edge\)"):
         potential_and_field(MIXED_3D, np.stack([edge, SPHERE.centers[0]]))
-    with pytest.raises(ValueError, match=r"^2 point\(s\) .* \(first: index 2, \[0\.625, 0\.0625\], on a prism corner\)"):
+    first = r"\(first: index 2, \[0\.625, 0\.0625\], on a prism corner\)"
+    with pytest.raises(ValueError, match=r"^2 point\(s\) .* " + first):
         potential_and_field(MIXED_2D, np.stack([DISC.centers[0], PRISM.centers[1], [0.625, 0.0625], [1.75, 0.625]]))
 
 

@@ -59,6 +59,7 @@ def asv_env(tmp_path_factory) -> dict:
 def test_declared_benchmarks_cover_the_suite():
     names = _declared_benchmarks()
     for expected in ("physics.DirectSum.time_direct_sum", "physics.DirectSum.peakmem_direct_sum",
+                     "physics.PotentialAndField.time_potential_and_field",
                      "physics.MagpylibAgreement.track_max_relative_deviation", "pipeline.Generate.time_generate",
                      "pipeline.Load.time_load", "training.TrainStep.time_train_step", "models.Encode.time_encode",
                      "models.Evaluate.time_evaluate", "models.FMM.time_fmm",

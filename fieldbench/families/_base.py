@@ -268,9 +268,11 @@ class BoxShape(SourceFamily, abc.ABC):
         normals[rows, axis] = np.sign(offsets[rows, axis])
         return surface, normals, half_sizes[rows, axis]
 
-    def on_singular_set(self, offsets, half_sizes) -> np.ndarray:
+    @staticmethod
+    def on_singular_set(offsets, half_sizes) -> np.ndarray:
         """At least two coordinates on a face plane, none outside: the corners in 2D, the edges
-        (corners included) in 3D. There H diverges like ln(distance)."""
+        (corners included) in 3D. There H diverges like ln(distance). (Static: the physics layer's
+        fast edge test, ``physics._api.edge_and_corner_hits``, applies it to every box family.)"""
         distance = np.abs(offsets)
         within = np.all(distance <= half_sizes, axis=-1)
         return within & (np.sum(distance == half_sizes, axis=-1) >= 2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from ..families import BoxShape
 from ..sources import Family, SourceBatch, Sources, as_points
 from ._direct import FAR_RATIOS, any_far_from_boxes, direct_sum, direct_sum_batched
 
@@ -52,13 +53,16 @@ def _check_sources(sources) -> None:
                          "express lengths in a smaller unit (the results scale: phi like length, H not at all)")
 
 
-def on_edge_or_corner(offsets, half_sizes) -> np.ndarray:
-    """Where offsets (..., d) from box centres lie exactly on an edge or corner of the box with
-    these half-sizes (..., d): at least two coordinates on a face plane, none outside. In 2D these
-    are the corners; in 3D the edges, corners included. There H diverges like ln(distance)."""
-    distance = np.abs(offsets)
-    within = np.all(distance <= half_sizes, axis=-1)
-    return within & (np.sum(distance == half_sizes, axis=-1) >= 2)
+#: Where a point on a box family's edge or corner lies (exact equality per axis, as the kernels
+#: see it): the box families' singular set, the rule the fast test below must reproduce.
+on_edge_or_corner = BoxShape.on_singular_set
+
+
+def _singular_boxes(sources: Sources) -> np.ndarray:
+    """(K,) bool: sources of a box family whose edges or corners are singular (its definition's
+    ``singular_set``); the fast test relies on their axis-aligned face planes."""
+    codes = [int(f) for f in Family if isinstance(f.definition, BoxShape) and f.definition.singular_set]
+    return np.isin(np.asarray(sources.family), codes)
 
 
 def _blocks(points: np.ndarray, count: int):
@@ -111,7 +115,7 @@ def edge_and_corner_hits(sources: Sources, points) -> np.ndarray:
     face planes on at least two axes can be on an edge (:func:`_near_face_planes`, O((N + K) log N));
     those few are checked against every box, in blocks of points so that the memory stays bounded
     (O(candidates x K): zero for points drawn at random, at most N on a grid aligned with the boxes)."""
-    boxes = np.isin(np.asarray(sources.family), [int(Family.PRISM), int(Family.CUBOID)])
+    boxes = _singular_boxes(sources)
     if not np.any(boxes):
         return np.zeros(0, dtype=int)
     points = np.asarray(points, dtype=np.float64)
@@ -130,7 +134,7 @@ def _raise_on_edges_and_corners(sources: Sources, points: np.ndarray) -> None:
     if not hits.size:
         return
     first = points[hits[0]]
-    boxes = np.isin(np.asarray(sources.family), [int(Family.PRISM), int(Family.CUBOID)])
+    boxes = _singular_boxes(sources)
     offsets = first - np.asarray(sources.centers)[boxes]
     half = np.asarray(sources.sizes)[boxes] / 2
     on = int(np.sum(np.abs(offsets) == half, axis=-1)[on_edge_or_corner(offsets, half)].max())
@@ -160,7 +164,8 @@ def _check_reach(sources: Sources, points: np.ndarray) -> None:
             if np.any(ratio > MAX_REACH):
                 i, k = (int(v) for v in np.argwhere(ratio > MAX_REACH)[0])
                 raise ValueError(
-                    f"point {block.start + i} ({points[block.start + i].tolist()}) is {ratio[i, k]:.3g} sizes of source "
+                    f"point {block.start + i} ({points[block.start + i].tolist()}) is {ratio[i, k]:.3g} sizes of "
+                    f"source "
                     f"{k} away from it, beyond the {MAX_REACH:g} that float64 can scale (there H < 1e-300 |M| and "
                     f"phi < 1e-150 |M| x size); evaluate far-apart sources and points separately, or drop that source")
 
@@ -185,7 +190,7 @@ def potential_and_field(sources: Sources, points, *, corners: str = "raise"):
       points: (N, d) evaluation points, d = sources.dim.
       corners: what to do with a point exactly on a prism corner or on a cuboid edge or corner,
         where the field diverges logarithmically: ``"raise"`` (default) raises ValueError;
-        ``"finite-part"`` returns the finite part of the kernels (``_kernels2d``/``_kernels3d``
+        ``"finite-part"`` returns the finite part of the kernels (``fieldbench.families.prism``/``.cuboid``
         docstrings): each divergent ln(distance) evaluated as if the distance were the source's
         largest half-side, bounded direction-dependent terms at their mean; it does not depend on
         the unit of length. The potential there is finite and exact either way.
@@ -247,7 +252,8 @@ def potential_and_field_batched(batch: SourceBatch, points):
     reach and the sizes (:func:`potential_and_field` refuses what float64 cannot scale).
     """
     if not isinstance(batch, SourceBatch):
-        raise TypeError(f"batch must be a fieldbench SourceBatch (SourceBatch.pad(samples)); got {type(batch).__name__}")
+        raise TypeError("batch must be a fieldbench SourceBatch (SourceBatch.pad(samples)); "
+                        f"got {type(batch).__name__}")
     points = as_points(points, batch.dim, batched=True)
     size = len(batch)
     if points.ndim == 3 and points.shape[0] != size:
