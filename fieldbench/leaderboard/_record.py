@@ -9,7 +9,6 @@ it can forge it, which is why ``verify --rescore`` re-derives every number).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import re
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import jsonschema
 
-from .._io import atomic_write_text, read_json
+from .._io import atomic_write_text, read_json, sha256_bytes
 
 RECORD_VERSION = 2
 #: The field holding the record's content digest.
@@ -56,7 +55,7 @@ def record_digest(record: dict) -> str:
     Python's shortest round-trip repr, so a record read back from its file digests the same."""
     content = {k: v for k, v in record.items() if k != DIGEST_FIELD and not k.startswith("_")}
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_bytes(text.encode())
 
 
 def finite(value):

@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .._io import atomic_write_text  # noqa: E402
 from ..evaluation import ScalingResult  # noqa: E402
 from ._record import TEST_SPLITS, load_records  # noqa: E402
 
@@ -319,6 +320,6 @@ th[data-order="asc"]::after {{ content: " \\25B2"; }} th[data-order="desc"]::aft
 <script>{_SORT_SCRIPT}</script>
 </body></html>
 """
-    (out_dir / "index.html").write_text(page)
-    (out_dir / "README.md").write_text("\n".join(markdown) + "\n")
+    atomic_write_text(out_dir / "index.html", page)
+    atomic_write_text(out_dir / "README.md", "\n".join(markdown) + "\n")
     return {"readme": out_dir / "README.md", "html": out_dir / "index.html", **images}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import inspect
 import json
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import equinox as eqx
 
+from .._io import file_sha256, sha256_bytes
 from .._version import __version__
 from ..exceptions import InvalidModelError
 from ._baselines import FCILR, FCINR, PRESETS, FourierHypernetwork, LinearModel
@@ -50,10 +50,10 @@ def _load_user_class(spec: str) -> type:
     path = Path(path_text)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} not found (expected 'path/to/file.py:ClassName')")
-    module_name = f"fieldbench_user_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+    module_name = f"fieldbench_user_{sha256_bytes(str(path.resolve()).encode())[:12]}"
     # Import a file once (again only if it changed): re-executing it would make a new class per call,
     # and models built, trained and loaded from one spec would then be different pytree types.
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     module = sys.modules.get(module_name)
     if module is None or getattr(module, "__fieldbench_sha256__", None) != digest:
         module_spec = importlib.util.spec_from_file_location(module_name, path)
@@ -110,7 +110,7 @@ def code_location(spec: str) -> dict:
     cls, _ = model_class(spec)
     source_file = Path(inspect.getsourcefile(cls))
     return {"module": cls.__module__ if spec in LEARNED else str(source_file), "class": cls.__qualname__,
-            "sha256": hashlib.sha256(source_file.read_bytes()).hexdigest()}
+            "sha256": file_sha256(source_file)}
 
 
 def git_commit() -> str | None:
@@ -148,7 +148,7 @@ def save_checkpoint(path: str | Path, model: SourceFieldModel, info: dict) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     eqx.tree_serialise_leaves(temporary, model)
-    digest = hashlib.sha256(temporary.read_bytes()).hexdigest()
+    digest = file_sha256(temporary)
     meta = {"fieldbench_version": __version__, "checkpoint_sha256": digest} | info
     meta_path = path.with_suffix(".json")
     meta_temporary = meta_path.with_name(f".{meta_path.name}.tmp")
@@ -172,7 +172,7 @@ def load_checkpoint(path: str | Path, model_spec: str | None = None) -> tuple[So
     if "checkpoint_sha256" not in meta:
         raise ValueError(f"{meta_path.name} records no checkpoint_sha256, so {path.name} cannot be checked; write "
                          "checkpoints with fieldbench.models.save_checkpoint (or fieldbench train)")
-    if meta["checkpoint_sha256"] != hashlib.sha256(path.read_bytes()).hexdigest():
+    if meta["checkpoint_sha256"] != file_sha256(path):
         raise ValueError(f"checkpoint {path} does not match the sha256 recorded in {meta_path.name}: corrupted")
     # User models are named by path, which may be spelt differently: compare their class names.
     if model_spec and meta.get("model") and model_spec.rpartition(":")[2] != str(meta["model"]).rpartition(":")[2]:
