@@ -32,6 +32,23 @@ def test_console_script_is_installed():
     assert fieldbench.__version__ in result.stdout
 
 
+def test_python_dash_m_runs_the_same_app():
+    version = subprocess.run([sys.executable, "-m", "fieldbench", "--version"], capture_output=True, text=True,
+                             timeout=120)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"fieldbench {fieldbench.__version__}"
+    usage = subprocess.run([sys.executable, "-m", "fieldbench", "datasets", "--help"], capture_output=True, text=True,
+                           timeout=120)
+    assert usage.returncode == 0, usage.stderr
+    assert "verify" in usage.stdout and "publish" in usage.stdout
+
+
+def test_the_app_is_one_object_wherever_it_is_imported_from():
+    from fieldbench.cli import _app
+
+    assert _app.app is app
+
+
 def test_demo_writes_a_picture_and_agrees_with_magpylib(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--seed", "3"])
     assert result.exit_code == 0, result.output
@@ -136,13 +153,13 @@ def test_evaluate_never_cuts_a_number_and_writes_json(tmp_path):
 def test_error_messages_keep_bracketed_words():
     import typer
 
-    from fieldbench.cli import _app
+    from fieldbench.cli import _common
 
-    @_app.user_errors
+    @_common.user_errors
     def fails():
         raise ImportError("install it with pip install 'fieldbench[fmm]'")
 
-    with _app.console.capture() as captured:
+    with _common.console.capture() as captured:
         try:
             fails()
         except typer.Exit as exit_:
@@ -166,7 +183,7 @@ def test_a_bug_inside_a_command_surfaces_with_its_traceback(tmp_path, monkeypatc
             raise bug
 
         try:
-            _app_module().user_errors(fails)()
+            _common_module().user_errors(fails)()
         except type(bug) as raised:
             assert raised is bug
         else:
@@ -186,9 +203,9 @@ def test_fieldbench_errors_are_one_friendly_line_whatever_their_builtin_base():
         def fails(error=error):
             raise error
 
-        with _app_module().console.capture() as captured:
+        with _common_module().console.capture() as captured:
             try:
-                _app_module().user_errors(fails)()
+                _common_module().user_errors(fails)()
             except typer.Exit as exit_:
                 assert exit_.exit_code == 1
             else:
@@ -196,10 +213,10 @@ def test_fieldbench_errors_are_one_friendly_line_whatever_their_builtin_base():
         assert captured.get().strip() == f"error: {error.args[0]}"
 
 
-def _app_module():
-    from fieldbench.cli import _app
+def _common_module():
+    from fieldbench.cli import _common
 
-    return _app
+    return _common
 
 
 def test_a_failing_verify_prints_no_stray_error_line(tmp_path):
