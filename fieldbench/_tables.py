@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["Table", "demo_table", "generation_table", "training_step_table", "GENERATION_STAGES"]
+__all__ = ["Table", "demo_table", "generation_table", "training_step_table", "solver_table", "datasets_table",
+           "GENERATION_STAGES"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,3 +67,29 @@ def training_step_table(rows, device: str) -> Table:
     return Table(f"training step on {device}",
                  _columns(("model", "parameters", "step (ms)", "paper code (s)", "speed-up", "target (>= 40x)"),
                           left=("model",)), cells)
+
+
+def solver_table(results, device: str) -> Table:
+    """``fieldbench bench solvers``: one row per :class:`fieldbench.bench.Throughput` (magpylib last),
+    and a note per family comparing the raw core, the public API and magpylib."""
+    from .bench import API, CORE
+
+    rows = tuple((r.solver, r.family, str(r.sources), str(r.points), f"{r.seconds:.3f}", f"{r.compile_seconds:.2f}",
+                  f"{r.pairs_per_second / 1e6:,.1f}") for r in results)
+    magpylib = results[-1].pairs_per_second
+    core = {r.family: r.pairs_per_second for r in results if r.solver == CORE}
+    notes = tuple(f"{r.family}: core {core[r.family] / magpylib:,.0f}x magpylib's cuboid_field, API "
+                  f"{r.pairs_per_second / magpylib:,.0f}x (API at {r.pairs_per_second / core[r.family]:.0%} "
+                  "of the core's pairs/s)" for r in results if r.solver == API)
+    return Table(f"exact solver throughput on {device}",
+                 _columns(("solver", "family", "M", "N", "best time (s)", "compile (s)", "M pairs/s"),
+                          left=("solver", "family")), rows, notes)
+
+
+def datasets_table(listing) -> Table:
+    """``fieldbench datasets list``: the entries of :func:`fieldbench.datasets.dataset_listing`."""
+    rows = tuple((entry["name"], ", ".join(f"{s} ({v['samples']:,})" for s, v in entry["splits"].items()),
+                  ",".join(str(p) for p in sorted({v["points"] for v in entry["splits"].values()})),
+                  "yes" if entry["cached"] else "-") for entry in listing)
+    return Table("standard datasets", _columns(("name", "splits (samples)", "points/sample", "cached"),
+                                               left=("name", "splits (samples)", "points/sample", "cached")), rows)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ._common import check_writable, console, json_option, show, user_errors, write_json
 
@@ -20,25 +19,13 @@ def bench_solvers(
 ) -> None:
     """Exact (source, point) pairs per second, potential + field, float64, through the raw core and
     the public API (calls alternated); magpylib in the same run."""
-    from ..bench import API, CORE, device_description, solver_throughput
+    from .._tables import solver_table
+    from ..bench import device_description, solver_throughput
 
     check_writable(json_out, "--json", folder=False)
     with console.status("timing solvers (compilation excluded)..."):
         results = solver_throughput(sources, points, families=families.split(","), repeats=repeats)
-    table = Table(title=f"exact solver throughput on {device_description()}")
-    for column in ("solver", "family", "M", "N", "best time (s)", "compile (s)", "M pairs/s"):
-        table.add_column(column, justify="right" if column not in ("solver", "family") else "left")
-    for r in results:
-        table.add_row(r.solver, r.family, str(r.sources), str(r.points), f"{r.seconds:.3f}",
-                      f"{r.compile_seconds:.2f}", f"{r.pairs_per_second / 1e6:,.1f}")
-    console.print(table)
-    magpylib = results[-1].pairs_per_second
-    core = {r.family: r.pairs_per_second for r in results if r.solver == CORE}
-    for r in results:
-        if r.solver == API:
-            console.print(f"{r.family}: core {core[r.family] / magpylib:,.0f}x magpylib's cuboid_field, API "
-                          f"{r.pairs_per_second / magpylib:,.0f}x (API at {r.pairs_per_second / core[r.family]:.0%} "
-                          "of the core's pairs/s)")
+    show(solver_table(results, device_description()))
     write_json(json_out, {"device": device_description(), "results": [r.as_dict() for r in results]})
 
 

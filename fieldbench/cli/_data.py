@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ._common import (
     check_scheduler,
@@ -15,6 +14,7 @@ from ._common import (
     parse_range,
     progress_bar,
     say,
+    show,
     user_errors,
     write_json,
 )
@@ -65,24 +65,13 @@ def generate(
 @user_errors
 def datasets_list(json_out: Path = json_option("every dataset, split (samples, points) and cache state")) -> None:
     """The standard datasets, their splits and sizes, and whether a verified copy is cached."""
-    from ..datasets import dataset_path, dataset_spec, list_datasets
+    from .._tables import datasets_table
+    from ..datasets import dataset_listing
 
     check_writable(json_out, "--json", folder=False)
-    listed = []
-    table = Table(title="standard datasets")
-    for column in ("name", "splits (samples)", "points/sample", "cached"):
-        table.add_column(column)
-    for name in list_datasets():
-        spec = dataset_spec(name)
-        splits = ", ".join(f"{s} ({v.samples:,})" for s, v in spec.splits.items())
-        points = {v.points for v in spec.splits.values()}
-        cached = (dataset_path(name) / "card.json").is_file()
-        table.add_row(name, splits, ",".join(map(str, points)), "yes" if cached else "-")
-        listed.append({"name": name, "splits": {s: {"samples": v.samples, "points": v.points, "dim": v.dim}
-                                                for s, v in spec.splits.items()},
-                       "cached": cached, "path": str(dataset_path(name))})
-    console.print(table)
-    write_json(json_out, listed)
+    listing = dataset_listing()
+    show(datasets_table(listing))
+    write_json(json_out, listing)
 
 
 @user_errors

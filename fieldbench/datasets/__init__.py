@@ -12,7 +12,8 @@ from ._fetch import ChecksumError, DatasetUnavailableError, MirrorWarning, get
 from ._load import DatasetHandle, SplitData, iter_batches, load, open_dataset
 from ._publish import PublishError, publish
 from ._register import Registration, build_registry, register, update_registry
-from ._registry import StaleRegistryError, UnknownDatasetError, dataset_spec, list_datasets, registry_entries
+from ._registry import (StaleRegistryError, UnknownDatasetError, dataset_listing, dataset_spec, list_datasets,
+                        registry_entries)
 from ._resolve import resolve_spec
 from ._settings import cache_root, config_path, dataset_path, resolve_mirror
 from ._verify import DatasetVerificationError, VerificationReport, verify
@@ -20,7 +21,7 @@ from ._verify import DatasetVerificationError, VerificationReport, verify
 __all__ = [
     "ChecksumError", "DatasetHandle", "DatasetUnavailableError", "DatasetVerificationError", "MirrorWarning",
     "PublishError", "Registration", "SplitData", "StaleRegistryError", "UnknownDatasetError", "VerificationReport",
-    "build_registry", "cache_root", "config_path", "dataset_path", "dataset_spec", "get", "iter_batches",
-    "list_datasets", "load", "open_dataset", "publish", "register", "registry_entries", "resolve_mirror",
-    "update_registry", "verify", "resolve_spec",
+    "build_registry", "cache_root", "config_path", "dataset_listing", "dataset_path", "dataset_spec", "get",
+    "iter_batches", "list_datasets", "load", "open_dataset", "publish", "register", "registry_entries",
+    "resolve_mirror", "update_registry", "verify", "resolve_spec",
 ]

@@ -30,13 +30,13 @@ from pathlib import Path
 from .._config import REGISTRY_ENV, registry_folder
 from .._io import read_json
 from ..exceptions import StaleRegistryError, UnknownDatasetError
-from ..pipeline import FINGERPRINT_VERSION, DatasetSpec
+from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetSpec
 from ._settings import dataset_path
 
 __all__ = [
     "REGISTRY_FILE", "REGISTRY_ENV", "REGISTRY_FORMAT", "REGISTRY_VERSION", "UnknownDatasetError",
-    "StaleRegistryError", "registry_dir", "registry_path", "list_datasets", "dataset_spec", "load_registry",
-    "registry_entries",
+    "StaleRegistryError", "registry_dir", "registry_path", "list_datasets", "dataset_listing", "dataset_spec",
+    "load_registry", "registry_entries",
 ]
 
 REGISTRY_FILE = "registry.json"
@@ -66,6 +66,18 @@ def registry_dir() -> Path:
 def list_datasets() -> list[str]:
     """Names of the standard datasets (one spec file ``<name>.json`` each), sorted."""
     return sorted(p.stem for p in registry_dir().glob("*.json") if p.name != REGISTRY_FILE)
+
+
+def dataset_listing() -> list[dict]:
+    """Every standard dataset: its splits (samples, points per sample, dimension), where ``get``
+    keeps it and whether a copy is there (a card; ``get`` verifies it before use)."""
+    listing = []
+    for name in list_datasets():
+        spec, path = dataset_spec(name), dataset_path(name)
+        listing.append({"name": name, "splits": {split: {"samples": s.samples, "points": s.points, "dim": s.dim}
+                                                 for split, s in spec.splits.items()},
+                        "cached": (path / CARD_NAME).is_file(), "path": str(path)})
+    return listing
 
 
 def _unknown(name: str) -> UnknownDatasetError:
