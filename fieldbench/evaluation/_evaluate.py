@@ -106,9 +106,7 @@ def evaluate(model: Predictor, dataset: str, split: str, *, batch_size: int = 64
     phis, fields = [], []
     for start in range(0, count, batch_size):
         stop = min(start + batch_size, count)
-        batch = data.batch
-        block = type(batch)(batch.family[start:stop], batch.centers[start:stop], batch.magnetisations[start:stop],
-                            batch.sizes[start:stop], batch.mask[start:stop])
+        block = data.batch[start:stop]
         points = data.points[start:stop]
         phi, field = predict(model, block, points)
         phis.append(_check("phi", phi, points.shape[:2], start))
