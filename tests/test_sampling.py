@@ -1,4 +1,5 @@
-"""Seeded samplers of source configurations and evaluation points (fieldbench.sources._sampling).
+"""The configuration spec and the seeded samplers of source configurations and evaluation points
+(fieldbench.sources._configuration, ._sampling; pairwise_overlaps from ._geometry).
 
 Overlap policies are checked against brute-force tests written independently of the sampler:
 an exact pairwise predicate per family pair, and dense point clouds counting how many sources

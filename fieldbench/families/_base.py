@@ -49,8 +49,9 @@ class SourceFamily(abc.ABC):
     dim: ClassVar[int]
     #: True when the shape has one size, its radius (sizes hold the diameter on every axis).
     is_round: ClassVar[bool]
-    #: Name of the ``Sources`` constructor, e.g. ``"discs"`` (``Sources.discs``).
-    constructor: ClassVar[str]
+    #: Name of the optional named ``Sources`` constructor, e.g. ``"discs"`` (``Sources.discs``);
+    #: None: none, build with ``Sources.of(name, ...)``.
+    constructor: ClassVar[str | None] = None
     #: ``pair`` switches to a far-field series beyond this many half-diagonals and takes a static
     #: ``any_far`` flag (``fieldbench.physics`` decides it); None: one closed form everywhere.
     far_ratio: ClassVar[float | None] = None

@@ -5,9 +5,10 @@ The families themselves (what a disc or a cuboid is) are defined in :mod:`fieldb
 """
 
 from ..families import Family
-from ._geometry import boundary_distance
+from ._configuration import ConfigurationSpec
+from ._geometry import boundary_distance, pairwise_overlaps
 from ._input_checks import as_points
-from ._sampling import ConfigurationSpec, pairwise_overlaps, sample_configurations, sample_points, sample_sources
+from ._sampling import sample_configurations, sample_points, sample_sources
 from ._sources import SourceBatch, Sources
 
 __all__ = [

@@ -1,16 +1,19 @@
-"""Where points sit relative to sources: the signed, size-normalised distance to their boundaries.
+"""Geometric relations to sources: the signed, size-normalised distance of points to the source
+boundaries, and which sources of a collection overlap (interiors intersect).
 
-The evaluator bins errors by it (paper Fig. 5b) and the two-stage recipe weights training points by
-it; both read this one definition.
+The evaluator bins errors by the distance (paper Fig. 5b) and the two-stage recipe weights training
+points by it; both read this one definition. Both relations ask each family
+(:mod:`fieldbench.families`) for its geometry.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..families import per_family
+from ..families import overlap_table, per_family
+from ._sources import Sources
 
-__all__ = ["boundary_distance"]
+__all__ = ["boundary_distance", "pairwise_overlaps"]
 
 
 def boundary_distance(family, centers, sizes, mask, points) -> np.ndarray:
@@ -28,3 +31,21 @@ def boundary_distance(family, centers, sizes, mask, points) -> np.ndarray:
     signed = distance / np.max(sizes, axis=-1)[:, None, :]
     signed = np.where(mask[:, None, :], signed, np.inf)
     return np.min(signed, axis=-1)
+
+
+def pairwise_overlaps(sources: Sources) -> np.ndarray:
+    """Symmetric (K, K) bool: whether the interiors of sources i and j intersect (diagonal False).
+
+    Exact for every family pair (each family's ``overlaps``, ``fieldbench.families``: disc/sphere:
+    distance of centres < r1 + r2; prism/cuboid: the axis-aligned open intervals overlap on every
+    axis; round with box: distance from the round centre to the box < r). Touching sources do not
+    overlap.
+    """
+    if not isinstance(sources, Sources):
+        raise TypeError(f"sources must be a fieldbench.Sources; got {type(sources).__name__}")
+    family = np.asarray(sources.family)
+    centers = np.asarray(sources.centers, dtype=np.float64)
+    sizes = np.asarray(sources.sizes, dtype=np.float64)
+    table = overlap_table(family, centers, sizes, family, centers, sizes)
+    np.fill_diagonal(table, False)
+    return table

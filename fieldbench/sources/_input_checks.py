@@ -1,14 +1,21 @@
-"""The one place that validates user input arrays: evaluation points, per-source vectors, sizes.
+"""The one place that validates user input: evaluation points, per-source vectors, sizes, numbers
+and domains.
 
 Every layer that takes points from a user (the solvers in ``physics``, the references, the
-samplers here) calls :func:`as_points`, so the same mistake gets the same message everywhere.
+samplers here) calls :func:`as_points`, and the configuration spec and the point sampler read a
+domain through :func:`as_domain`, so the same mistake gets the same message everywhere.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Sequence
+
 import numpy as np
 
-__all__ = ["as_points", "as_float_array", "check_vectors", "check_positive"]
+__all__ = ["as_points", "as_float_array", "check_vectors", "check_positive", "is_number", "is_int", "as_domain",
+           "domain_text"]
 
 
 def as_float_array(name: str, value, shape_hint: str) -> np.ndarray:
@@ -72,3 +79,41 @@ def check_positive(name: str, array: np.ndarray) -> None:
             f"{name} must be strictly positive; entry {tuple(int(i) for i in bad)} is {array[tuple(bad)]!r}. "
             "Sizes are lengths: give each source a positive extent"
         )
+
+
+def is_number(value) -> bool:
+    """A real number, not a bool (``True`` is an int to Python, never a size or a half-width here)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_int(value) -> bool:
+    """An integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def as_domain(name: str, domain) -> tuple[float, float]:
+    """The domain as floats ``(lo, hi)``, from a half-width h (meaning ``[-h, h]^d``) or a pair
+    ``(lo, hi)`` with ``lo < hi``; ``name`` is the argument that error messages name."""
+    if is_number(domain):
+        half = float(domain)
+        if not math.isfinite(half) or half <= 0:
+            raise ValueError(
+                f"{name} must be a positive half-width h (the domain is [-h, h]^d) or a pair (lo, hi) "
+                f"with lo < hi; got {domain!r}"
+            )
+        return (-half, half)
+    if isinstance(domain, (str, bytes)) or not isinstance(domain, (Sequence, np.ndarray)) or len(domain) != 2:
+        raise ValueError(
+            f"{name} must be a positive half-width h (the domain is [-h, h]^d) or a pair (lo, hi); got {domain!r}"
+        )
+    lo, hi = domain
+    if not (is_number(lo) and is_number(hi)) or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name}=(lo, hi) must hold two finite numbers; got {domain!r}")
+    if not lo < hi:
+        raise ValueError(f"{name}=(lo, hi) needs lo < hi (the domain is [lo, hi]^d); got {domain!r}")
+    return (float(lo), float(hi))
+
+
+def domain_text(domain: tuple[float, float], dim: int) -> str:
+    """``[lo, hi]^dim``, as error messages name a domain."""
+    return f"[{domain[0]:g}, {domain[1]:g}]^{dim}"

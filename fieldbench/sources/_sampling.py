@@ -18,67 +18,26 @@ Conventions shared by every function:
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import numbers
-from collections.abc import Sequence
-
 import numpy as np
 
-from ..families import Family, overlap_table, per_family
+from ..families import overlap_table, per_family
+from ._configuration import ConfigurationSpec
+from ._input_checks import as_domain, domain_text, is_int
 from ._sources import Sources
 
 __all__ = [
-    "ConfigurationSpec",
     "sample_sources",
     "sample_configurations",
     "sample_points",
-    "pairwise_overlaps",
 ]
 
-_OVERLAP_POLICIES = ("none", "allowed", "forced")
-_ASPECTS = ("square", "free")
 _POINT_METHODS = ("uniform", "grid")
 # Candidates drawn per block during rejection sampling. Part of the generator-consumption order:
 # changing it changes which configurations a given seed produces.
 _CHUNK = 32
 
 
-# -- small validators ------------------------------------------------------------------------------
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _normalise_domain(name: str, domain) -> tuple[float, float]:
-    """(lo, hi) from a half-width h (-> [-h, h]) or a (lo, hi) pair."""
-    if _is_number(domain):
-        half = float(domain)
-        if not math.isfinite(half) or half <= 0:
-            raise ValueError(
-                f"{name} must be a positive half-width h (the domain is [-h, h]^d) or a pair (lo, hi) "
-                f"with lo < hi; got {domain!r}"
-            )
-        return (-half, half)
-    if isinstance(domain, (str, bytes)) or not isinstance(domain, (Sequence, np.ndarray)) or len(domain) != 2:
-        raise ValueError(
-            f"{name} must be a positive half-width h (the domain is [-h, h]^d) or a pair (lo, hi); got {domain!r}"
-        )
-    lo, hi = domain
-    if not (_is_number(lo) and _is_number(hi)) or not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"{name}=(lo, hi) must hold two finite numbers; got {domain!r}")
-    if not lo < hi:
-        raise ValueError(f"{name}=(lo, hi) needs lo < hi (the domain is [lo, hi]^d); got {domain!r}")
-    return (float(lo), float(hi))
-
-
-def _domain_text(domain: tuple[float, float], dim: int) -> str:
-    return f"[{domain[0]:g}, {domain[1]:g}]^{dim}"
-
-
+# -- argument checks -------------------------------------------------------------------------------
 def _check_rng(rng) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(
@@ -89,200 +48,9 @@ def _check_rng(rng) -> np.random.Generator:
 
 
 def _check_dim(dim) -> int:
-    if not _is_int(dim) or int(dim) not in (2, 3):
+    if not is_int(dim) or int(dim) not in (2, 3):
         raise ValueError(f"dim must be 2 (discs, prisms) or 3 (cuboids, spheres); got {dim!r}")
     return int(dim)
-
-
-# -- exact overlap tests ---------------------------------------------------------------------------
-def pairwise_overlaps(sources: Sources) -> np.ndarray:
-    """Symmetric (K, K) bool: whether the interiors of sources i and j intersect (diagonal False).
-
-    Exact for every family pair (each family's ``overlaps``, ``fieldbench.families``: disc/sphere:
-    distance of centres < r1 + r2; prism/cuboid: the axis-aligned open intervals overlap on every
-    axis; round with box: distance from the round centre to the box < r). Touching sources do not
-    overlap.
-    """
-    if not isinstance(sources, Sources):
-        raise TypeError(f"sources must be a fieldbench.Sources; got {type(sources).__name__}")
-    family = np.asarray(sources.family)
-    centers = np.asarray(sources.centers, dtype=np.float64)
-    sizes = np.asarray(sources.sizes, dtype=np.float64)
-    table = overlap_table(family, centers, sizes, family, centers, sizes)
-    np.fill_diagonal(table, False)
-    return table
-
-
-# -- the specification -----------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class ConfigurationSpec:
-    """How to draw the sources of one sample (validated on construction).
-
-    After construction every field holds its canonical form (shown in brackets), so two specs that
-    describe the same distribution compare equal.
-
-    Attributes:
-      families: family names or :class:`Family` members, e.g. ``("disc",)`` or ``("disc", "prism")``
-        [tuple of Family]. A single name is accepted. All must share one dimension. With several,
-        each source's family is drawn uniformly from the tuple.
-      sources: the number of sources K, or an inclusive range ``(k_min, k_max)`` drawn uniformly per
-        sample [``(k_min, k_max)``; use ``spec.sources[1]`` as ``SourceBatch.pad(max_sources=...)``].
-      domain: half-width h of the centre domain ``[-h, h]^d``, or a pair ``(lo, hi)`` for
-        ``[lo, hi]^d`` [``(lo, hi)``]. Centres are uniform in the domain; with ``overlap="none"``
-        sources are placed one after another, each candidate (family, size and centre together)
-        drawn afresh until it clears those already placed, so dense requests favour smaller sizes;
-        see ``overlap`` for "forced". Sources may stick out of the domain; only centres are bounded.
-      centres: ``"uniform"`` (default: uniform in the domain) or ``"normal"`` (each coordinate
-        normal with the domain's midpoint as mean and a sixth of its width as standard deviation,
-        so [-3, 3] gives N(0, 1), as in the paper's public code; centres then may leave the domain).
-        With ``overlap="forced"`` only the first source of a sample follows it.
-      size: the RADIUS range of discs/spheres and the FULL side-length range of prisms/cuboids,
-        ``(lo, hi)`` with ``0 < lo <= hi``, or one number for a fixed size [``(lo, hi)``]. Sizes are
-        uniform in the range. With mixed families the same range applies to each family in its own
-        meaning (radius or side).
-      aspect: ``"free"`` (default; each side of a prism/cuboid drawn independently) or ``"square"``
-        (all sides equal, one draw: squares and cubes). Ignored by discs and spheres.
-      magnetisation: standard deviation of each magnetisation component; components are normal
-        with mean 0 (default 1.0: standard normal, as in the paper), in A/m.
-      overlap: ``"none"`` (no two sources overlap; rejection sampling), ``"allowed"`` (independent
-        placement) or ``"forced"`` (every source overlaps at least one other: each new source is
-        placed overlapping a uniformly chosen, already placed one, its centre uniform over the part
-        of the domain where it would overlap it; needs K >= 2).
-      max_attempts: for ``"none"`` and ``"forced"``, candidate draws allowed per source before the
-        sample is restarted from scratch.
-      max_restarts: restarts allowed per sample before :func:`sample_sources` gives up with a
-        ValueError saying what to change.
-    """
-
-    families: tuple = ("disc",)
-    sources: int | tuple[int, int] = 1
-    domain: float | tuple[float, float] = 1.0
-    size: float | tuple[float, float] = (0.1, 0.3)
-    aspect: str = "free"
-    magnetisation: float = 1.0
-    overlap: str = "none"
-    max_attempts: int = 1000
-    max_restarts: int = 100
-    centres: str = "uniform"
-
-    def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
-
-        # families
-        families = self.families
-        if isinstance(families, (str, Family, int, np.integer)):
-            families = (families,)
-        try:
-            families = tuple(Family.parse(f) for f in families)
-        except TypeError:
-            raise ValueError(f"families must be a tuple of family names, e.g. ('disc',) or ('disc', 'prism'); "
-                             f"got {self.families!r}") from None
-        if not families:
-            raise ValueError("families is empty; name at least one family, e.g. families=('disc',)")
-        if len(set(families)) != len(families):
-            raise ValueError(f"families lists a family twice ({[f.name.lower() for f in families]}); "
-                             "name each family once (mixed families are drawn uniformly)")
-        if len({f.dim for f in families}) > 1:
-            raise ValueError(
-                f"families mixes 2D and 3D families ({', '.join(f.name.lower() for f in families)}); "
-                "use discs/prisms (2D) or cuboids/spheres (3D), not both"
-            )
-        set_("families", families)
-        dim = families[0].dim
-
-        # sources
-        count = self.sources
-        if _is_int(count):
-            count = (int(count), int(count))
-        elif (isinstance(count, (Sequence, np.ndarray)) and not isinstance(count, (str, bytes))
-              and len(count) == 2 and all(_is_int(c) for c in count)):
-            count = (int(count[0]), int(count[1]))
-        else:
-            raise ValueError("sources must be an int K or an inclusive range (k_min, k_max) of ints; "
-                             f"got {self.sources!r}")
-        if count[0] < 1 or count[0] > count[1]:
-            raise ValueError(f"sources=(k_min, k_max) needs 1 <= k_min <= k_max; got {self.sources!r}")
-        set_("sources", count)
-
-        # domain
-        set_("domain", _normalise_domain("domain", self.domain))
-
-        # size
-        size = self.size
-        if _is_number(size):
-            size = (size, size)
-        if (isinstance(size, (str, bytes)) or not isinstance(size, (Sequence, np.ndarray)) or len(size) != 2
-                or not all(_is_number(s) and math.isfinite(s) for s in size)):
-            raise ValueError(
-                "size must be a range (lo, hi) of finite numbers (radius for discs/spheres, full side for "
-                f"prisms/cuboids) or one number for a fixed size; got {self.size!r}"
-            )
-        lo, hi = float(size[0]), float(size[1])
-        if not 0 < lo <= hi:
-            raise ValueError(f"size=(lo, hi) needs 0 < lo <= hi (lo == hi fixes the size); got {self.size!r}")
-        set_("size", (lo, hi))
-
-        # policies and scalars
-        if self.aspect not in _ASPECTS:
-            raise ValueError("aspect must be 'free' (independent sides) or 'square' (equal sides); "
-                             f"got {self.aspect!r}")
-        if self.centres not in ("uniform", "normal"):
-            raise ValueError(f"centres must be 'uniform' or 'normal'; got {self.centres!r}")
-        if self.overlap not in _OVERLAP_POLICIES:
-            raise ValueError(f"overlap must be one of {', '.join(map(repr, _OVERLAP_POLICIES))}; got {self.overlap!r}")
-        if not _is_number(self.magnetisation) or not math.isfinite(self.magnetisation) or self.magnetisation <= 0:
-            raise ValueError(
-                "magnetisation is the standard deviation of each magnetisation component and must be a "
-                f"positive number (1.0 = standard normal); got {self.magnetisation!r}"
-            )
-        set_("magnetisation", float(self.magnetisation))
-        for name in ("max_attempts", "max_restarts"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
-            set_(name, int(value))
-
-        if self.overlap == "forced" and count[0] < 2:
-            raise ValueError(
-                f"overlap='forced' needs at least 2 sources per sample (a lone source overlaps nothing), "
-                f"but sources={self.sources!r} can draw K = {count[0]}; use k_min >= 2, e.g. "
-                f"sources=(2, {max(2, count[1])}), or overlap='allowed'"
-            )
-        if self.overlap == "none":
-            self._check_room(dim)
-
-    def _check_room(self, dim: int) -> None:
-        """Raise if k_max non-overlapping sources obviously cannot have their centres in the domain.
-
-        Shrink every source to its smallest allowed shape (ball of radius lo, or cube of side lo),
-        keeping its centre: the shrunk shapes stay disjoint and lie in the domain grown by their
-        half extent, so k_max times the smallest shrunk measure cannot exceed that grown measure.
-        """
-        k_max = self.sources[1]
-        lo = self.size[0]
-        width = self.domain[1] - self.domain[0]
-        measures, extents = [], []
-        for family in self.families:
-            shape = family.definition
-            smallest = shape.sizes_from_draws(np.full((1, dim), lo), "square")
-            measures.append(float(shape.measure(smallest)[0]))
-            extents.append(shape.half_extent_of_size(lo))
-        needed = k_max * min(measures)
-        room = (width + 2 * max(extents)) ** dim
-        if needed > room:
-            word = "area" if dim == 2 else "volume"
-            names = "/".join(f.name.lower() for f in self.families)
-            raise ValueError(
-                f"overlap='none' cannot fit {k_max} non-overlapping {names} sources with centres in "
-                f"{_domain_text(self.domain, dim)}: even at the smallest size ({lo:g}) they need a total {word} "
-                f"of {needed:.4g}, but the domain grown by the source extent offers only {room:.4g}. "
-                "Reduce sources, reduce size, enlarge domain, or use overlap='allowed'"
-            )
-
-    @property
-    def dim(self) -> int:
-        """Spatial dimension of the sampled sources (2 or 3)."""
-        return self.families[0].dim
 
 
 # -- sampling sources ------------------------------------------------------------------------------
@@ -327,7 +95,7 @@ def _not_placed_error(spec: ConfigurationSpec, count: int, best: int) -> ValueEr
         what = f"{count} sources that each overlap another"
     return ValueError(
         f"could not place {what} ({'/'.join(f.name.lower() for f in spec.families)}, size {spec.size}) with "
-        f"centres in {_domain_text(spec.domain, spec.dim)} after {spec.max_restarts} restart(s) of up to "
+        f"centres in {domain_text(spec.domain, spec.dim)} after {spec.max_restarts} restart(s) of up to "
         f"{spec.max_attempts} attempts per source (at most {best} placed); {advice}"
     )
 
@@ -447,7 +215,7 @@ def sample_configurations(spec: ConfigurationSpec, count: int, rng: np.random.Ge
     reproducible from the seed; for samples reproducible on their own, give each its own generator
     (e.g. ``rng.spawn(count)``).
     """
-    if not _is_int(count) or count < 0:
+    if not is_int(count) or count < 0:
         raise ValueError(f"count must be a non-negative int (the number of samples); got {count!r}")
     if not isinstance(spec, ConfigurationSpec):
         raise TypeError(f"spec must be a ConfigurationSpec; got {type(spec).__name__}")
@@ -503,10 +271,10 @@ def sample_points(
     in draw order.
     """
     dim = _check_dim(dim)
-    if not _is_int(count) or count < 0:
+    if not is_int(count) or count < 0:
         raise ValueError(f"count must be a non-negative int (the number of points); got {count!r}")
     count = int(count)
-    lo, hi = _normalise_domain("domain", domain)
+    lo, hi = as_domain("domain", domain)
     if method not in _POINT_METHODS:
         raise ValueError(f"method must be 'uniform' or 'grid'; got {method!r}")
     if exclude is not None:
@@ -545,7 +313,7 @@ def sample_points(
         if drawn >= budget:
             raise ValueError(
                 f"could only find {keep.shape[0]} of {count} points outside the excluded sources after {drawn} draws "
-                f"in {_domain_text((lo, hi), dim)}: the sources cover (almost) all of the domain; enlarge the domain "
+                f"in {domain_text((lo, hi), dim)}: the sources cover (almost) all of the domain; enlarge the domain "
                 "or exclude fewer/smaller sources"
             )
         missing = count - keep.shape[0]
