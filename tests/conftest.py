@@ -1,4 +1,5 @@
-"""Fixtures shared by the test files: small generated datasets and seeded random generators."""
+"""Fixtures shared by the test files: small generated datasets, the standard mini datasets and seeded
+random generators."""
 
 from __future__ import annotations
 
@@ -8,25 +9,43 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fieldbench.datasets import dataset_spec
 from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
 from fieldbench.sources import ConfigurationSpec
+
+MINIS = ("circles2d-mini", "prisms2d-mini")
 
 
 @pytest.fixture(scope="session")
 def make_dataset(tmp_path_factory) -> Callable[..., Path]:
-    """``make_dataset(name, splits, root=None)``: generate the dataset ``name`` of ``splits``
-    (split name -> :class:`SplitSpec`) with Dask's synchronous scheduler (no thread pool to start
-    for a few shards) into ``root / name`` (default: a fresh temporary folder) and return its folder.
+    """``make_dataset(name, splits, root=None, *, with_card=False)``: generate the dataset ``name`` of
+    ``splits`` (split name -> :class:`SplitSpec`) with Dask's synchronous scheduler (no thread pool to
+    start for a few shards) into ``root / name`` (default: a fresh temporary folder) and return its
+    folder, or ``(folder, card)`` with ``with_card=True`` (the :class:`DatasetCard` ``generate`` returned).
 
     Session-scoped so module-scoped fixtures can use it; it keeps no state, so every call generates
     what it is asked for (share a dataset through a module-scoped fixture of the test file)."""
 
-    def make(name: str, splits: dict[str, SplitSpec], root: Path | None = None) -> Path:
+    def make(name: str, splits: dict[str, SplitSpec], root: Path | None = None, *, with_card: bool = False):
         target = Path(root if root is not None else tmp_path_factory.mktemp(name)) / name
-        generate(DatasetSpec(name, splits), str(target), scheduler="sync")
-        return target
+        card = generate(DatasetSpec(name, splits), str(target), scheduler="sync")
+        return (target, card) if with_card else target
 
     return make
+
+
+@pytest.fixture(scope="session")
+def standard_minis(tmp_path_factory) -> dict[str, Path]:
+    """circles2d-mini and prisms2d-mini (name -> folder), generated once per session from their
+    registered specs with ``generate``'s default scheduler, as ``fieldbench datasets build`` does.
+
+    Shared by several test files: tests must not modify these folders (copy one to change it)."""
+    root = tmp_path_factory.mktemp("standard-minis")
+    out = {}
+    for name in MINIS:
+        generate(dataset_spec(name), str(root / name))
+        out[name] = root / name
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -44,20 +44,9 @@ def isolated_settings(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    """Fresh local builds of the mini datasets (made once, with the current code)."""
-    root = tmp_path_factory.mktemp("builds")
-    out = {}
-    for name in MINIS:
-        generate(dataset_spec(name), str(root / name))
-        out[name] = root / name
-    return out
-
-
-@pytest.fixture(scope="module")
-def mirror_dir(builds, tmp_path_factory):
+def mirror_dir(standard_minis, tmp_path_factory):
     to = tmp_path_factory.mktemp("mirror")
-    lines = publish(NAME, to, source=builds[NAME])
+    lines = publish(NAME, to, source=standard_minis[NAME])
     assert lines[0].startswith(f"{NAME}/card.json sha256:")
     assert len(lines) == 1 + len(registry_entries(NAME)["files"])
     return to
@@ -327,9 +316,9 @@ def _rewrite_shard_file(dataset: Path, relative: str, table, **parquet_options) 
     shutil.rmtree(dataset / relative.split("/")[0] / "_manifest")
 
 
-def test_verify_catches_a_tampered_file(builds, tmp_path):
+def test_verify_catches_a_tampered_file(standard_minis, tmp_path):
     dataset = tmp_path / NAME
-    shutil.copytree(builds[NAME], dataset)
+    shutil.copytree(standard_minis[NAME], dataset)
     assert verify(dataset).ok
     flip_byte(dataset / "train" / "sources" / "part-00000.parquet")
     report = verify(dataset)
@@ -338,9 +327,9 @@ def test_verify_catches_a_tampered_file(builds, tmp_path):
     assert "train/sources/part-00000.parquet" in str(report)
 
 
-def test_verify_catches_a_manifest_disagreeing_with_the_card(builds, tmp_path):
+def test_verify_catches_a_manifest_disagreeing_with_the_card(standard_minis, tmp_path):
     dataset = tmp_path / NAME
-    shutil.copytree(builds[NAME], dataset)
+    shutil.copytree(standard_minis[NAME], dataset)
     manifest = dataset / "val" / "_manifest" / "part-00000.json"
     data = json.loads(manifest.read_text())
     data["points"] += 1
@@ -349,17 +338,17 @@ def test_verify_catches_a_manifest_disagreeing_with_the_card(builds, tmp_path):
     assert not report.ok and any("_manifest" in p for p in report.problems), str(report)
 
 
-def test_verify_compares_content_with_the_registry(builds, tmp_path):
+def test_verify_compares_content_with_the_registry(standard_minis, tmp_path):
     relative = "test-single/points/part-00000.parquet"
     # Same content written differently (another codec): not byte-identical, but equivalent.
     same = tmp_path / "same"
-    shutil.copytree(builds[NAME], same)
+    shutil.copytree(standard_minis[NAME], same)
     _rewrite_shard_file(same, relative, pq.read_table(same / relative), compression="zstd")
     report = verify(same)
     assert report.ok and report.registry == "equivalent", str(report)
     # Altered values with a self-consistent card: only the registry's fingerprints catch it.
     altered = tmp_path / "altered"
-    shutil.copytree(builds[NAME], altered)
+    shutil.copytree(standard_minis[NAME], altered)
     table = pq.read_table(altered / relative)
     phi = table.column("phi").to_numpy() * 1.001
     _rewrite_shard_file(altered, relative, table.set_column(table.schema.get_field_index("phi"), "phi",
@@ -418,16 +407,16 @@ def test_registry_covers_every_standard_dataset():
 
 
 @pytest.mark.parametrize("name", MINIS)
-def test_registry_matches_a_fresh_build(builds, name):
+def test_registry_matches_a_fresh_build(standard_minis, name):
     """The registered fingerprints are what the current code generates (else: re-register)."""
-    card = json.loads((builds[name] / "card.json").read_text())
+    card = json.loads((standard_minis[name] / "card.json").read_text())
     entries = registry_entries(name)
     fix = f"the registry is stale: run `fieldbench datasets build {name}`"
     for split_name, split in entries["splits"].items():
         built = {s["index"]: s for s in card["splits"][split_name]["shards"]}
         for shard in split["shards"]:
             assert built[shard["index"]]["fingerprint"] == shard["fingerprint"], fix
-    assert verify(builds[name]).registry in ("identical", "equivalent")
+    assert verify(standard_minis[name]).registry in ("identical", "equivalent")
 
 
 def test_stale_registry_is_reported(tmp_path, monkeypatch):
@@ -455,13 +444,13 @@ def _rewrite_values(dataset: Path, relative: str, change) -> None:
     _rewrite_shard_file(dataset, relative, table)
 
 
-def test_values_moved_between_points_or_changed_beyond_rounding_fail(builds, tmp_path):
+def test_values_moved_between_points_or_changed_beyond_rounding_fail(standard_minis, tmp_path):
     """Column sums (the old check) cannot see a shuffle of phi and H across the points of a shard, nor
     one value moved by a few float32 steps; the registry's elementwise check fails both."""
     relative = "test-single/points/part-00000.parquet"
-    order = np.random.default_rng(1).permutation(pq.read_table(builds[NAME] / relative).num_rows)
+    order = np.random.default_rng(1).permutation(pq.read_table(standard_minis[NAME] / relative).num_rows)
     shuffled = tmp_path / "shuffled"
-    shutil.copytree(builds[NAME], shuffled)
+    shutil.copytree(standard_minis[NAME], shuffled)
     _rewrite_values(shuffled, relative, lambda name, values: values[order])
     assert verify(shuffled, against=False).ok  # self-consistent: only the registry can tell
     report = verify(shuffled)
@@ -475,7 +464,7 @@ def test_values_moved_between_points_or_changed_beyond_rounding_fail(builds, tmp
         return values
 
     beyond = tmp_path / "beyond"
-    shutil.copytree(builds[NAME], beyond)
+    shutil.copytree(standard_minis[NAME], beyond)
     _rewrite_values(beyond, relative, lambda name, values: nudge(name, values, 8))
     report = verify(beyond)
     assert not report.ok and any("['h_y']" in p for p in report.problems), str(report)
@@ -483,21 +472,21 @@ def test_values_moved_between_points_or_changed_beyond_rounding_fail(builds, tmp
     # With a reference copy (itself identical to the registry), values are judged elementwise:
     # one float32 step is rounding, 8 are a change, and a shuffle is caught with the row named.
     within = tmp_path / "within"
-    shutil.copytree(builds[NAME], within)
+    shutil.copytree(standard_minis[NAME], within)
     _rewrite_values(within, relative, lambda name, values: nudge(name, values, 1))
     assert not verify(within).ok  # no reference: the registry holds hashes, not values
-    report = verify(within, reference=builds[NAME])
+    report = verify(within, reference=standard_minis[NAME])
     assert report.ok and report.registry == "close", str(report)
-    report = verify(beyond, reference=builds[NAME])
+    report = verify(beyond, reference=standard_minis[NAME])
     assert not report.ok and any("'h_y'" in p and "row 321" in p for p in report.problems), str(report)
-    report = verify(shuffled, reference=builds[NAME])
+    report = verify(shuffled, reference=standard_minis[NAME])
     assert not report.ok and sum("differs from the reference copy" in p for p in report.problems) == 3
     # The reference must itself be an exact copy of the registered dataset.
     report = verify(within, reference=beyond)
     assert not report.ok and any("not an exact copy" in p for p in report.problems), str(report)
 
 
-def test_an_old_format_registry_entry_is_refused_in_one_line_and_migrated(builds, tmp_path, monkeypatch):
+def test_an_old_format_registry_entry_is_refused_in_one_line_and_migrated(standard_minis, tmp_path, monkeypatch):
     registry = tmp_path / "registry"
     shutil.copytree(Path(__file__).resolve().parents[1] / "datasets", registry)
     data = json.loads((registry / "registry.json").read_text())
@@ -516,21 +505,21 @@ def test_an_old_format_registry_entry_is_refused_in_one_line_and_migrated(builds
         message = str(caught.value)
         assert "\n" not in message and "fingerprint version 1" in message
         assert f"fieldbench datasets register {NAME} DATASET_DIR" in message
-    report = verify(builds[NAME])
+    report = verify(standard_minis[NAME])
     assert not report.ok and any("fingerprint version 1" in p for p in report.problems)
     # The command it names re-registers from an existing copy, without regenerating anything.
     from typer.testing import CliRunner
 
     from fieldbench.cli._app import app
 
-    result = CliRunner().invoke(app, ["datasets", "register", NAME, str(builds[NAME])])
+    result = CliRunner().invoke(app, ["datasets", "register", NAME, str(standard_minis[NAME])])
     assert result.exit_code == 0, result.output
     assert f"registered {NAME}:" in result.output and "same files as before" in " ".join(result.output.split())
     migrated = json.loads((registry / "registry.json").read_text())
     assert migrated["registry_version"] == 2
     assert migrated["datasets"][NAME]["splits"] == current["splits"]
     assert migrated["datasets"][NAME]["content_sha256"] == current["content_sha256"]
-    assert verify(builds[NAME]).ok
+    assert verify(standard_minis[NAME]).ok
 
 
 # ------------------------------------------------------------------------------------------- (i) cached copies
@@ -687,14 +676,14 @@ def test_a_download_killed_midway_leaves_nothing_among_the_data(mirror_dir, tmp_
 
 # ------------------------------------------------------------------------------------------- (k) damaged JSON
 
-def test_damaged_json_files_are_named_with_their_fix(builds, tmp_path, monkeypatch):
+def test_damaged_json_files_are_named_with_their_fix(standard_minis, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from fieldbench.cli._app import app
     from fieldbench.datasets import load
 
     dataset = tmp_path / NAME
-    shutil.copytree(builds[NAME], dataset)
+    shutil.copytree(standard_minis[NAME], dataset)
     (dataset / "card.json").write_text('{"format": "fieldbench-dataset", "spe')
     with pytest.raises(ValueError) as caught:
         load(str(dataset), "train")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import PNG_SIGNATURE
 
 from fieldbench._config import in_ci
 from fieldbench.leaderboard import load_records, record_digest, record_path, render, submit, verify_records
@@ -249,7 +250,7 @@ def test_the_board_draws_scaling_curves_like_the_scaling_command(tmp_path, monke
     assert title is None and len(result.rows) == len(rows)
     assert math.isnan(result.rows[-1].seconds) and result.slope("exact") == pytest.approx(2.0)
     assert _render._plot_scaling(records, tmp_path / "scaling.png")
-    assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "scaling.png").read_bytes().startswith(PNG_SIGNATURE)
     assert not _render._plot_scaling(records[2:], tmp_path / "none.png") and not (tmp_path / "none.png").exists()
 
 
@@ -279,7 +280,7 @@ def test_rendered_page_works_in_a_real_browser(records, tmp_path):
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] >= 1000 and np.std(pixels) > 0.05  # a rendered page, not a blank one
     for image in (out / "plots").glob("*.png"):
-        assert image.read_bytes()[:4] == b"\x89PNG"
+        assert image.read_bytes().startswith(PNG_SIGNATURE)
 
 
 def test_committed_records_are_valid():

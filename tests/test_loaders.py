@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fieldbench.datasets import DatasetHandle, SplitData, iter_batches, load, open_dataset
-from fieldbench.pipeline import DatasetSpec, SplitSpec, generate
+from fieldbench.pipeline import SplitSpec
 from fieldbench.sources import ConfigurationSpec, Family, Sources
 
 KEYS = ("family", "centers", "magnetisations", "sizes", "mask", "points", "phi", "field")
@@ -23,16 +23,14 @@ SAMPLES, SHARD, POINTS, MAX_SOURCES = 50, 8, 12, 4  # 7 shards: six of 8 samples
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
+def dataset(make_dataset) -> Path:
+    # Discs and prisms mixed, hence a ConfigurationSpec rather than the disc_configuration fixture.
     configuration = ConfigurationSpec(families=("disc", "prism"), sources=(1, MAX_SOURCES), domain=2.0,
                                       size=(0.1, 0.3), overlap="none")
-    spec = DatasetSpec("loader-test", {
+    return make_dataset("loader-test", {
         "train": SplitSpec(configuration, samples=SAMPLES, points=POINTS, seed=21, shard_size=SHARD),
         "test": SplitSpec(configuration, samples=16, points=POINTS, seed=22, shard_size=SHARD),
     })
-    root = tmp_path_factory.mktemp("loaders") / "loader-test"
-    generate(spec, str(root), scheduler="sync")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,9 @@ PART = re.compile(r"^part-\d{5}\.(parquet|json)$")
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def disc_configuration(**overrides) -> ConfigurationSpec:
+# Plain functions, not conftest's fixtures: module-level specs use them at import, and many tests build
+# variants (another seed, shard size, family) to generate with a given scheduler, in a child process or twice.
+def small_configuration(**overrides) -> ConfigurationSpec:
     options = dict(families=("disc",), sources=(2, 4), domain=2.0, size=(0.2, 0.4), overlap="none")
     options.update(overrides)
     return ConfigurationSpec(**options)
@@ -53,8 +55,8 @@ def small_spec(name: str = "small", *, seed: int = 11, samples: int = 23, shard_
                points: int = 32, test_points: int = 16) -> DatasetSpec:
     """Two splits with uneven last shards: train 23 samples in shards of 5, test 7 in shards of 3."""
     return DatasetSpec(name, {
-        "train": SplitSpec(disc_configuration(), samples=samples, points=points, seed=seed, shard_size=shard_size),
-        "test": SplitSpec(disc_configuration(families=("disc", "prism"), sources=(1, 3)), samples=7,
+        "train": SplitSpec(small_configuration(), samples=samples, points=points, seed=seed, shard_size=shard_size),
+        "test": SplitSpec(small_configuration(families=("disc", "prism"), sources=(1, 3)), samples=7,
                           points=test_points, seed=seed + 1, shard_size=3),
     })
 
@@ -116,11 +118,12 @@ def assert_within_one_float32_ulp(stored: np.ndarray, exact: np.ndarray) -> None
 
 
 @pytest.fixture(scope="session")
-def reference(tmp_path_factory) -> tuple[DatasetSpec, Path, dict]:
-    """``small_spec()`` generated once with the sync scheduler (tests must not modify it: copy it)."""
-    root = tmp_path_factory.mktemp("reference") / "small"
+def reference(make_dataset) -> tuple[DatasetSpec, Path, DatasetCard]:
+    """``small_spec()`` generated once with the sync scheduler, and the card ``generate`` returned
+    (tests must not modify it: copy it)."""
     spec = small_spec()
-    return spec, root, generate(spec, str(root), scheduler="sync")
+    root, card = make_dataset(spec.name, spec.splits, with_card=True)
+    return spec, root, card
 
 
 def copy_of(reference, tmp_path: Path) -> Path:
@@ -130,15 +133,11 @@ def copy_of(reference, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def minis(tmp_path_factory) -> dict[str, tuple[DatasetSpec, Path]]:
-    """circles2d-mini and prisms2d-mini, generated once for the whole session."""
-    root = tmp_path_factory.mktemp("minis")
-    out = {}
-    for name in ("circles2d-mini", "prisms2d-mini"):
-        spec = DatasetSpec.from_dict(json.loads((REPO / "datasets" / f"{name}.json").read_text()))
-        generate(spec, str(root / name))
-        out[name] = (spec, root / name)
-    return out
+def minis(standard_minis) -> dict[str, tuple[DatasetSpec, Path]]:
+    """circles2d-mini and prisms2d-mini (shared: do not modify), each with its spec read from its
+    file in datasets/ (not through the registry code, so the tests check that code too)."""
+    return {name: (DatasetSpec.from_dict(json.loads((REPO / "datasets" / f"{name}.json").read_text())), root)
+            for name, root in standard_minis.items()}
 
 
 # -- 1. determinism --------------------------------------------------------------------------------
@@ -238,7 +237,7 @@ def test_standard_minis_store_the_exact_field_rounded_to_float32(minis, name):
 
 # -- 3. a run killed at a random moment resumes with nothing lost or duplicated ------------------------
 INTERRUPT_SPEC = DatasetSpec("interrupted", {
-    "train": SplitSpec(disc_configuration(), samples=320, points=4096, seed=5, shard_size=8),  # 40 shards
+    "train": SplitSpec(small_configuration(), samples=320, points=4096, seed=5, shard_size=8),  # 40 shards
 })
 
 
@@ -532,7 +531,7 @@ def test_refuses_to_overwrite_a_different_dataset(tmp_path, reference):
     again = generate(spec, str(root), scheduler="sync")
     assert again.splits == card.splits and file_ids(root, "train", 0) == ids
     # Adding a split to a dataset is fine; the finished ones are kept as they are.
-    extra = SplitSpec(disc_configuration(), samples=3, points=8, seed=99)
+    extra = SplitSpec(small_configuration(), samples=3, points=8, seed=99)
     grown = DatasetSpec(spec.name, {**spec.splits, "extra": extra})
     bigger = generate(grown, str(root), splits=["extra"], scheduler="sync")
     assert set(bigger.splits) == {"train", "test", "extra"} and file_ids(root, "train", 0) == ids
@@ -658,18 +657,18 @@ def test_standard_splits_share_no_configuration(minis, name):
      r"configuration must be a fieldbench\.sources\.ConfigurationSpec"),
 ])
 def test_split_spec_validation(overrides, error, message):
-    options = dict(configuration=disc_configuration(), samples=4, points=16)
+    options = dict(configuration=small_configuration(), samples=4, points=16)
     options.update(overrides)
     with pytest.raises(error, match=message):
         SplitSpec(**options)
 
 
 def test_grid_split_accepts_perfect_squares():
-    assert SplitSpec(disc_configuration(), samples=2, points=16, point_method="grid").points == 16
+    assert SplitSpec(small_configuration(), samples=2, points=16, point_method="grid").points == 16
 
 
 def test_dataset_spec_validation_and_round_trip():
-    split = SplitSpec(disc_configuration(), samples=4, points=16, seed=1)
+    split = SplitSpec(small_configuration(), samples=4, points=16, seed=1)
     with pytest.raises(ValueError, match=r"every split needs its own seed .*'a': 1, 'b': 1"):
         DatasetSpec("dup", {"a": split, "b": split})
     with pytest.raises(ValueError, match="at least one split"):
@@ -708,7 +707,7 @@ def test_dataset_spec_validation_and_round_trip():
 
 
 def test_shard_ranges_tile_the_split():
-    split = SplitSpec(disc_configuration(), samples=23, points=4, shard_size=5)
+    split = SplitSpec(small_configuration(), samples=23, points=4, shard_size=5)
     assert split.shards == math.ceil(23 / 5) == 5
     covered = [i for index in range(split.shards) for i in split.shard_range(index)]
     assert covered == list(range(23))
@@ -815,7 +814,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.timeout(300)
 def test_processes_scheduler_workers_die_with_a_killed_parent(tmp_path):
     spec = DatasetSpec("orphans", {
-        "train": SplitSpec(disc_configuration(), samples=160, points=4096, seed=5, shard_size=16),  # 10 shards
+        "train": SplitSpec(small_configuration(), samples=160, points=4096, seed=5, shard_size=16),  # 10 shards
     })
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(spec.to_json())

@@ -13,11 +13,10 @@ import time
 
 import numpy as np
 import pytest
+from _helpers import PNG_SIGNATURE
 
 from fieldbench.evaluation import ScalingResult, scaling, scaling_configuration, scaling_predictors
 from fieldbench.models import ExactPredictor, Predictor, build_model
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class SleepyPredictor(Predictor):
