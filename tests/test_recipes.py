@@ -20,6 +20,7 @@ import pytest
 from fieldbench.datasets import load
 from fieldbench.evaluation import evaluate
 from fieldbench.models import (
+    DATASET_OVERRIDES,
     RECIPES,
     FitConfig,
     TrainConfig,
@@ -260,3 +261,10 @@ def test_the_joint_fine_tune_trains_the_basis_and_keeps_the_architecture(few, tm
     assert meta["training"]["joint_epochs"] == 3 and meta["training"]["near_weight"] == 4.0
     val = evaluate(model, str(few), "val")
     assert val.phi_error == pytest.approx(meta["validation"]["phi_error"], rel=0.35)
+
+
+def test_dataset_overrides_refine_a_recipe_only_on_their_dataset():
+    assert recipe_config("fc-ilr", "prisms2d").ridge == DATASET_OVERRIDES[("fc-ilr", "prisms2d")]["ridge"] == 1e-4
+    assert recipe_config("fc-ilr", "circles2d").ridge == FitConfig.ridge  # circles2d's checkpoints stay reproducible
+    assert recipe_config("fc-ilr", "prisms2d", ridge=1e-6).ridge == 1e-6  # an explicit option still wins
+    assert recipe_config("fc-ilr", "prisms2d").epochs == RECIPES["fc-ilr"][1]["epochs"]  # the rest is the model's

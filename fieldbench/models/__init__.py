@@ -13,12 +13,12 @@ from ._protocol import LinearBasisModel, Predictor, SourceFieldModel, feature_co
 from ._reference import ExactPredictor, FMMPredictor
 from ._registry import (build_model, build_reference, load_checkpoint, load_predictor, model_class, model_names,
                         save_checkpoint)
-from ._recipes import RECIPES, recipe_config, recipe_name, run_recipe
+from ._recipes import DATASET_OVERRIDES, RECIPES, recipe_config, recipe_name, run_recipe
 from ._train import TrainConfig, TrainResult, train
 
 __all__ = [
     "ExactPredictor", "FCILR", "FCINR", "FMMPredictor", "FitConfig", "FitResult", "MagnetisationLinearHypernet",
-    "RECIPES", "TrainingPlan", "fit", "plan_training", "recipe_config", "recipe_name", "run_recipe",
+    "DATASET_OVERRIDES", "RECIPES", "TrainingPlan", "fit", "plan_training", "recipe_config", "recipe_name", "run_recipe",
     "FourierHypernetwork", "LinearBasisModel", "LinearModel", "PRESETS", "Predictor", "SourceFieldModel",
     "TrainConfig", "TrainResult", "build_model", "build_reference", "feature_count", "load_checkpoint",
     "load_predictor", "model_class", "model_names", "save_checkpoint", "source_features", "train",
