@@ -18,7 +18,8 @@ from ._train import TrainConfig, TrainResult, train
 
 __all__ = [
     "ExactPredictor", "FCILR", "FCINR", "FMMPredictor", "FitConfig", "FitResult", "MagnetisationLinearHypernet",
-    "DATASET_OVERRIDES", "RECIPES", "TrainingPlan", "fit", "plan_training", "recipe_config", "recipe_name", "run_recipe",
+    "DATASET_OVERRIDES", "RECIPES", "TrainingPlan", "fit", "plan_training", "recipe_config", "recipe_name",
+    "run_recipe",
     "FourierHypernetwork", "LinearBasisModel", "LinearModel", "PRESETS", "Predictor", "SourceFieldModel",
     "TrainConfig", "TrainResult", "build_model", "build_reference", "feature_count", "load_checkpoint",
     "load_predictor", "model_class", "model_names", "save_checkpoint", "source_features", "train",
