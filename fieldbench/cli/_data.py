@@ -82,7 +82,7 @@ def datasets_get(
                                                 "NAME[@REV]; '' for none (else $FIELDBENCH_MIRROR or the config "
                                                 "file)."),
     cache_dir: Path = typer.Option(None, help="Cache root (else $FIELDBENCH_CACHE or the OS cache folder)."),
-    rebuild: bool = typer.Option(True, help="Rebuild locally (and verify) when no mirror is reachable."),
+    rebuild: bool = typer.Option(True, help="Rebuild locally (and verify) when no mirror can provide it."),
     full_check: bool = typer.Option(False, help="Re-hash every file of a cached copy and check it against the "
                                                 "registry again (by default only files whose stamp changed)."),
 ) -> None:
