@@ -6,7 +6,10 @@ Environment variables (README.md, "Configuration", lists them for users):
 ``FIELDBENCH_REGISTRY``    folder of the standard dataset specs and ``registry.json`` (default: the
                            checkout's ``datasets/``)
 ``FIELDBENCH_CACHE``       cache root for downloaded or rebuilt datasets (default: the OS cache folder)
-``FIELDBENCH_MIRROR``      mirror base URL for ``get``; set but empty: no mirror, never the network
+``FIELDBENCH_MIRROR``      mirrors for ``get`` and ``fetch_checkpoint``, tried in order (separated by
+                           spaces or commas); set but empty: no mirror, never the network
+``HF_ENDPOINT``            huggingface_hub's own: the Hub that ``hf://`` mirrors are read from
+                           (default https://huggingface.co)
 ``FIELDBENCH_CONFIG``      the config file (default: ``<OS config folder>/fieldbench/config.toml``)
 ``FIELDBENCH_CPU_DEVICES`` CPU devices JAX is given (default: one per core; 1 turns the split off)
 ``XLA_FLAGS``              JAX's own; a ``xla_force_host_platform_device_count`` there wins
@@ -25,7 +28,7 @@ import os
 
 __all__ = [
     "REGISTRY_ENV", "CACHE_ENV", "MIRROR_ENV", "CONFIG_ENV", "CPU_DEVICES_ENV", "registry_folder", "cache_folder",
-    "mirror_setting", "config_file", "cpu_devices", "in_ci", "thread_settings", "configure_jax",
+    "mirror_setting", "hf_endpoint", "config_file", "cpu_devices", "in_ci", "thread_settings", "configure_jax",
 ]
 
 REGISTRY_ENV = "FIELDBENCH_REGISTRY"
@@ -48,6 +51,12 @@ def cache_folder() -> str | None:
 def mirror_setting() -> str | None:
     """``$FIELDBENCH_MIRROR`` as set (``""``, set but empty, means: no mirror), or None when unset."""
     return os.environ.get(MIRROR_ENV)
+
+
+def hf_endpoint() -> str | None:
+    """``$HF_ENDPOINT`` (no trailing slash), or None when unset or empty. Read here at each call:
+    huggingface_hub reads it once, when it is imported."""
+    return (os.environ.get("HF_ENDPOINT") or "").rstrip("/") or None
 
 
 def config_file() -> str | None:

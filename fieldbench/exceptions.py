@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # annotation only: this module imports nothing of fieldbench 
 __all__ = [
     "FieldbenchError", "DamagedFileError", "CardError", "DatasetExistsError", "UnknownDatasetError",
     "UnknownSplitError", "StaleRegistryError", "DatasetVerificationError", "PublishError", "ChecksumError",
-    "DatasetUnavailableError", "InvalidModelError", "TrainingDivergedError", "InvalidPrediction", "MirrorWarning",
+    "DatasetUnavailableError", "UnknownCheckpointError", "CheckpointUnavailableError", "InvalidModelError",
+    "TrainingDivergedError", "InvalidPrediction", "MirrorWarning",
 ]
 
 
@@ -85,6 +86,14 @@ class MirrorWarning(UserWarning):
 
 
 # -- models --------------------------------------------------------------------------------------------
+class UnknownCheckpointError(_Unquoted, FieldbenchError, KeyError, ValueError):
+    """No registered checkpoint of that name (a KeyError and a ValueError, with a readable message)."""
+
+
+class CheckpointUnavailableError(FieldbenchError, RuntimeError):
+    """No mirror could provide a registered checkpoint; the message names the training command."""
+
+
 class InvalidModelError(FieldbenchError, TypeError):
     """A user model ('file.py:Class') is not a fieldbench model class (a TypeError)."""
 

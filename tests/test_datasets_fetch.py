@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import http.server
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,9 +22,11 @@ import pytest
 
 from fieldbench.datasets import (ChecksumError, DatasetUnavailableError, DatasetVerificationError, MirrorWarning,
                                  StaleRegistryError, UnknownDatasetError, cache_root, dataset_spec, get, list_datasets,
-                                 publish, registry_entries, resolve_mirror, verify)
+                                 publish, registry_entries, resolve_mirrors, verify)
 from fieldbench.datasets._verify import MARKER_NAME, values_close
 from fieldbench.pipeline import generate
+
+from _helpers import dead_url, flip_byte, serve
 
 NAME = "circles2d-mini"
 MINIS = ["circles2d-mini", "prisms2d-mini"]
@@ -50,48 +50,6 @@ def mirror_dir(standard_minis, tmp_path_factory):
     assert lines[0].startswith(f"{NAME}/card.json sha256:")
     assert len(lines) == 1 + len(registry_entries(NAME)["files"])
     return to
-
-
-@contextlib.contextmanager
-def serve(directory: Path, delay: float = 0.0):
-    """A real static HTTP server on 127.0.0.1 (a free port); yields (base URL, hits per path)."""
-    hits = collections.Counter()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(directory), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            hits[self.path] += 1
-            if delay:
-                time.sleep(delay)
-            super().do_GET()
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def dead_url() -> str:
-    with socket.socket() as probe:  # a port that nothing listens on once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def flip_byte(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
 def stray_temporaries(root: Path) -> list[Path]:
@@ -144,19 +102,18 @@ def test_damaged_cache_is_repaired_from_mirror(mirror_dir, tmp_path):
 
 # ------------------------------------------------------------------------------------------- (b) corruption
 
-@pytest.mark.parametrize("rebuild", [True, False])
-def test_corrupted_file_on_mirror_is_rejected(mirror_dir, tmp_path, rebuild):
+def test_corrupted_file_on_mirror_is_rejected(mirror_dir, tmp_path):
     bad_mirror = tmp_path / "bad-mirror"
     shutil.copytree(mirror_dir, bad_mirror)
     relative = f"{NAME}/test-multi/points/part-00000.parquet"
     flip_byte(bad_mirror / relative)
     cache = tmp_path / "cache"
-    if not rebuild:  # also: a damaged file already in the cache must not survive a failed update
-        (cache / "datasets" / relative).parent.mkdir(parents=True)
-        (cache / "datasets" / relative).write_bytes(b"garbage")
+    # Also: a damaged file already in the cache must not survive a failed update.
+    (cache / "datasets" / relative).parent.mkdir(parents=True)
+    (cache / "datasets" / relative).write_bytes(b"garbage")
     with serve(bad_mirror) as (url, hits):
         with pytest.raises(ChecksumError, match="checksum") as caught:
-            get(NAME, mirror=url, cache_dir=cache, progress=False, retries=0, rebuild=rebuild)
+            get(NAME, mirror=url, cache_dir=cache, progress=False, retries=0, rebuild=False)
     assert relative in str(caught.value)
     assert hits[f"/{relative}"] == 1
     dataset = cache / "datasets" / NAME
@@ -180,7 +137,7 @@ def test_card_from_another_version_is_rejected(mirror_dir, tmp_path):
     card_path.write_text(json.dumps(card))
     with serve(bad_mirror) as (url, _):
         with pytest.raises(ChecksumError, match="does not match the registry"):
-            get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
+            get(NAME, mirror=url, cache_dir=tmp_path, progress=False, rebuild=False)
     assert not (tmp_path / "datasets" / NAME / "card.json").exists()
 
 
@@ -249,15 +206,21 @@ def test_settings_precedence(tmp_path, monkeypatch):
     config = tmp_path / "config.toml"
     config.write_text('mirror = "http://config.example:8000/"\n')
     monkeypatch.setenv("FIELDBENCH_CONFIG", str(config))
-    assert resolve_mirror() == "http://config.example:8000"
+    assert [str(m) for m in resolve_mirrors()] == ["http://config.example:8000"]
+    config.write_text('mirror = ["hf://datasets/org/data", "doi:10.5281/zenodo.42"]\n')
+    assert [str(m) for m in resolve_mirrors()] == ["hf://datasets/org/data", "doi:10.5281/zenodo.42"]
     monkeypatch.setenv("FIELDBENCH_MIRROR", "https://env.example/data")
-    assert resolve_mirror() == "https://env.example/data"
-    assert resolve_mirror("http://arg.example") == "http://arg.example"
-    assert resolve_mirror("") is None
+    assert [str(m) for m in resolve_mirrors()] == ["https://env.example/data"]
+    monkeypatch.setenv("FIELDBENCH_MIRROR", "https://a.example, doi:10.5281/zenodo.42  http://b.example/")
+    assert [str(m) for m in resolve_mirrors()] == ["https://a.example", "doi:10.5281/zenodo.42", "http://b.example"]
+    assert [str(m) for m in resolve_mirrors("http://arg.example")] == ["http://arg.example"]
+    assert [str(m) for m in resolve_mirrors(["http://arg.example", "ftp://f.example"])] == [
+        "http://arg.example", "ftp://f.example"]
+    assert resolve_mirrors("") == [] and resolve_mirrors([]) == [] and resolve_mirrors([""]) == []
     monkeypatch.setenv("FIELDBENCH_MIRROR", "")
-    assert resolve_mirror() is None
+    assert resolve_mirrors() == []
     with pytest.raises(ValueError, match="not an http"):
-        resolve_mirror("/some/local/folder")
+        resolve_mirrors("/some/local/folder")
     # In CLI words (the option, the command), as `fieldbench datasets get` shows it: one line.
     from typer.testing import CliRunner
 

@@ -77,17 +77,22 @@ def datasets_list(json_out: Path = json_option("every dataset, split (samples, p
 @user_errors
 def datasets_get(
     name: str = typer.Argument(..., help="Standard dataset name."),
-    mirror: str = typer.Option(None, help="Mirror base URL (else $FIELDBENCH_MIRROR or the config file)."),
+    mirror: list[str] = typer.Option(None, help="A mirror, repeatable, tried in order: an http(s) or ftp base URL, "
+                                                "doi:10.NNNN/ID (Zenodo, figshare, Dataverse) or hf://datasets/ORG/"
+                                                "NAME[@REV]; '' for none (else $FIELDBENCH_MIRROR or the config "
+                                                "file)."),
     cache_dir: Path = typer.Option(None, help="Cache root (else $FIELDBENCH_CACHE or the OS cache folder)."),
-    rebuild: bool = typer.Option(True, help="Rebuild locally (and verify) when no mirror is reachable."),
+    rebuild: bool = typer.Option(True, help="Rebuild locally (and verify) when no mirror can provide it."),
     full_check: bool = typer.Option(False, help="Re-hash every file of a cached copy and check it against the "
                                                 "registry again (by default only files whose stamp changed)."),
 ) -> None:
-    """Download a standard dataset from a mirror (sha256-checked) or rebuild it, verified against the registry."""
+    """Download a standard dataset from the first mirror that has it (sha256-checked) or rebuild it, verified
+    against the registry."""
     from ..datasets import get
 
     check_writable(cache_dir, "--cache-dir", folder=True)
-    path = get(name, mirror=mirror, cache_dir=cache_dir, rebuild=rebuild, full_check=full_check)
+    # No --mirror at all: the settings decide (an empty list would mean "no mirror").
+    path = get(name, mirror=mirror or None, cache_dir=cache_dir, rebuild=rebuild, full_check=full_check)
     say((name, "bold"), f": {path}")
 
 

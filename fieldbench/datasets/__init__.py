@@ -15,7 +15,8 @@ from ._register import Registration, build_registry, register, update_registry
 from ._registry import (StaleRegistryError, UnknownDatasetError, dataset_listing, dataset_spec, list_datasets,
                         registry_entries)
 from ._resolve import resolve_spec
-from ._settings import cache_root, config_path, dataset_path, resolve_mirror
+from ._mirrors import archive_name
+from ._settings import cache_root, config_path, dataset_path, resolve_mirrors
 from ._verify import DatasetVerificationError, VerificationReport, verify
 
 __all__ = [
@@ -23,5 +24,5 @@ __all__ = [
     "PublishError", "Registration", "SplitData", "StaleRegistryError", "UnknownDatasetError", "VerificationReport",
     "build_registry", "cache_root", "config_path", "dataset_listing", "dataset_path", "dataset_spec", "get",
     "iter_batches", "list_datasets", "load", "open_dataset", "publish", "register", "registry_entries",
-    "resolve_mirror", "update_registry", "verify", "resolve_spec",
+    "resolve_mirrors", "archive_name", "update_registry", "verify", "resolve_spec",
 ]

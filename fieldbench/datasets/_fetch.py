@@ -1,7 +1,7 @@
-"""Getting a verified standard dataset: from the local cache, a mirror (pooch), or a local rebuild.
+"""Getting a verified standard dataset: from the local cache, a list of mirrors (pooch), or a local rebuild.
 
 ``get(name)`` returns the directory of a verified copy of a standard dataset (the settings it reads,
-cache location and mirror, are resolved in ``_settings``):
+cache location and mirrors, are resolved in ``_settings``):
 
 1. **Cache.** ``<cache root>/datasets/<name>``, where the cache root is the ``cache_dir``
    argument, else ``$FIELDBENCH_CACHE``, else ``platformdirs.user_cache_dir("fieldbench")``.
@@ -13,26 +13,32 @@ cache location and mirror, are resolved in ``_settings``):
    replacement changes the stamp, so a bit flip that keeps the size is caught. ``full_check=True``
    re-hashes everything and reruns ``verify`` against the registry. A copy that fails is repaired
    (download or rebuild below), never returned.
-2. **Mirror.** The base URL is the ``mirror`` argument, else ``$FIELDBENCH_MIRROR``, else the key
-   ``mirror`` of the TOML config file ``$FIELDBENCH_CONFIG``, by default
-   ``platformdirs.user_config_dir("fieldbench")/config.toml``::
+2. **Mirrors**, tried in order. The list is the ``mirror`` argument, else ``$FIELDBENCH_MIRROR``
+   (mirrors separated by spaces or commas), else the key ``mirror`` of the TOML config file
+   ``$FIELDBENCH_CONFIG``, by default ``platformdirs.user_config_dir("fieldbench")/config.toml``::
 
-       mirror = "https://example.org/fieldbench"
+       mirror = ["hf://datasets/ORG/fieldbench", "doi:10.5281/zenodo.NNNN", "https://example.org/fieldbench"]
 
-   An empty value (``mirror=""``, ``FIELDBENCH_MIRROR=``) means "no mirror". Files are fetched as
-   ``<mirror>/<name>/<relative path>`` (layout written by ``publish``) with pooch, which checks
-   every Parquet file's sha256 against ``datasets/registry.json``. Downloads go to a staging folder
+   An empty value (``mirror=""``, ``FIELDBENCH_MIRROR=``) means "no mirror". A mirror is a static
+   server (http, https, ftp), a DOI archive record or a Hugging Face dataset repository
+   (``_mirrors`` says how each is written and where it keeps ``<name>/<relative path>``, the
+   layout written by ``publish``). Every file is fetched with pooch, which checks every Parquet
+   file's sha256 against ``datasets/registry.json``. Downloads go to a staging folder
    ``<cache root>/datasets/.<name>.download`` (beside the data, on the same file system), and a
    file is renamed into the dataset folder only once its checksum matched, so a killed download
    leaves its temporaries there, never among the data; the card is moved in last. Files already in
-   place with the registered sha256 are not downloaded again. The card is checked by content
-   against the registry. A file that fails its checksum raises ``ChecksumError`` and is never kept.
-3. **Rebuild.** With no mirror, or an unreachable/incomplete one, a ``MirrorWarning`` says so
-   (naming the settings above) and, if ``rebuild=True``, the dataset is generated locally
+   place with the registered sha256 are not downloaded again (so the next mirror resumes where a
+   failed one stopped). The card is checked by content against the registry. A file that fails
+   its checksum is never kept. A mirror that is unreachable, lacks a file or serves a corrupted
+   one (``ChecksumError``) is reported in a ``MirrorWarning`` naming it and why, and the next one
+   is tried.
+3. **Rebuild.** With no mirror, or when every mirror failed, a ``MirrorWarning`` says so (naming
+   the settings above) and, if ``rebuild=True``, the dataset is generated locally
    (``fieldbench.pipeline.generate``, resuming from any verified shards already there) and then
    verified against the registry: sources, point coordinates and values exactly (see
    ``fieldbench.datasets._verify``). A rebuild that fails is moved aside to ``<name>.failed`` and
-   reported with ``DatasetVerificationError``.
+   reported with ``DatasetVerificationError``. With ``rebuild=False``, ``DatasetUnavailableError``
+   lists every mirror's failure (``ChecksumError`` if a mirror served a corrupted file).
 
 Concurrency: everything happens under ``fieldbench._io.folder_lock(<cache root>/datasets/<name>)``
 (the file ``.<name>.lock`` beside it, the lock ``generate`` takes on its target too), so processes
@@ -58,15 +64,11 @@ from .._io import atomic_write_text, file_sha256, folder_lock, json_sha256, stam
 from ..pipeline import (CARD_NAME, FINGERPRINT_VERSION, SHARD_FILES, DatasetCard, DatasetExistsError, DatasetSpec,
                         generate, read_card, shard_paths)
 from ._registry import dataset_spec, registry_entries
-from ._settings import MIRROR_ENV, dataset_path, how_to_configure, resolve_mirror
+from ._mirrors import Mirror, file_fetcher, try_mirrors
+from ._settings import MIRROR_ENV, dataset_path, how_to_configure, resolve_mirrors
 from ._verify import MARKER_NAME, DatasetVerificationError, stray_files, verify
 
 __all__ = ["get", "ChecksumError", "DatasetUnavailableError", "MirrorWarning"]
-
-
-
-class _MirrorUnavailable(Exception):
-    pass
 
 
 def _reporter(progress) -> Callable[[str], None]:
@@ -219,40 +221,23 @@ def _card_problems(card: DatasetCard, entries: Mapping, name: str) -> list[str]:
     return problems
 
 
-def _download(name: str, url: str, base: Path, target: Path, entries: Mapping, say,
+def _download(name: str, mirror: Mirror, base: Path, target: Path, entries: Mapping, say,
               timeout: float, retries: int) -> None:
-    import pooch
-    import requests
-
-    # pooch writes each download to a temporary file in the folder of its final path and renames it
-    # there once the checksum matched: point it at a staging folder beside the data (same file
-    # system, so the final os.replace into the dataset is atomic). A kill leaves debris only there,
-    # and the next download starts by deleting it (we hold the lock).
+    # pooch writes each download into a staging folder beside the data (same file system, so the
+    # final os.replace into the dataset is atomic). A kill leaves debris only there, and the next
+    # download starts by deleting it (we hold the lock).
     staging = base / f".{name}.download"
     shutil.rmtree(staging, ignore_errors=True)
     registry = {entries["card"]: None}  # the card is checked by content below, not by bytes
     registry.update({path: f"sha256:{entry['sha256']}" for path, entry in entries["files"].items()})
-    fetcher = pooch.create(path=staging, base_url=url + "/", registry=registry, retry_if_failed=retries,
-                           allow_updates=True)
-    downloader = pooch.HTTPDownloader(progressbar=False, timeout=timeout)
-
-    def fetch(relative: str) -> Path:
-        try:
-            return Path(fetcher.fetch(relative, downloader=downloader))
-        except requests.exceptions.RequestException as error:
-            raise _MirrorUnavailable(f"the mirror {url} is unreachable or incomplete: could not download "
-                                     f"{relative} ({type(error).__name__}: {error})") from error
-        except ValueError as error:  # pooch: sha256 mismatch (the download was deleted)
-            raise ChecksumError(
-                f"sha256 checksum mismatch for {relative} downloaded from {url}: {error} The bad file was "
-                f"discarded (nothing was stored under {base / relative}). The mirror serves a corrupted or "
-                f"different file: republish it with `fieldbench datasets publish`, use another mirror, or "
-                f"rebuild locally with --mirror '' (or {MIRROR_ENV}=)") from error
+    fetch = file_fetcher(mirror, staging, registry, store=base, timeout=timeout, retries=retries,
+                         fix=f"The mirror serves a corrupted or different file: republish it with `fieldbench datasets "
+                             f"publish`, use another mirror, or rebuild locally with --mirror '' (or {MIRROR_ENV}=)")
 
     # Nothing may trust the folder while it is rewritten; the card comes fresh from the mirror, last.
     for stale in (target / MARKER_NAME, target / CARD_NAME):
         stale.unlink(missing_ok=True)
-    say(f"downloading {name} ({len(entries['files'])} files) from {url} into {target}")
+    say(f"downloading {name} ({len(entries['files'])} files) from {mirror} into {target}")
     try:
         with _quiet_pooch():
             card_file = fetch(entries["card"])
@@ -262,7 +247,7 @@ def _download(name: str, url: str, base: Path, target: Path, entries: Mapping, s
             except (OSError, ValueError) as error:  # not JSON, or not a card this fieldbench reads
                 problems = [f"not a valid card ({error})"]
             if problems:
-                raise ChecksumError(f"{entries['card']} on the mirror {url} does not match the registry: "
+                raise ChecksumError(f"{entries['card']} on the mirror {mirror} does not match the registry: "
                                     + "; ".join(problems) + ". The mirror holds another version of the dataset "
                                     "(or a damaged card): republish it with `fieldbench datasets publish`, or "
                                     "rebuild locally with --mirror ''")
@@ -272,7 +257,7 @@ def _download(name: str, url: str, base: Path, target: Path, entries: Mapping, s
                     entry = shard.files[kind]
                     final = target / entry.path
                     if final.is_file() and file_sha256(final) == entry.sha256:
-                        continue  # already here and good (an earlier, interrupted download)
+                        continue  # already here and good (an earlier, interrupted download, or another mirror)
                     final.unlink(missing_ok=True)  # a bad local copy must not survive a failed download
                     staged = fetch(f"{name}/{entry.path}")
                     final.parent.mkdir(parents=True, exist_ok=True)
@@ -331,11 +316,14 @@ def get(
 
     Args:
       name: a standard dataset (``list_datasets()``).
-      mirror: mirror base URL; None: ``$FIELDBENCH_MIRROR`` or the config file; "": no mirror.
+      mirror: a mirror (http(s)/ftp base URL, ``doi:...``, ``hf://datasets/...``; see
+        ``fieldbench.datasets._mirrors``), several separated by spaces, or a list of them, tried in
+        order; None: ``$FIELDBENCH_MIRROR`` or the config file; "" or []: no mirror.
       cache_dir: the cache root (the dataset goes to ``<cache_dir>/datasets/<name>``); None:
         ``$FIELDBENCH_CACHE`` or ``platformdirs.user_cache_dir("fieldbench")``.
       rebuild: when no mirror can provide the dataset, generate it locally (and verify it); if
-        False, raise ``DatasetUnavailableError`` instead.
+        False, raise ``DatasetUnavailableError`` instead (``ChecksumError`` when a mirror served a
+        corrupted file).
       progress: True prints progress to stderr, False is silent, a callable receives each message.
       full_check: re-hash every file of an already verified cached copy.
       timeout: seconds without data before a download attempt fails; retries: extra attempts per file.
@@ -351,22 +339,24 @@ def get(
     with folder_lock(target, timeout=lock_timeout, say=say, what=f"fetching {name} into"):
         if _cached_ok(target, entries, full_check):
             return target
-        url = resolve_mirror(mirror)
+        mirrors = resolve_mirrors(mirror)
         _clear_foreign(target, spec, say)
         _remove_strays(target, entries, say)
-        if url is None:
-            failure = "no mirror is configured for fieldbench datasets"
-        else:
-            try:
-                _download(name, url, base, target, entries, say, timeout, retries)
-            except _MirrorUnavailable as error:
-                failure = str(error)
-            else:
-                _mark(target, entries, "download", "identical")
-                say(f"{name} is ready in {target}")
-                return target
+        done, failures = try_mirrors(
+            mirrors, lambda one: _download(name, one, base, target, entries, say, timeout, retries), say)
+        if done:
+            _mark(target, entries, "download", "identical")
+            say(f"{name} is ready in {target}")
+            return target
+        failure = str(failures[-1][1]) if failures else "no mirror is configured for fieldbench datasets"
         if not rebuild:
-            raise DatasetUnavailableError(f"{failure}, so {name!r} cannot be downloaded; {how_to_configure()}; "
+            corrupted = [error for _, error in failures if isinstance(error, ChecksumError)]
+            if len(failures) == 1 and corrupted:
+                raise corrupted[0]
+            everything = "; ".join(str(error) for _, error in failures) or failure
+            if corrupted:
+                raise ChecksumError(f"no mirror served {name!r} intact: {everything}") from corrupted[-1]
+            raise DatasetUnavailableError(f"{everything}, so {name!r} cannot be downloaded; {how_to_configure()}; "
                                           "or allow a local rebuild (rebuild=True)")
         shards = sum(s.shards for s in spec.splits.values())
         warnings.warn(f"{failure}; rebuilding {name!r} locally instead ({shards} shards, verified against the "

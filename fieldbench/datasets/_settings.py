@@ -1,4 +1,4 @@
-"""The user's settings for standard datasets: where the cache is, which mirror to download from.
+"""The user's settings for standard datasets: where the cache is, which mirrors to download from.
 
 Both are read from arguments, environment variables and the TOML config file (see ``_fetch`` for
 the order; the environment is read through ``fieldbench._config``); nothing here touches the data.
@@ -7,18 +7,18 @@ the order; the environment is read through ``fieldbench._config``); nothing here
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 
 import platformdirs
 
 from .._config import CACHE_ENV, CONFIG_ENV, MIRROR_ENV, cache_folder, config_file, mirror_setting
+from ._mirrors import Mirror, parse_mirror
 
 __all__ = ["CACHE_ENV", "MIRROR_ENV", "CONFIG_ENV", "cache_root", "dataset_path", "config_path", "load_config",
-           "resolve_mirror", "how_to_configure"]
-
-_SCHEMES = ("http", "https", "ftp")
+           "resolve_mirrors", "how_to_configure"]
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -55,27 +55,41 @@ def load_config() -> dict:
         raise ValueError(f"cannot parse the fieldbench config file {path}: {error}") from None
 
 
-def resolve_mirror(mirror: str | None = None) -> str | None:
-    """The mirror base URL (no trailing slash) or None: argument, ``$FIELDBENCH_MIRROR``, config file."""
+def _split(value) -> list:
+    """A setting as a list: a string holds one mirror or several separated by spaces or commas."""
+    if isinstance(value, str):
+        return [part for part in re.split(r"[\s,]+", value) if part]
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def resolve_mirrors(mirror: str | Sequence[str] | None = None) -> list[Mirror]:
+    """The mirrors to try, in order (empty: no mirror): the argument, else ``$FIELDBENCH_MIRROR``,
+    else the key ``mirror`` of the config file. Each of them is a string of one or more mirrors
+    (separated by spaces or commas) or a list of strings; an empty one means "no mirror". The kinds
+    of mirror are listed in ``fieldbench.datasets._mirrors``."""
     if mirror is not None:
         value, origin = mirror, "--mirror (mirror= in Python)"
     elif mirror_setting() is not None:
         value, origin = mirror_setting(), f"${MIRROR_ENV}"
     else:
         value, origin = load_config().get("mirror"), f"'mirror' in {config_path()}"
-    if not value:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{origin} must be a URL string; got {value!r}")
-    value = value.strip().rstrip("/")
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in _SCHEMES or not parts.netloc:
-        raise ValueError(f"{origin} = {value!r} is not an http(s) or ftp base URL (e.g. 'http://HOST:8000', "
-                         "where HOST serves the folder written by `fieldbench datasets publish`)")
-    return value
+    if value is None:
+        return []
+    mirrors = []
+    for item in _split(value):
+        if isinstance(item, str) and not item.strip():
+            continue  # --mirror '' among others: no mirror from that one
+        parsed = parse_mirror(item, origin)
+        if parsed not in mirrors:
+            mirrors.append(parsed)
+    return mirrors
 
 
 def how_to_configure() -> str:
-    """How to set a mirror (named in every message about a missing or failing one)."""
-    return (f"pass --mirror URL (mirror=URL in Python), set {MIRROR_ENV}=URL, or put `mirror = \"URL\"` in "
-            f"{config_path()} (any static server of a folder written by `fieldbench datasets publish` is a mirror)")
+    """How to set mirrors (named in every message about a missing or failing one)."""
+    return (f"pass --mirror URL, repeatable (mirror=URL or a list in Python), set {MIRROR_ENV}='URL [URL ...]', or "
+            f"put `mirror = [\"URL\", ...]` in {config_path()}; a mirror is any static server of a folder written "
+            "by `fieldbench datasets publish`, a doi:10.NNNN/ID record or a hf://datasets/ORG/NAME repository, "
+            "tried in order")
