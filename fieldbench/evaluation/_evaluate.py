@@ -246,16 +246,23 @@ def read_prediction_file(path, splits=None) -> dict[str, tuple[np.ndarray, np.nd
     misspelt key would otherwise be ignored). Arrays are checked when scored, not here."""
     path = Path(path)
     try:
-        archive = np.load(path, allow_pickle=False)  # never unpickle what a file brings
+        with open(path, "rb") as stream:
+            magic = stream.read(6)
     except FileNotFoundError:
         raise FileNotFoundError(f"no predictions file {path}: write one with numpy.savez (docs/evaluation_input.md)"
                                 ) from None
-    except (ValueError, OSError, EOFError) as error:
-        raise InvalidPrediction(f"{path} is not an .npz archive of NumPy arrays ({error}); write it with numpy.savez "
-                                f"(docs/evaluation_input.md)") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
+    # Told apart by their first bytes: np.load's own fallback would call any other file pickled data.
+    if magic == b"\x93NUMPY":
         raise InvalidPrediction(f"{path} holds one array (.npy); expected an .npz with <split>/phi and <split>/H, "
                                 f"written with numpy.savez (docs/evaluation_input.md)")
+    if not magic.startswith(b"PK"):
+        raise InvalidPrediction(f"{path} is not an .npz archive (not a zip file); write it with numpy.savez "
+                                f"(docs/evaluation_input.md)")
+    try:
+        archive = np.load(path, allow_pickle=False)  # never unpickle what a file brings
+    except (ValueError, OSError, EOFError) as error:
+        raise InvalidPrediction(f"{path} is not a readable .npz archive ({error}); write it with numpy.savez "
+                                f"(docs/evaluation_input.md)") from None
     with archive:
         keys = list(archive.files)
         expected = "keys <split>/phi and <split>/H for each split, or phi and H for one split"
@@ -287,7 +294,11 @@ def read_prediction_file(path, splits=None) -> dict[str, tuple[np.ndarray, np.nd
                 if prefix + kind not in keys:
                     raise InvalidPrediction(f"{path} has no {prefix + kind!r} (it has {', '.join(keys)}): write both "
                                             f"{prefix}phi and {prefix}H")
-            out[split] = (archive[prefix + "phi"], archive[prefix + "H"])
+            try:
+                out[split] = (archive[prefix + "phi"], archive[prefix + "H"])
+            except ValueError as error:  # object arrays (pickles), or a damaged member
+                raise InvalidPrediction(f"{path}: {prefix}phi or {prefix}H is not a plain numeric array ({error}); "
+                                        f"save NumPy float arrays") from None
         return out
 
 
