@@ -156,6 +156,23 @@ def test_batches_are_jax_arrays_by_default(dataset):
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
+def test_numpy_batches_own_writable_arrays(dataset, train, shuffle):
+    """For any framework: before, a NumPy batch's phi was a read-only view of Arrow's buffer
+    (torch.from_numpy warns on it, and writing through it is undefined) and the other arrays views
+    into the shard's block. Now every array of every batch is its own, writable and C-contiguous,
+    and holds the same values as before."""
+    batches = list(iter_batches(str(dataset), "train", 6, shuffle=shuffle, seed=2, as_jax=False))
+    for batch in batches:
+        assert set(batch) == set(KEYS) | {"sample"}
+        for key, value in batch.items():
+            assert type(value) is np.ndarray, key
+            assert value.flags.writeable and value.flags.owndata and value.flags.c_contiguous, key
+            if key != "sample":
+                np.testing.assert_array_equal(value, getattr(train, key)[batch["sample"]], err_msg=key)
+    assert sorted(np.concatenate([b["sample"] for b in batches]).tolist()) == list(range(SAMPLES))
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize("batch_size", [3, 8, 12])
 def test_reads_shard_by_shard(dataset, monkeypatch, shuffle, batch_size):
     reads = []

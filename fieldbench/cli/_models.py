@@ -109,22 +109,46 @@ def ceiling(
     write_json(json_out, [r.as_dict() for r in results])
 
 
+#: The splits ``evaluate`` scores a model on when no --split is given.
+EVALUATE_SPLITS = ("test-single", "test-multi", "test-overlap")
+
+
 @user_errors
 def evaluate(
-    model: str = typer.Argument(..., help="A reference (exact, fmm, fmm-pure), a baseline name, or "
-                                          "path/file.py:Class."),
+    model: str = typer.Argument(None, help="A reference (exact, fmm, fmm-pure), a baseline name, or "
+                                           "path/file.py:Class. Omit it with --predictions."),
     dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
-    split: list[str] = typer.Option(["test-single", "test-multi", "test-overlap"], help="Splits (repeatable)."),
+    split: list[str] = typer.Option(None, help="Splits (repeatable). Default: test-single, test-multi, "
+                                               "test-overlap; with --predictions, every split in the file."),
     checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
-    limit: int = typer.Option(None, help="Only the first N samples of each split."),
+    predictions: Path = typer.Option(None, help="Score precomputed predictions instead of a model: an .npz "
+                                                "(numpy.savez) with <split>/phi (samples, points) and <split>/H "
+                                                "(samples, points, dim) per split, or phi and H for the one "
+                                                "--split; flat (samples*points[, dim]) arrays work too. Values "
+                                                "at the points of fieldbench.datasets.load(dataset, split), in "
+                                                "its order (docs/evaluation_input.md)."),
+    limit: int = typer.Option(None, help="Only the first N samples of each split (with --predictions, the file "
+                                         "holds those N)."),
     json_out: Path = json_option("every metric of every split"),
 ) -> None:
-    """Score a model on dataset splits with the paper's Eq. 10 metrics (the model never sees targets)."""
-    from ..evaluation import evaluate_splits, evaluation_table
+    """Score a model on dataset splits with the paper's Eq. 10 metrics (the model never sees targets),
+    or score precomputed predictions from any framework: --predictions FILE.npz, no model."""
+    from ..evaluation import evaluate_prediction_file, evaluate_splits, evaluation_table
 
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be a positive number of samples; got {limit}")
+    if predictions is not None and model is not None:
+        raise ValueError(f"give a model ({model}) or --predictions {predictions}, not both")
+    if predictions is None and model is None:
+        raise ValueError("name a model to score (e.g. fieldbench evaluate exact), or pass --predictions FILE.npz")
+    if predictions is not None and checkpoint is not None:
+        raise ValueError("--checkpoint belongs to a model; --predictions needs none: drop --checkpoint")
     check_writable(json_out, "--json", folder=False)
-    results = evaluate_splits(model, dataset, split, checkpoint=checkpoint, limit=limit)
-    show(evaluation_table(results, f"{model} on {dataset} (median relative error, %)"))
+    if predictions is not None:
+        results = evaluate_prediction_file(predictions, dataset, split or None, limit=limit)
+        title = f"{predictions.name} on {dataset} (median relative error, %)"
+    else:
+        results = evaluate_splits(model, dataset, split or list(EVALUATE_SPLITS), checkpoint=checkpoint, limit=limit)
+        title = f"{model} on {dataset} (median relative error, %)"
+    show(evaluation_table(results, title))
     write_json(json_out, [result.as_dict() for result in results])

@@ -1,4 +1,4 @@
-"""Loaders: a whole split as NumPy arrays, or a stream of JAX-ready batches read shard by shard."""
+"""Loaders: a whole split as NumPy arrays, or a stream of batches (JAX or plain NumPy) read shard by shard."""
 
 from __future__ import annotations
 
@@ -103,7 +103,10 @@ def _as_split_data(name: str, split: str, arrays: dict) -> SplitData:
 
 def load(name_or_path: str, split: str, *, storage_options: dict | None = None) -> SplitData:
     """Load a whole split into memory (fine for test splits and mini datasets; stream big ones with
-    :func:`iter_batches`)."""
+    :func:`iter_batches`).
+
+    The order of ``points`` (sample by sample, as stored) is the order in which
+    ``fieldbench.evaluation.evaluate_predictions`` expects predictions."""
     handle = open_dataset(name_or_path, storage_options=storage_options)
     shards = handle.shards(split)
     dim = handle.spec.splits[split].dim
@@ -121,6 +124,10 @@ def iter_batches(name_or_path: str, split: str, batch_size: int, *, shuffle: boo
     Each batch is a dict with the arrays of :class:`SplitData` (keys ``family``, ``centers``,
     ``magnetisations``, ``sizes``, ``mask``, ``points``, ``phi``, ``field``, plus ``sample``, the
     global sample indices), as JAX arrays when ``as_jax`` (float32 targets, float64 sources).
+    With ``as_jax=False``, plain NumPy arrays (same dtypes) for any framework: each batch owns its
+    arrays (fresh, writable, C-contiguous), so ``torch.from_numpy`` shares them without a warning
+    and editing one batch changes nothing else. Without ``shuffle`` samples come in
+    :func:`load`'s order; ``sample`` places a batch's predictions in any order.
     With ``shuffle``, shard order and sample order within each shard are permuted from
     (seed, epoch), so an epoch is reproducible and memory stays at about one shard.
     """
@@ -152,7 +159,9 @@ def iter_batches(name_or_path: str, split: str, batch_size: int, *, shuffle: boo
 
 def _convert(batch: dict, as_jax: bool) -> dict:
     if not as_jax:
-        return batch
+        # Copies: the slices are views into the shard's block, some of them read-only views of
+        # Arrow's buffers (torch.from_numpy warns on those, and writing through one is undefined).
+        return {key: np.array(value, order="C", copy=True) for key, value in batch.items()}
     import jax.numpy as jnp
 
     return {key: jnp.asarray(value) for key, value in batch.items()}
