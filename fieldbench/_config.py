@@ -4,7 +4,7 @@ Environment variables (README.md, "Configuration", lists them for users):
 
 =========================  ===========================================================================
 ``FIELDBENCH_REGISTRY``    folder of the standard dataset specs and ``registry.json`` (default: the
-                           checkout's ``datasets/``)
+                           package data folder ``fieldbench/datasets/standard/``)
 ``FIELDBENCH_CACHE``       cache root for downloaded or rebuilt datasets (default: the OS cache folder)
 ``FIELDBENCH_MIRROR``      mirror base URL for ``get``; set but empty: no mirror, never the network
 ``FIELDBENCH_CONFIG``      the config file (default: ``<OS config folder>/fieldbench/config.toml``)
