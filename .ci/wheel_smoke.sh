@@ -16,6 +16,9 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/fieldbench-wheel.XXXXXX")"
 [ "${FIELDBENCH_KEEP:-}" = 1 ] || trap 'rm -rf "$work"' EXIT
 started=$SECONDS
 step() { echo "wheel-smoke: [$((SECONDS - started)) s] $*"; }
+# pip, without the one warning per package about index folders of this machine's pip configuration
+# that do not exist (noise, not news); pip's exit status is kept (pipefail).
+pip_quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location 'file://" || true; }; }
 
 # The files a release ships: the tracked ones (as in the working tree), not untracked leftovers
 # such as a training run's checkpoints or a stale build/ folder, which setuptools would package.
@@ -28,13 +31,13 @@ else
 fi
 
 step "building the wheel"
-"$python" -m pip wheel --quiet --no-deps -w "$work/dist" "$work/src"
+pip_quiet "$python" -m pip wheel --quiet --no-deps -w "$work/dist" "$work/src"
 wheel="$(ls "$work"/dist/fieldbench-*.whl)"
 step "built $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 
 step "installing it into a fresh virtualenv"
 "$python" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install --quiet "$wheel"
+pip_quiet "$work/venv/bin/python" -m pip install --quiet "$wheel"
 step "installed"
 
 # A user's environment: no checkout on the path, no registry override, a cache of its own, no mirror
