@@ -93,8 +93,9 @@ def _settle_arrow_at_exit() -> None:
     called without an active exception" (exit 134) AFTER their work is done (apache/arrow#33975,
     #50482; pyarrow 26.0.1 here). asv would record a finished benchmark as failed. Collecting
     garbage and yielding briefly in an exit handler, while the interpreter is still whole, avoided
-    it (pipeline.Load through asv's runner: 0 aborts in 60 runs; 1 in 12 without). The real fix is
-    to read from a path or a buffer in fieldbench.datasets._load.
+    it (pipeline.Load through asv's runner: 0 aborts in 60 runs; 1 in 12 without). Reading from a
+    buffer did not cure it; fieldbench.datasets._load now registers the same handler itself, and
+    this one stays for measured commits from before.
     """
     import sys
 
