@@ -2,7 +2,8 @@
 
     .venv/bin/python baselines/evaluate_baselines.py [--datasets circles2d prisms2d] [--markdown]
 
-For every model with checkpoints ``checkpoints/MODEL-DATASET-seedN.eqx``, this is
+For every model with checkpoints ``fieldbench/models/checkpoints/MODEL-DATASET-seedN.eqx`` (the
+checkout's package data, where ``train_baselines.py`` writes them), this is
 ``fieldbench submit MODEL --name MODEL --checkpoint ...seed0.eqx --checkpoint ...seed1.eqx ...
 --dataset DATASET --replace``: each seed is evaluated on every test split (Eq. 10 medians and the
 global relative L2 error, potential and field) and the record in ``leaderboard/records/`` holds
@@ -19,9 +20,12 @@ from pathlib import Path
 
 from fieldbench._io import file_sha256
 from fieldbench.leaderboard import record_path, submit
+from fieldbench.leaderboard._record import resolve_checkpoint
+from fieldbench.models._shipped import SHIPPED_PATH
 
 HERE = Path(__file__).resolve().parent
 RECORDS = HERE.parent / "leaderboard" / "records"
+CHECKPOINTS = HERE.parent / SHIPPED_PATH
 NAME = re.compile(r"^(?P<model>.+)-(?P<dataset>[a-z0-9]+)-seed(?P<seed>\d+)$")
 #: The paper's Table 2 (median relative error of phi, %, circles2d): single, multi.
 PAPER = {"fourier": (4.74, 5.73), "fc-ilr": (4.38, 4.76), "fc-inr": (3.68, None), "linear": (70.0, 71.2)}
@@ -30,7 +34,7 @@ ORDER = ["fc-ilr-bilinear", "fourier-bilinear", "fc-ilr", "fourier", "fourier-ha
 
 def seed_checkpoints(datasets) -> dict[tuple[str, str], list[Path]]:
     groups: dict[tuple[str, str], list[tuple[int, Path]]] = {}
-    for path in sorted((HERE / "checkpoints").glob("*-seed*.eqx")):
+    for path in sorted(CHECKPOINTS.glob("*-seed*.eqx")):
         match = NAME.match(path.stem)
         if match and match["dataset"] in datasets and not path.name.endswith((".opt.eqx", ".basis.eqx")):
             groups.setdefault((match["model"], match["dataset"]), []).append((int(match["seed"]), path))
@@ -70,7 +74,7 @@ def markdown(dataset: str) -> str:
         metrics = record["seeds"]["metrics"]
         get = lambda split, metric: metrics.get(split, {}).get(metric)  # noqa: E731
         paper = PAPER.get(record["name"]) if dataset == "circles2d" else None
-        minutes = [json.loads((HERE.parent / c["path"]).with_suffix(".json").read_text()).get("seconds")
+        minutes = [json.loads(resolve_checkpoint(c["path"], RECORDS).with_suffix(".json").read_text()).get("seconds")
                    for c in record["seeds"]["checkpoints"]]
         minutes = [m / 60 for m in minutes if m]
         single = record["seeds"]["count"] == 1

@@ -1,9 +1,10 @@
-"""Train the shipped baselines with their default recipes and write the checkpoints here.
+"""Train the shipped baselines with their default recipes and write the checkpoints into the package.
 
     .venv/bin/python baselines/train_baselines.py [--models fc-ilr ...] [--datasets circles2d ...] [--seeds 0 1 2]
 
 Each run is exactly ``fieldbench train MODEL --dataset DATASET --seed N`` (the recipe is
-``fieldbench.models.RECIPES[MODEL]``), written to ``checkpoints/MODEL-DATASET-seedN.eqx``.
+``fieldbench.models.RECIPES[MODEL]``), written to ``fieldbench/models/checkpoints/MODEL-DATASET-seedN.eqx``
+in this checkout (package data: the wheel ships them, ``fieldbench benchmark`` scores them).
 Finished checkpoints are kept (rerun to fill in what is missing); an interrupted run resumes.
 """
 
@@ -13,12 +14,14 @@ import time
 from pathlib import Path
 
 from fieldbench.models import recipe_config, run_recipe
+from fieldbench.models._shipped import SHIPPED_PATH
 
-HERE = Path(__file__).resolve().parent
+#: The checkout's package data folder (not the installed package's: this script is repository tooling).
+CHECKPOINTS = Path(__file__).resolve().parents[1] / SHIPPED_PATH
 
 
 def checkpoint_path(model: str, dataset: str, seed: int) -> Path:
-    return HERE / "checkpoints" / f"{model}-{dataset}-seed{seed}.eqx"
+    return CHECKPOINTS / f"{model}-{dataset}-seed{seed}.eqx"
 
 
 def main() -> None:

@@ -21,10 +21,11 @@ multi-core scaling of the direct sum is measured by ``fieldbench bench solvers``
 Set ``FIELDBENCH_ASV_THREADS=N`` to pin to N threads/devices instead (results are then not
 comparable with the published history).
 
-Data: fieldbench finds the dataset specs (``datasets/``) next to its source tree, which holds
-for an editable install (``--python=same``) but not for the wheel that asv installs into its own
-virtualenvs. There ``FIELDBENCH_REGISTRY`` is pointed at the checkout of the commit being
-measured (``$ASV_ENV_DIR/project``), and datasets are cached per environment.
+Data: the dataset specs and the registry are package data (``fieldbench/datasets/standard/``), in
+the wheel that asv installs into its own virtualenvs as in an editable install (``--python=same``).
+Commits from before that kept them in the repository's ``datasets/`` folder, which their wheels
+lack: for those, ``FIELDBENCH_REGISTRY`` is pointed at the checkout of the commit being measured
+(``$ASV_ENV_DIR/project/datasets``). Datasets are cached per environment.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pathlib import Path
 
 THREADS = max(1, int(os.environ.get("FIELDBENCH_ASV_THREADS", "1")))
 
-#: The directory holding this benchmark suite's repository (asv.conf.json, baselines/, datasets/).
+#: The directory holding this benchmark suite's repository (asv.conf.json, baselines/, fieldbench/).
 SUITE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -67,7 +68,11 @@ def _point_at_data() -> None:
     if "FIELDBENCH_REGISTRY" not in os.environ:
         spec = importlib.util.find_spec("fieldbench")  # locates the package without importing it
         origin = Path(spec.origin).resolve() if spec and spec.origin else None
-        if origin is None or not (origin.parents[1] / "datasets").is_dir():
+        # The package data of this commit, or (an older commit installed editable) the checkout's
+        # datasets/ next to it; its registry.json tells it from site-packages/datasets, HF's package.
+        shipped = origin is not None and ((origin.parent / "datasets" / "standard").is_dir()
+                                          or (origin.parents[1] / "datasets" / "registry.json").is_file())
+        if not shipped:
             registry = measured_checkout() / "datasets"
             if registry.is_dir():
                 os.environ["FIELDBENCH_REGISTRY"] = str(registry)
@@ -88,8 +93,9 @@ def _settle_arrow_at_exit() -> None:
     called without an active exception" (exit 134) AFTER their work is done (apache/arrow#33975,
     #50482; pyarrow 26.0.1 here). asv would record a finished benchmark as failed. Collecting
     garbage and yielding briefly in an exit handler, while the interpreter is still whole, avoided
-    it (pipeline.Load through asv's runner: 0 aborts in 60 runs; 1 in 12 without). The real fix is
-    to read from a path or a buffer in fieldbench.datasets._load.
+    it (pipeline.Load through asv's runner: 0 aborts in 60 runs; 1 in 12 without). Reading from a
+    buffer did not cure it; fieldbench.datasets._load now registers the same handler itself, and
+    this one stays for measured commits from before.
     """
     import sys
 

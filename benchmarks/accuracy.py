@@ -9,13 +9,23 @@ from . import _env  # noqa: F401  (first: pins thread counts before JAX and NumP
 MODELS = ["fourier", "fc-ilr", "fc-ilr-bilinear", "fc-inr", "linear"]
 DATASETS = ["circles2d", "prisms2d"]
 SPLIT = "test-single"
-#: The (model, dataset) pairs whose ``baselines/checkpoints/<model>-<dataset>-seed0.eqx`` ships
+#: The (model, dataset) pairs whose ``fieldbench/models/checkpoints/<model>-<dataset>-seed0.eqx`` ships
 #: (tests/test_benchmarks.py checks this against the folder). The other pairs are declared skipped
 #: (asv's ``skip_params``); a shipped one that is missing or fails fails the benchmark, never skips.
 SHIPPED = {
     ("fourier", "circles2d"), ("fc-ilr", "circles2d"), ("fc-ilr-bilinear", "circles2d"), ("fc-inr", "circles2d"),
     ("linear", "circles2d"), ("fc-ilr", "prisms2d"), ("fc-ilr-bilinear", "prisms2d"), ("linear", "prisms2d"),
 }
+
+
+def checkpoint_folder():
+    """The shipped checkpoints of the measured commit: package data of the installed fieldbench
+    (``fieldbench.models.shipped_checkpoint_dir``), or for a commit from before they were package data,
+    ``baselines/checkpoints`` in its checkout."""
+    import fieldbench.models
+
+    shipped = getattr(fieldbench.models, "shipped_checkpoint_dir", None)
+    return shipped() if shipped is not None else _env.measured_checkout() / "baselines" / "checkpoints"
 
 
 def _evaluate_checkpoints() -> dict:
@@ -27,7 +37,7 @@ def _evaluate_checkpoints() -> dict:
     from fieldbench.evaluation import evaluate
     from fieldbench.models import load_checkpoint
 
-    folder = _env.measured_checkout() / "baselines" / "checkpoints"
+    folder = checkpoint_folder()
     results = {}
     for dataset in DATASETS:
         mini = f"{dataset}-mini"
@@ -48,7 +58,7 @@ def _evaluate_checkpoints() -> dict:
 
 
 class CheckpointError:
-    """Median relative error (paper Eq. 10, %) of ``baselines/checkpoints/<model>-<dataset>-seed0.eqx`` on
+    """Median relative error (paper Eq. 10, %) of ``fieldbench/models/checkpoints/<model>-<dataset>-seed0.eqx`` on
     ``<dataset>-mini``'s test-single split (``fieldbench.evaluation.evaluate``), for the pairs in
     SHIPPED (the others are skipped by declaration). A change means a model, the evaluator or the
     data changed."""

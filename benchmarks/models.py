@@ -1,7 +1,7 @@
 """Encoding and evaluation at scale: ONE collection of M disc sources, N shared points, M = N.
 
 Learned baselines are built at the ``quick`` preset: the size of the shipped checkpoints
-(baselines/checkpoints) and the default of the scaling harness (fieldbench.evaluation._scaling).
+(fieldbench/models/checkpoints) and the default of the scaling harness (fieldbench.evaluation._scaling).
 At the paper's size, encoding M = 1e5 sources through the Fourier hypernetwork (4096 outputs per
 source) alone takes ~10 s and 3.4 GB on one core, ~25 s with its warm-up in a quick run, more than
 the whole smoke test can spend on one benchmark; the paper size is timed per training step in

@@ -4,7 +4,7 @@ Environment variables (README.md, "Configuration", lists them for users):
 
 =========================  ===========================================================================
 ``FIELDBENCH_REGISTRY``    folder of the standard dataset specs and ``registry.json`` (default: the
-                           checkout's ``datasets/``)
+                           package data folder ``fieldbench/datasets/standard/``)
 ``FIELDBENCH_CACHE``       cache root for downloaded or rebuilt datasets (default: the OS cache folder)
 ``FIELDBENCH_MIRROR``      mirrors for ``get`` and ``fetch_checkpoint``, tried in order (separated by
                            spaces or commas); set but empty: no mirror, never the network

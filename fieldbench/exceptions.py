@@ -17,10 +17,10 @@ if TYPE_CHECKING:  # annotation only: this module imports nothing of fieldbench 
     from .datasets import VerificationReport
 
 __all__ = [
-    "FieldbenchError", "DamagedFileError", "CardError", "DatasetExistsError", "UnknownDatasetError",
-    "UnknownSplitError", "StaleRegistryError", "DatasetVerificationError", "PublishError", "ChecksumError",
-    "DatasetUnavailableError", "UnknownCheckpointError", "CheckpointUnavailableError", "InvalidModelError",
-    "TrainingDivergedError", "InvalidPrediction", "MirrorWarning",
+    "FieldbenchError", "DamagedFileError", "MissingPackageDataError", "CardError", "DatasetExistsError",
+    "UnknownDatasetError", "UnknownSplitError", "StaleRegistryError", "DatasetVerificationError", "PublishError",
+    "ChecksumError", "DatasetUnavailableError", "UnknownCheckpointError", "CheckpointUnavailableError",
+    "InvalidModelError", "TrainingDivergedError", "InvalidPrediction", "MirrorWarning",
 ]
 
 
@@ -38,6 +38,11 @@ class _Unquoted:
 # -- files ---------------------------------------------------------------------------------------------
 class DamagedFileError(FieldbenchError, ValueError):
     """A JSON file exists but cannot be parsed; the message names the file and the fix."""
+
+
+class MissingPackageDataError(FieldbenchError, FileNotFoundError):
+    """A folder that ships inside the package (dataset specs and registry, baseline checkpoints) is
+    missing from this installation (a FileNotFoundError); the message names it and the fix."""
 
 
 # -- datasets ------------------------------------------------------------------------------------------

@@ -67,3 +67,8 @@ def flip_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+#: The committed standard dataset specs and registry.json (package data), read directly: tests of
+#: the registry code compare against the files, not against that code's own answer.
+STANDARD = Path(__file__).resolve().parents[1] / "fieldbench" / "datasets" / "standard"

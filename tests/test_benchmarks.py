@@ -106,7 +106,7 @@ real_get = fieldbench.datasets.get
 fieldbench.datasets.get = broken
 outcome("dataset", lambda: accuracy.CheckpointError().setup_cache())
 fieldbench.datasets.get = lambda *args, **kwargs: None
-_env.measured_checkout = lambda: pathlib.Path(tempfile.mkdtemp())
+accuracy.checkpoint_folder = lambda: pathlib.Path(tempfile.mkdtemp())
 outcome("checkpoint", lambda: accuracy.CheckpointError().setup_cache())
 def wrong_call(*args, **kwargs):
     raise TypeError("direct_sum() got an unexpected keyword argument")
@@ -135,6 +135,6 @@ def test_shipped_checkpoints_are_the_ones_the_accuracy_benchmark_declares():
               if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
     models, datasets, shipped = (ast.literal_eval(values[name]) for name in ("MODELS", "DATASETS", "SHIPPED"))
     on_disk = {(model, dataset) for model in models for dataset in datasets
-               if (ROOT / "baselines" / "checkpoints" / f"{model}-{dataset}-seed0.eqx").is_file()}
+               if (ROOT / "fieldbench" / "models" / "checkpoints" / f"{model}-{dataset}-seed0.eqx").is_file()}
     assert shipped == on_disk
     assert "skip_params = [" in (ROOT / "benchmarks" / "accuracy.py").read_text()

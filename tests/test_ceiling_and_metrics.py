@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _helpers import STANDARD
+
 from fieldbench.datasets import load, registry_entries
 from fieldbench.evaluation import ceiling
 from fieldbench.metrics import TINY, median_relative_error, relative_errors, relative_l2_error
@@ -111,7 +113,7 @@ def test_uniform_centres_keep_old_specs_and_their_checksums():
 
 def test_the_paper_variant_is_what_the_public_code_draws():
     spec = DatasetSpec.from_dict(__import__("json").loads(
-        (Path(__file__).resolve().parents[1] / "datasets" / "circles2d-paper.json").read_text()))
+        (STANDARD / "circles2d-paper.json").read_text()))
     multi = spec.splits["test-multi"].configuration
     assert multi.sources == (4, 4) and multi.overlap == "allowed" and multi.centres == "normal"
     assert spec.splits["train"].configuration.centres == "normal" and spec.splits["train"].samples == 10000

@@ -320,7 +320,8 @@ def test_damaged_json_inputs_name_the_file_and_the_fix(tmp_path):
     try:
         shipped_checkpoints(checkpoint.parent)
     except DamagedFileError as error:
-        assert str(error).startswith(f"{meta} is damaged") and "git checkout -- baselines/checkpoints" in str(error)
+        assert str(error).startswith(f"{meta} is damaged")
+        assert "git checkout -- fieldbench/models/checkpoints" in str(error)
     else:
         raise AssertionError("a damaged shipped checkpoint was read")
 

@@ -36,7 +36,7 @@ def directions(count=6, seed=7):
 
 
 # ---------------------------------------------------------------------------------------------------
-# 40-digit reference (face charges integrated in closed form, PHYSICS.md / families.cuboid docstring)
+# 40-digit reference (face charges integrated in closed form, docs/physics.md / families.cuboid docstring)
 
 
 def _ln_q_plus_r(p, q, n, r):

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from _helpers import STANDARD
+
 from fieldbench.datasets import (ChecksumError, DatasetUnavailableError, DatasetVerificationError, MirrorWarning,
                                  StaleRegistryError, UnknownDatasetError, cache_root, dataset_spec, get, list_datasets,
                                  publish, registry_entries, resolve_mirrors, verify)
@@ -166,7 +168,7 @@ def test_mirror_down_falls_back_to_a_verified_rebuild(tmp_path, mirror):
 def test_rebuild_is_checked_by_content(tmp_path, monkeypatch, reference):
     """A registry made by another Parquet writer (other file hashes): a rebuild with equal content is
     accepted as equivalent; one whose values differ is rejected and moved aside."""
-    repo_registry = Path(__file__).resolve().parents[1] / "datasets"
+    repo_registry = STANDARD
     registry = tmp_path / "registry"
     shutil.copytree(repo_registry, registry)
     data = json.loads((registry / "registry.json").read_text())
@@ -365,7 +367,7 @@ def test_registry_covers_every_standard_dataset():
         for split_name, split in entries["splits"].items():
             assert len(split["shards"]) == spec.splits[split_name].shards
             assert sum(s["samples"] for s in split["shards"]) == spec.splits[split_name].samples
-    text = (Path(__file__).resolve().parents[1] / "datasets" / "registry.json").read_text()
+    text = (STANDARD / "registry.json").read_text()
     assert text == json.dumps(json.loads(text), indent=1, sort_keys=True) + "\n"  # canonical formatting
 
 
@@ -385,10 +387,10 @@ def test_registry_matches_a_fresh_build(standard_minis, name):
 def test_stale_registry_is_reported(tmp_path, monkeypatch):
     registry = tmp_path / "registry"
     registry.mkdir()
-    spec = json.loads((Path(__file__).resolve().parents[1] / "datasets" / f"{NAME}.json").read_text())
+    spec = json.loads((STANDARD / f"{NAME}.json").read_text())
     spec["splits"]["train"]["samples"] = 47
     (registry / f"{NAME}.json").write_text(json.dumps(spec))
-    shutil.copy(Path(__file__).resolve().parents[1] / "datasets" / "registry.json", registry)
+    shutil.copy(STANDARD / "registry.json", registry)
     monkeypatch.setenv("FIELDBENCH_REGISTRY", str(registry))
     assert list_datasets() == [NAME]
     with pytest.raises(StaleRegistryError, match="changed"):
@@ -451,7 +453,7 @@ def test_values_moved_between_points_or_changed_beyond_rounding_fail(standard_mi
 
 def test_an_old_format_registry_entry_is_refused_in_one_line_and_migrated(standard_minis, tmp_path, monkeypatch):
     registry = tmp_path / "registry"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "datasets", registry)
+    shutil.copytree(STANDARD, registry)
     data = json.loads((registry / "registry.json").read_text())
     current = json.loads(json.dumps(data["datasets"][NAME]))
     data["registry_version"] = 1  # as written before values were hashed: column sums per shard
@@ -671,7 +673,7 @@ def test_damaged_json_files_are_named_with_their_fix(standard_minis, tmp_path, m
     assert f"{spec_file} is damaged (not valid JSON" in text and "fix the file" in text, result.output
 
     registry = tmp_path / "registry"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "datasets", registry)
+    shutil.copytree(STANDARD, registry)
     monkeypatch.setenv("FIELDBENCH_REGISTRY", str(registry))
     (registry / f"{NAME}.json").write_text("{,")
     with pytest.raises(ValueError, match=f"{NAME}.json is damaged .* fix the file"):
@@ -679,7 +681,7 @@ def test_damaged_json_files_are_named_with_their_fix(standard_minis, tmp_path, m
     (registry / f"{NAME}.json").write_text(json.dumps({"name": NAME}))
     with pytest.raises(ValueError, match=f"{NAME}.json is not a valid dataset spec"):
         dataset_spec(NAME)
-    shutil.copy(Path(__file__).resolve().parents[1] / "datasets" / f"{NAME}.json", registry)
+    shutil.copy(STANDARD / f"{NAME}.json", registry)
     (registry / "registry.json").write_bytes(b"\xff\xfe{")
     with pytest.raises(ValueError, match="registry.json is damaged .*git checkout"):
         registry_entries(NAME)

@@ -28,6 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from _helpers import STANDARD
+
 import fieldbench
 from fieldbench.datasets import load
 from fieldbench.pipeline import (
@@ -136,7 +138,7 @@ def copy_of(reference, tmp_path: Path) -> Path:
 def minis(standard_minis) -> dict[str, tuple[DatasetSpec, Path]]:
     """circles2d-mini and prisms2d-mini (shared: do not modify), each with its spec read from its
     file in datasets/ (not through the registry code, so the tests check that code too)."""
-    return {name: (DatasetSpec.from_dict(json.loads((REPO / "datasets" / f"{name}.json").read_text())), root)
+    return {name: (DatasetSpec.from_dict(json.loads((STANDARD / f"{name}.json").read_text())), root)
             for name, root in standard_minis.items()}
 
 
@@ -684,7 +686,7 @@ def test_dataset_spec_validation_and_round_trip():
     good = small_spec().to_dict()
     assert DatasetSpec.from_dict(json.loads(json.dumps(good))) == small_spec()
     for name in ("circles2d-mini", "prisms2d-mini"):
-        data = json.loads((REPO / "datasets" / f"{name}.json").read_text())
+        data = json.loads((STANDARD / f"{name}.json").read_text())
         assert DatasetSpec.from_dict(data).to_dict() == data
     bad = json.loads(json.dumps(good))
     bad["splits"]["train"]["sample"] = 3

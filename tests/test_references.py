@@ -208,7 +208,7 @@ def test_references_agree(cache, family):
                      f"{family.name} {category}: magpylib vs MagTense")
 
 
-# -- closed forms of PHYSICS.md, straight from the references ------------------------------------------
+# -- closed forms of docs/physics.md, straight from the references ------------------------------------
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_closed_forms(backend):
     if backend == "magtense":

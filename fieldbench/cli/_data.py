@@ -133,7 +133,7 @@ def datasets_register(
     dataset_dir: Path = typer.Argument(..., help="A complete copy generated from its current spec (e.g. the cached "
                                                  "one); nothing is regenerated."),
 ) -> None:
-    """Write the registry's checksums of a standard dataset from an existing copy (datasets/registry.json)."""
+    """Write the registry's checksums of a standard dataset from an existing copy (standard/registry.json)."""
     from ..datasets import register
 
     console.print(str(register(name, dataset_dir)), highlight=False, soft_wrap=True)

@@ -4,8 +4,8 @@
 rebuilt and checked against the registry); ``load(name_or_path, split)`` gives a split as arrays;
 ``iter_batches`` streams JAX-ready batches shard by shard; ``verify`` checks a dataset. Reading
 the registry (``_registry``) is apart from writing it (``_register``: ``update_registry``,
-``build_registry``) and from writing mirrors (``_publish``). The registry lives in ``datasets/``
-at the repository root; ``docs/data_format.md`` describes every file.
+``build_registry``) and from writing mirrors (``_publish``). The specs and the registry are package
+data, ``fieldbench/datasets/standard/``; ``docs/data_format.md`` describes every file.
 """
 
 from ._fetch import ChecksumError, DatasetUnavailableError, MirrorWarning, get

@@ -7,8 +7,10 @@ deliberate change to a spec or to the generator, regenerate and re-register::
     fieldbench datasets register circles2d-mini /path/to/generated/circles2d-mini
 
 (``build`` with no names does all standard datasets; it regenerates from scratch in the workdir;
-``register`` takes an existing copy, e.g. the cached one, and regenerates nothing.) Then commit
-``datasets/registry.json``; mirrors must be republished (``fieldbench datasets publish``).
+``register`` takes an existing copy, e.g. the cached one, and regenerates nothing.) Both write the
+registry directory's ``registry.json`` (``_registry.registry_dir``: in a checkout with fieldbench
+installed editable, the package data file ``fieldbench/datasets/standard/registry.json`` itself);
+commit it, and republish mirrors (``fieldbench datasets publish``).
 """
 
 from __future__ import annotations

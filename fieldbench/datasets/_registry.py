@@ -6,8 +6,10 @@ This module only reads; ``_register`` writes the registry (``fieldbench datasets
 
 Where things live
 -----------------
-The *registry directory* is ``$FIELDBENCH_REGISTRY`` if set, else the ``datasets/`` folder at the
-root of the repository (found relative to this file; fieldbench is installed editable). It holds
+The *registry directory* is ``$FIELDBENCH_REGISTRY`` if set, else the package data folder
+``fieldbench/datasets/standard/`` (found with ``importlib.resources``: it ships in the wheel, and
+in an editable install it is the checkout's own folder, so ``register`` and ``build`` rewrite the
+committed files in place). It holds
 
 * one spec per standard dataset, ``<name>.json`` (``DatasetSpec.to_dict`` format), and
 * ``registry.json``, the checksums of the reference build of each dataset: per dataset the card's
@@ -25,11 +27,12 @@ dataset from a copy (e.g. the cached one) without regenerating it.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from .._config import REGISTRY_ENV, registry_folder
 from .._io import read_json
-from ..exceptions import StaleRegistryError, UnknownDatasetError
+from ..exceptions import MissingPackageDataError, StaleRegistryError, UnknownDatasetError
 from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetSpec
 from ._settings import dataset_path
 
@@ -44,6 +47,8 @@ REGISTRY_FORMAT = "fieldbench-registry"
 REGISTRY_VERSION = 2
 #: Registry versions this fieldbench reads (1: entries must be re-registered before use).
 READABLE_VERSIONS = (1, 2)
+#: The package data folder of the standard specs and the registry, inside ``fieldbench.datasets``.
+STANDARD_FOLDER = "standard"
 
 
 def registry_dir() -> Path:
@@ -55,12 +60,15 @@ def registry_dir() -> Path:
             raise FileNotFoundError(f"{REGISTRY_ENV}={configured!r} is not a directory; point it at a folder "
                                     f"holding the dataset specs (<name>.json) and {REGISTRY_FILE}")
         return path
-    path = Path(__file__).resolve().parents[2] / "datasets"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"cannot find the dataset registry: expected {path} (the repository's datasets/ folder, present "
-            f"when fieldbench is installed editable from a checkout); set {REGISTRY_ENV} to that folder")
-    return path
+    shipped = resources.files(__package__).joinpath(STANDARD_FOLDER)
+    # A real folder, not any Traversable: the registry is globbed and (in a checkout) rewritten in
+    # place; a package imported from a zip archive has none.
+    if not isinstance(shipped, Path) or not shipped.is_dir():
+        raise MissingPackageDataError(
+            f"cannot find the dataset registry: the package data folder fieldbench/datasets/{STANDARD_FOLDER} is "
+            f"missing from this installation ({shipped}); reinstall fieldbench, or set {REGISTRY_ENV} to a folder "
+            f"holding the dataset specs (<name>.json) and {REGISTRY_FILE}")
+    return shipped
 
 
 def list_datasets() -> list[str]:
@@ -109,8 +117,9 @@ def load_registry() -> dict:
     path = registry_path()
     if not path.exists():
         return {"format": REGISTRY_FORMAT, "registry_version": REGISTRY_VERSION, "datasets": {}}
-    data = read_json(path, "restore it from version control (`git checkout -- datasets/registry.json` in the "
-                           "repository)")
+    data = read_json(path, "restore it from version control (`git checkout -- "
+                           f"fieldbench/datasets/{STANDARD_FOLDER}/{REGISTRY_FILE}` in the repository), or "
+                           "reinstall fieldbench")
     if (not isinstance(data, dict) or data.get("format") != REGISTRY_FORMAT
             or data.get("registry_version") not in READABLE_VERSIONS):
         found = (data.get("format"), data.get("registry_version")) if isinstance(data, dict) else (None, None)

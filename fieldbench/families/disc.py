@@ -1,6 +1,6 @@
 """The disc: a uniformly magnetised infinite circular cylinder along z (2D, fields per unit length).
 
-Closed form (PHYSICS.md): outside phi = R^2 (M.d) / (2|d|^2), a 2D dipole of moment pi R^2 M;
+Closed form (docs/physics.md): outside phi = R^2 (M.d) / (2|d|^2), a 2D dipole of moment pi R^2 M;
 inside phi = (M.d)/2 and H = -M/2. On the rim the field is the mean of both limits.
 """
 

@@ -1,6 +1,6 @@
 """The prism: a uniformly magnetised infinite rectangular bar along z, axis-aligned (2D).
 
-The closed form (:func:`prism_near`) is PHYSICS.md's face formulas; beyond ``FAR_RATIO``
+The closed form (:func:`prism_near`) is docs/physics.md's face formulas; beyond ``FAR_RATIO``
 half-diagonals :func:`prism_pair` switches to the exact multipole series of the face charges.
 
 Values on a face are the mean of the inside and outside limits (the principal value). Exactly at a
@@ -38,7 +38,7 @@ MULTIPOLE_ORDER = 9
 def prism_near(dx, dy, mx, my, a, b):
     """Closed form of an axis-aligned prism with half-sides (a, b): returns (phi, hx, hy).
 
-    PHYSICS.md's face formulas, regrouped so that every transcendental is needed once: with
+    docs/physics.md's face formulas, regrouped so that every transcendental is needed once: with
     p = dx -+ a, q = dy -+ b at the four corners, corner weight s = -sgn(cx) sgn(cy), corner angle
     t = atan2(|q|, |p|) and squared corner distances r2(+-a, +-b),
       phi = -(1/2pi) [ (mx (dy L - b Dx) + my (dx L - a Dy)) / 2

@@ -17,15 +17,14 @@ from pathlib import Path
 from .._io import read_json
 from .._tables import Table
 from ..datasets import get
+from ..models import shipped_checkpoint_dir
+from ..models._shipped import SHIPPED_PATH
 from ._record import check_record_name, load_records
 from ._submit import submit
 from ._render import COLUMNS, _format, _row, render
 
-__all__ = ["BenchmarkResult", "run_benchmark", "benchmark_tables", "submit_measured", "shipped_checkpoints",
-           "BASELINES_DIR"]
+__all__ = ["BenchmarkResult", "run_benchmark", "benchmark_tables", "submit_measured", "shipped_checkpoints"]
 
-#: The shipped checkpoints (default recipes, seeds 0-2), next to the package in a source checkout.
-BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines" / "checkpoints"
 MINI = {"circles2d": "circles2d-mini", "prisms2d": "prisms2d-mini"}
 
 
@@ -38,12 +37,14 @@ class BenchmarkResult:
     seconds: float
 
 
-def shipped_checkpoints(directory: Path = BASELINES_DIR) -> list[tuple[str, str, Path]]:
-    """(model, dataset it was trained on, path) of the first seed of every shipped baseline (the
-    main job scores one checkpoint per model; the records hold all seeds)."""
+def shipped_checkpoints(directory: Path | None = None) -> list[tuple[str, str, Path]]:
+    """(model, dataset it was trained on, path) of the first seed of every shipped baseline, in
+    ``directory`` (default: the package's, ``models.shipped_checkpoint_dir()``; the main job scores
+    one checkpoint per model, the records hold all seeds)."""
     found = []
-    for path in sorted(directory.glob("*-seed0.eqx")):
-        meta = read_json(path.with_suffix(".json"), "restore it with `git checkout -- baselines/checkpoints`")
+    for path in sorted(Path(directory or shipped_checkpoint_dir()).glob("*-seed0.eqx")):
+        meta = read_json(path.with_suffix(".json"), f"restore it with `git checkout -- {SHIPPED_PATH}` in a "
+                                                    "checkout, or reinstall fieldbench")
         found.append((meta["model"], meta["dataset"]["name"], path))
     return found
 

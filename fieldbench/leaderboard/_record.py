@@ -18,6 +18,9 @@ from pathlib import Path
 import jsonschema
 
 from .._io import atomic_write_text, read_json, sha256_bytes
+from ..exceptions import MissingPackageDataError
+from ..models import shipped_checkpoint, shipped_checkpoint_dir
+from ..models._shipped import SHIPPED_PATH
 
 RECORD_VERSION = 2
 #: The field holding the record's content digest.
@@ -143,15 +146,30 @@ def repository_of(directory: str | Path) -> Path:
 
 def stored_path(checkpoint: Path, directory: Path) -> str:
     """The checkpoint as a record stores it: relative to the records' repository when it lies
-    inside it, so records verify on any clone."""
-    root = repository_of(directory)
+    inside it, so records verify on any clone; a shipped checkpoint elsewhere (fieldbench installed
+    from a wheel) by its path in the package, ``fieldbench/models/checkpoints/NAME``, which
+    :func:`resolve_checkpoint` finds in any installation; else absolute."""
+    root, resolved = repository_of(directory), checkpoint.resolve()
     try:
-        return checkpoint.resolve().relative_to(root).as_posix()
+        return resolved.relative_to(root).as_posix()
     except ValueError:
-        return str(checkpoint.resolve())
+        pass
+    try:
+        if resolved.parent == shipped_checkpoint_dir().resolve():
+            return f"{SHIPPED_PATH}/{resolved.name}"
+    except MissingPackageDataError:
+        pass
+    return str(resolved)
 
 
 def resolve_checkpoint(stored: str, directory: str | Path) -> Path:
-    """Where a record's checkpoint path points: absolute as is, relative to the records' repository."""
+    """Where a record's checkpoint path points: absolute as is, relative to the records' repository;
+    a relative path that is not there but names a shipped checkpoint (``baselines/checkpoints/NAME``,
+    its place before it became package data, or ``fieldbench/models/checkpoints/NAME``) is the
+    package's file of that name (``models.shipped_checkpoint``): committed records keep their digest
+    and verify from a checkout and from a wheel."""
     path = Path(stored)
-    return path if path.is_absolute() else repository_of(directory) / path
+    if path.is_absolute():
+        return path
+    local = repository_of(directory) / path
+    return local if local.exists() else shipped_checkpoint(stored) or local

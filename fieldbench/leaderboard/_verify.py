@@ -31,6 +31,7 @@ from .._io import file_sha256
 from ..datasets import registry_entries
 from ..models import Predictor
 from ..models._registry import REFERENCE
+from ..models._shipped import SHIPPED_PATH
 from ._derived import load_model, model_properties, seed_std
 from ._record import (DIGEST_FIELD, RECORD_VERSION, RecordProblem, read_all, record_digest, record_path,
                       record_schema, repository_of, resolve_checkpoint, schema_problem)
@@ -143,7 +144,7 @@ def _check_checkpoints(record: dict, directory: Path, problem) -> bool:
         file = resolve_checkpoint(checkpoint, directory)
         if not file.is_file():
             problem(f"checkpoint {checkpoint} is missing: restore it (it is resolved against "
-                    f"{repository_of(directory)})")
+                    f"{repository_of(directory)}, a shipped one by its file name in {SHIPPED_PATH})")
             intact = False
         elif file_sha256(file) != record["model"]["checkpoint_sha256"]:
             problem(f"checkpoint {checkpoint} does not match the record's sha256: restore it, or resubmit")

@@ -3,7 +3,8 @@
 A model encodes each source, sums the codes and evaluates the potential at any points; the field
 is -grad(phi). Training: ``_recipes`` names each baseline's default recipe, ``_fit`` the two-stage
 recipe of models linear in their code, ``_train`` end-to-end Adam. See ``_protocol`` for the
-interface and ``examples/my_model.py`` for a user model. ``fetch_checkpoint`` downloads registered
+interface and ``examples/my_model.py`` for a user model. The shipped baseline checkpoints are package
+data (``_shipped``: ``fieldbench/models/checkpoints/``); ``fetch_checkpoint`` downloads registered
 checkpoints too large for the repository from the dataset mirrors (``_checkpoints``).
 """
 
@@ -15,6 +16,7 @@ from ._protocol import LinearBasisModel, Predictor, SourceFieldModel, feature_co
 from ._reference import ExactPredictor, FMMPredictor
 from ._registry import (build_model, build_reference, load_checkpoint, load_predictor, model_class, model_names,
                         save_checkpoint)
+from ._shipped import shipped_checkpoint, shipped_checkpoint_dir
 from ._recipes import DATASET_OVERRIDES, RECIPES, recipe_config, recipe_name, run_recipe
 from ._train import TrainConfig, TrainResult, train
 
@@ -25,5 +27,6 @@ __all__ = [
     "run_recipe",
     "FourierHypernetwork", "LinearBasisModel", "LinearModel", "PRESETS", "Predictor", "SourceFieldModel",
     "TrainConfig", "TrainResult", "build_model", "build_reference", "feature_count", "load_checkpoint",
-    "load_predictor", "model_class", "model_names", "save_checkpoint", "source_features", "train",
+    "load_predictor", "model_class", "model_names", "save_checkpoint", "shipped_checkpoint", "shipped_checkpoint_dir",
+    "source_features", "train",
 ]

@@ -1,5 +1,5 @@
 """The default training recipe of every baseline: what ``fieldbench train NAME`` runs, and what the
-shipped checkpoints in ``baselines/checkpoints/`` were trained with (``baselines/train_baselines.py``).
+shipped checkpoints in ``fieldbench/models/checkpoints/`` were trained with (``baselines/train_baselines.py``).
 
 Models linear in their code use the two-stage recipe (``_fit``: the basis by variable projection,
 then the hypernetwork in whitened coordinates and a relative fine-tune); FC INR, which is not

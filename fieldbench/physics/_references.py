@@ -1,6 +1,6 @@
 """Independent reference fields: H of any :class:`~fieldbench.Sources` computed by external libraries.
 
-:func:`reference_field` evaluates the field H = -grad(phi) (PHYSICS.md conventions: H in the units
+:func:`reference_field` evaluates the field H = -grad(phi) (docs/physics.md conventions: H in the units
 of M, A/m in, A/m out) of a source collection with one of two third-party libraries, so that any
 result of fieldbench's own solver can be cross-checked against code written by someone else:
 

@@ -176,7 +176,8 @@ class DatasetSpec:
     def from_file(cls, path) -> DatasetSpec:
         """A spec from a JSON file (``to_json`` format); a damaged or invalid file raises a one-line
         ``ValueError`` naming the file and what to do."""
-        fix = "fix the file: it must hold a dataset spec as DatasetSpec.to_json writes it (see datasets/*.json)"
+        fix = ("fix the file: it must hold a dataset spec as DatasetSpec.to_json writes it (see "
+               "fieldbench/datasets/standard/*.json)")
         data = read_json(path, fix)
         if not isinstance(data, Mapping):
             raise ValueError(f"{path} holds JSON but not a dataset spec (a JSON object); {fix}")

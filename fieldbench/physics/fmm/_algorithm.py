@@ -19,7 +19,7 @@ Two variants, as in the paper:
     inside sources included.
 
 Both return float64 ``phi`` (N,) and ``H = -grad(phi)`` (N, 2) in the units of M (A/m), with the
-conventions of PHYSICS.md. pyfmmlib's ``lfmm2dparttarg`` computes
+conventions of docs/physics.md. pyfmmlib's ``lfmm2dparttarg`` computes
 ``pot(x) = sum_j -dipstr_j (dipvec_j . (x - y_j)) / |x - y_j|^2`` and ``fld = +grad(pot)``; with
 ``dipstr = -1/(2 pi)`` and ``dipvec`` = the moment p this is the 2D dipole potential
 ``p.d / (2 pi |d|^2)``, so ``phi = Re(pot)`` and ``H = -Re(fld)``.
@@ -63,7 +63,7 @@ __all__ = ["fmm_potential_and_field", "VARIANTS", "IPREC_TOLERANCE", "SNAP_RADIU
 VARIANTS = ("pure", "corrected")
 
 #: pyfmmlib's requested relative tolerance per ``iprec`` (fmmlib2d documentation). Measured
-#: errors are smaller: about 1e-5, 1e-8 and 1e-15 relative for iprec 1, 2 and 4 (PHYSICS.md).
+#: errors are smaller: about 1e-5, 1e-8 and 1e-15 relative for iprec 1, 2 and 4 (docs/physics.md).
 IPREC_TOLERANCE = {-2: 0.5, -1: 0.05, 0: 5e-3, 1: 5e-4, 2: 5e-7, 3: 5e-10, 4: 5e-13, 5: 5e-16}
 
 #: Corrected variant: a point closer than SNAP_RADIUS * sqrt(s * min(s, d)) to a source centre
