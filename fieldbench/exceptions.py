@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # annotation only: this module imports nothing of fieldbench 
     from .datasets import VerificationReport
 
 __all__ = [
-    "FieldbenchError", "DamagedFileError", "CardError", "DatasetExistsError", "UnknownDatasetError",
+    "FieldbenchError", "DamagedFileError", "CardError", "OldLayoutError", "DatasetExistsError", "UnknownDatasetError",
     "UnknownSplitError", "StaleRegistryError", "DatasetVerificationError", "PublishError", "ChecksumError",
     "DatasetUnavailableError", "InvalidModelError", "TrainingDivergedError", "InvalidPrediction", "MirrorWarning",
 ]
@@ -42,6 +42,11 @@ class DamagedFileError(FieldbenchError, ValueError):
 # -- datasets ------------------------------------------------------------------------------------------
 class CardError(FieldbenchError, ValueError):
     """A card (or manifest) that is valid JSON but not one this fieldbench reads; one line."""
+
+
+class OldLayoutError(CardError):
+    """A dataset folder in an older layout (card ``schema_version`` 1): ``fieldbench datasets migrate``
+    moves it into the current one in place."""
 
 
 class DatasetExistsError(FieldbenchError, ValueError):

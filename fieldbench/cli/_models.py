@@ -89,7 +89,8 @@ def train(
 @user_errors
 def ceiling(
     dataset: str = typer.Argument(..., help="Standard dataset name or a dataset directory (needs a train split)."),
-    split: list[str] = typer.Option(["test-single", "test-multi"], help="Splits to score (repeatable)."),
+    split: list[str] = typer.Option(["test_single", "test_multi"],
+                                    help="Splits to score (repeatable; test-multi means test_multi)."),
     ranks: str = typer.Option("32,64,128,256,400,1024", help="Code sizes L, comma-separated."),
     points: int = typer.Option(4096, help="Points of the fixed evaluation set P."),
     train_sources: int = typer.Option(8000, help="Training sources whose potentials span the optimal basis."),
@@ -114,7 +115,8 @@ def evaluate(
     model: str = typer.Argument(..., help="A reference (exact, fmm, fmm-pure), a baseline name, or "
                                           "path/file.py:Class."),
     dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
-    split: list[str] = typer.Option(["test-single", "test-multi", "test-overlap"], help="Splits (repeatable)."),
+    split: list[str] = typer.Option(["test_single", "test_multi", "test_overlap"],
+                                    help="Splits (repeatable; test-multi means test_multi)."),
     checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
     limit: int = typer.Option(None, help="Only the first N samples of each split."),
     json_out: Path = json_option("every metric of every split"),

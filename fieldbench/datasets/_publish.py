@@ -1,7 +1,11 @@
 """Publishing a mirror: the files of a standard dataset, laid out as ``get`` downloads them.
 
 ``publish(name, to)`` writes the mirror-ready files of a standard dataset into ``to/<name>/...``
-(the same relative paths as in the registry). Any static file server is then a mirror; e.g.::
+(the same relative paths as in the registry), with ``card.json``, the ``README.md`` dataset card
+(YAML ``configs`` for the Hugging Face hub) and ``SHA256SUMS`` (``sha256sum -c`` format, every
+other file). ``to/<name>/`` is then, as it is, the content of a Hugging Face dataset repository
+(``huggingface-cli upload --repo-type dataset``) or of an archive record, and any static file
+server over ``to`` is a mirror; e.g.::
 
     cd to && python -m http.server 8000        # base URL: http://HOST:8000
     FIELDBENCH_MIRROR=http://HOST:8000 fieldbench datasets get circles2d
@@ -15,18 +19,23 @@ from pathlib import Path
 
 from .._io import atomic_copy, file_sha256
 from ..exceptions import PublishError
-from ..pipeline import CARD_NAME, read_card
+from .._io import atomic_write_text
+from ..pipeline import CARD_NAME, README_NAME, dataset_readme, read_card
 from ._fetch import get
 from ._registry import registry_entries
 from ._verify import verify
 
-__all__ = ["PublishError", "publish"]
+__all__ = ["PublishError", "publish", "CHECKSUMS_NAME"]
+
+#: The checksum file of a published folder, in ``sha256sum`` format (``sha256sum -c SHA256SUMS``).
+CHECKSUMS_NAME = "SHA256SUMS"
 
 
 def publish(name: str, to: str | os.PathLike, *, source: str | os.PathLike | None = None, strict: bool = True,
             **get_options) -> list[str]:
     """Write the mirror-ready files of standard dataset ``name`` into ``to/<name>/`` and return their
-    registry lines (``"<relative path> sha256:<hex>"``, pooch's registry-file format).
+    registry lines (``"<relative path> sha256:<hex>"``, pooch's registry-file format), and writes
+    ``SHA256SUMS`` beside them (the same checksums, paths relative to ``to/<name>``).
 
     ``source`` is a dataset directory; by default the dataset is obtained with ``get(name,
     **get_options)`` (the cache, a mirror, or a local rebuild). The source must verify, and with
@@ -56,5 +65,10 @@ def publish(name: str, to: str | os.PathLike, *, source: str | os.PathLike | Non
         atomic_copy(source / entry.path, target / entry.path)
         lines.append(f"{name}/{entry.path} sha256:{entry.sha256}")
     atomic_copy(source / CARD_NAME, target / CARD_NAME)
+    atomic_write_text(target / README_NAME, dataset_readme(card))
     lines.insert(0, f"{name}/{CARD_NAME} sha256:{file_sha256(target / CARD_NAME)}")
+    lines.insert(1, f"{name}/{README_NAME} sha256:{file_sha256(target / README_NAME)}")
+    sums = [f"{line.rsplit(' sha256:', 1)[1]}  {line.rsplit(' sha256:', 1)[0].removeprefix(name + '/')}"
+            for line in lines]
+    atomic_write_text(target / CHECKSUMS_NAME, "\n".join(sorted(sums, key=lambda s: s.split("  ", 1)[1])) + "\n")
     return lines

@@ -132,7 +132,7 @@ def evaluate(model: Predictor, dataset: str, split: str, *, batch_size: int = 64
         bins.append({"from": lo, "to": hi, "points": int(select.sum()), "phi_error": _pooled(phi_err, phi_ok, select),
                      "field_error": _pooled(field_err, field_ok, select)})
     return EvaluationResult(
-        model=name or getattr(model, "name", type(model).__name__), dataset=str(dataset), split=split,
+        model=name or getattr(model, "name", type(model).__name__), dataset=str(dataset), split=data.split,
         samples=count, points=int(phi.size),
         phi_error=_pooled(phi_err, phi_ok, everything), field_error=_pooled(field_err, field_ok, everything),
         per_sample={"phi": per_sample(phi_err, phi_ok), "field": per_sample(field_err, field_ok)},
