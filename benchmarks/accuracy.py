@@ -8,7 +8,7 @@ from . import _env  # noqa: F401  (first: pins thread counts before JAX and NumP
 
 MODELS = ["fourier", "fc-ilr", "fc-ilr-bilinear", "fc-inr", "linear"]
 DATASETS = ["circles2d", "prisms2d"]
-SPLIT = "test-single"
+SPLIT = "test_single"
 #: The (model, dataset) pairs whose ``baselines/checkpoints/<model>-<dataset>-seed0.eqx`` ships
 #: (tests/test_benchmarks.py checks this against the folder). The other pairs are declared skipped
 #: (asv's ``skip_params``); a shipped one that is missing or fails fails the benchmark, never skips.

@@ -55,7 +55,7 @@ class Load:
     """``fieldbench.datasets.load(path, split)``: a whole split of circles2d-mini from Parquet into
     NumPy arrays (``test-multi`` pads 2-8 sources per sample)."""
 
-    params = ["train", "test-multi"]
+    params = ["train", "test_multi"]
     param_names = ["split"]
     timeout = 300
 

@@ -148,7 +148,7 @@ def test_damaged_cache_is_repaired_from_mirror(mirror_dir, tmp_path):
 def test_corrupted_file_on_mirror_is_rejected(mirror_dir, tmp_path, rebuild):
     bad_mirror = tmp_path / "bad-mirror"
     shutil.copytree(mirror_dir, bad_mirror)
-    relative = f"{NAME}/test-multi/points/part-00000.parquet"
+    relative = f"{NAME}/points/split=test_multi/part-00000.parquet"
     flip_byte(bad_mirror / relative)
     cache = tmp_path / "cache"
     if not rebuild:  # also: a damaged file already in the cache must not survive a failed update
@@ -167,7 +167,7 @@ def test_corrupted_file_on_mirror_is_rejected(mirror_dir, tmp_path, rebuild):
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=cache, progress=False)
     assert hits[f"/{relative}"] == 1
-    assert hits[f"/{NAME}/train/points/part-00000.parquet"] == 0
+    assert hits[f"/{NAME}/points/split=train/part-00000.parquet"] == 0
     assert verify(path).registry == "identical"
 
 
@@ -330,7 +330,7 @@ def test_verify_catches_a_tampered_file(standard_minis, tmp_path):
 def test_verify_catches_a_manifest_disagreeing_with_the_card(standard_minis, tmp_path):
     dataset = tmp_path / NAME
     shutil.copytree(standard_minis[NAME], dataset)
-    manifest = dataset / "val" / "_manifest" / "part-00000.json"
+    manifest = dataset / "_manifests" / "val" / "part-00000.json"
     data = json.loads(manifest.read_text())
     data["points"] += 1
     manifest.write_text(json.dumps(data))
@@ -339,7 +339,7 @@ def test_verify_catches_a_manifest_disagreeing_with_the_card(standard_minis, tmp
 
 
 def test_verify_compares_content_with_the_registry(standard_minis, tmp_path):
-    relative = "test-single/points/part-00000.parquet"
+    relative = "points/split=test_single/part-00000.parquet"
     # Same content written differently (another codec): not byte-identical, but equivalent.
     same = tmp_path / "same"
     shutil.copytree(standard_minis[NAME], same)
@@ -447,7 +447,7 @@ def _rewrite_values(dataset: Path, relative: str, change) -> None:
 def test_values_moved_between_points_or_changed_beyond_rounding_fail(standard_minis, tmp_path):
     """Column sums (the old check) cannot see a shuffle of phi and H across the points of a shard, nor
     one value moved by a few float32 steps; the registry's elementwise check fails both."""
-    relative = "test-single/points/part-00000.parquet"
+    relative = "points/split=test_single/part-00000.parquet"
     order = np.random.default_rng(1).permutation(pq.read_table(standard_minis[NAME] / relative).num_rows)
     shuffled = tmp_path / "shuffled"
     shutil.copytree(standard_minis[NAME], shuffled)
@@ -455,7 +455,7 @@ def test_values_moved_between_points_or_changed_beyond_rounding_fail(standard_mi
     assert verify(shuffled, against=False).ok  # self-consistent: only the registry can tell
     report = verify(shuffled)
     assert not report.ok and report.registry == "different", str(report)
-    assert any("'test-single' shard 0" in p and "'phi'" in p and "'h_x'" in p and "'h_y'" in p
+    assert any("'test_single' shard 0" in p and "'phi'" in p and "'h_x'" in p and "'h_y'" in p
                for p in report.problems), str(report)
 
     def nudge(name, values, steps):
@@ -664,13 +664,13 @@ def test_a_download_killed_midway_leaves_nothing_among_the_data(mirror_dir, tmp_
     leftovers = [p.relative_to(cache / "datasets").as_posix() for p in dataset.rglob("*") if p.is_file()]
     assert leftovers, "nothing had been downloaded before the kill"
     for relative in leftovers:  # only complete, checked data files (and manifests) in the dataset folder
-        assert relative in expected or "/_manifest/" in relative, relative
+        assert relative in expected or relative.startswith("_manifests/"), relative
     assert not (dataset / "card.json").exists()  # moved in last
     # The next get deletes the staging folder's debris, keeps the checked files and fetches the rest.
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=cache, progress=False)
     assert verify(path).ok and not (cache / "datasets" / f".{NAME}.download").exists()
-    assert hits[f"/{NAME}/train/points/part-00000.parquet"] == 0  # kept from before the kill
+    assert hits[f"/{NAME}/points/split=train/part-00000.parquet"] == 0  # kept from before the kill
     assert len(pd.read_parquet(path / "val" / "points")) == 48 * 1024
 
 

@@ -59,7 +59,7 @@ def seeded(tmp_path_factory):
 def test_a_record_has_full_provenance_and_validates(records):
     (record,) = load_records(records)
     assert record["name"] == "exact" and record["model"]["additive"] and record["model"]["harmonic"]
-    assert set(record["metrics"]) == {"test-single", "test-multi", "test-overlap"}
+    assert set(record["metrics"]) == {"test_single", "test_multi", "test_overlap"}
     for metrics in record["metrics"].values():
         assert metrics["phi_error"] < 1e-4 and metrics["samples"] == 48  # exact: float32 rounding only
     assert record["dataset"]["samples_limit"] is None
