@@ -183,3 +183,15 @@ def test_a_killed_migration_resumes(layout_dataset, tmp_path, monkeypatch):
         read_card(str(root))
     assert migrate_layout(root).migrated
     assert read_card(str(root)).to_dict()["splits"] == expected and verify(root).ok
+
+
+def test_get_migrates_a_cached_copy_of_the_old_layout(standard_minis, tmp_path):
+    from fieldbench.datasets import get
+
+    cached = tmp_path / "datasets" / "circles2d-mini"
+    shutil.copytree(standard_minis["circles2d-mini"], cached)
+    _to_version_1(cached)
+    path = get("circles2d-mini", mirror="", cache_dir=tmp_path, rebuild=False, progress=False)
+    assert path == cached and read_card(str(path)).splits.keys() == {"train", "val", "test_single", "test_multi",
+                                                                     "test_overlap"}
+    assert verify(path).registry == "identical"  # the registered bytes, at their new paths

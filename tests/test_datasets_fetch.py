@@ -25,6 +25,7 @@ import pytest
 from fieldbench.datasets import (ChecksumError, DatasetUnavailableError, DatasetVerificationError, MirrorWarning,
                                  StaleRegistryError, UnknownDatasetError, cache_root, dataset_spec, get, list_datasets,
                                  publish, registry_entries, resolve_mirror, verify)
+from fieldbench._io import file_sha256
 from fieldbench.datasets._verify import MARKER_NAME, values_close
 from fieldbench.pipeline import generate
 
@@ -47,8 +48,13 @@ def isolated_settings(monkeypatch, tmp_path):
 def mirror_dir(standard_minis, tmp_path_factory):
     to = tmp_path_factory.mktemp("mirror")
     lines = publish(NAME, to, source=standard_minis[NAME])
-    assert lines[0].startswith(f"{NAME}/card.json sha256:")
-    assert len(lines) == 1 + len(registry_entries(NAME)["files"])
+    assert lines[0].startswith(f"{NAME}/card.json sha256:") and lines[1].startswith(f"{NAME}/README.md sha256:")
+    assert len(lines) == 2 + len(registry_entries(NAME)["files"])
+    # SHA256SUMS checks every other file of the published folder, in `sha256sum -c` format.
+    sums = dict(line.split("  ", 1)[::-1] for line in (to / NAME / "SHA256SUMS").read_text().splitlines())
+    published = sorted(p.relative_to(to / NAME).as_posix() for p in (to / NAME).rglob("*") if p.is_file())
+    assert sorted(sums) == [p for p in published if p != "SHA256SUMS"]
+    assert all(file_sha256(to / NAME / path) == digest for path, digest in sums.items())
     return to
 
 
