@@ -119,7 +119,7 @@ def test_download_matches_registry_and_loads(mirror_dir, tmp_path):
     for relative, entry in entries["files"].items():
         frame = pd.read_parquet(tmp_path / "datasets" / relative)
         assert len(frame) == entry["rows"]
-    points = pd.read_parquet(path / "train" / "points" / "part-00000.parquet")
+    points = pd.read_parquet(path / "points" / "split=train" / "part-00000.parquet")
     assert {"sample", "x", "y", "phi", "h_x", "h_y"} <= set(points.columns)
     # Cached and verified: no network needed any more (the mirror is gone now), no warning.
     with warnings_as_errors():
@@ -140,7 +140,7 @@ def warnings_as_errors():
 def test_damaged_cache_is_repaired_from_mirror(mirror_dir, tmp_path):
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
-        victim = path / "val" / "points" / "part-00000.parquet"
+        victim = path / "points" / "split=val" / "part-00000.parquet"
         victim.write_bytes(victim.read_bytes()[:100])  # truncated: the cheap size check catches it
         hits.clear()
         assert get(NAME, mirror=url, cache_dir=tmp_path, progress=False) == path
@@ -326,11 +326,11 @@ def test_verify_catches_a_tampered_file(standard_minis, tmp_path):
     dataset = tmp_path / NAME
     shutil.copytree(standard_minis[NAME], dataset)
     assert verify(dataset).ok
-    flip_byte(dataset / "train" / "sources" / "part-00000.parquet")
+    flip_byte(dataset / "sources" / "split=train" / "part-00000.parquet")
     report = verify(dataset)
     assert not report.ok
-    assert any("train/sources/part-00000.parquet" in p and "sha256" in p for p in report.problems), str(report)
-    assert "train/sources/part-00000.parquet" in str(report)
+    assert any("sources/split=train/part-00000.parquet" in p and "sha256" in p for p in report.problems), str(report)
+    assert "sources/split=train/part-00000.parquet" in str(report)
 
 
 def test_verify_catches_a_manifest_disagreeing_with_the_card(standard_minis, tmp_path):
@@ -533,7 +533,7 @@ def test_an_old_format_registry_entry_is_refused_in_one_line_and_migrated(standa
 def test_a_bit_flip_that_keeps_the_size_is_caught_and_repaired(mirror_dir, tmp_path):
     import os
 
-    relative = "val/points/part-00000.parquet"
+    relative = "points/split=val/part-00000.parquet"
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
         victim = path / relative
@@ -581,7 +581,7 @@ def test_the_cli_full_check_catches_what_the_stamps_miss(mirror_dir, tmp_path):
     from fieldbench._io import RACY_NS, file_sha256, file_stamp
     from fieldbench.cli._app import app
 
-    relative = "train/sources/part-00000.parquet"
+    relative = "sources/split=train/part-00000.parquet"
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
         victim = path / relative
@@ -613,17 +613,17 @@ def test_the_cli_full_check_catches_what_the_stamps_miss(mirror_dir, tmp_path):
 def test_verify_reports_stray_files_and_get_removes_them(mirror_dir, tmp_path):
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
-        stray = path / "train" / "points" / "tmpk2x9_abc"  # what pooch leaves when killed mid-download
+        stray = path / "points" / "split=train" / "tmpk2x9_abc"  # what pooch leaves when killed mid-download
         stray.write_bytes(b"partial download")
         with pytest.raises((OSError, ValueError)):  # pyarrow's ArrowInvalid is a ValueError
-            pd.read_parquet(path / "train" / "points")  # the README's read path trips over it
+            pd.read_parquet(path / "points")  # the README's read path trips over it
         report = verify(path)
-        assert not report.ok and report.strays == ["train/points/tmpk2x9_abc"], str(report)
-        assert any("stray file train/points/tmpk2x9_abc" in p and "rm " in p for p in report.problems)
+        assert not report.ok and report.strays == ["points/split=train/tmpk2x9_abc"], str(report)
+        assert any("stray file points/split=train/tmpk2x9_abc" in p and "rm " in p for p in report.problems)
         hits.clear()
         assert get(NAME, mirror=url, cache_dir=tmp_path, progress=False) == path
     assert not stray.exists() and sum(hits.values()) == 1  # the stray is gone; only the card was re-fetched
-    assert len(pd.read_parquet(path / "train" / "points")) == 48 * 1024
+    assert len(pd.read_parquet(path / "points" / "split=train")) == 48 * 1024
     assert verify(path).ok
 
 
@@ -641,7 +641,7 @@ def test_a_download_killed_midway_leaves_nothing_among_the_data(mirror_dir, tmp_
             pass
 
         def do_GET(self):
-            if self.path.endswith("/val/points/part-00000.parquet"):
+            if self.path.endswith("/points/split%3Dval/part-00000.parquet") or self.path.endswith("/points/split=val/part-00000.parquet"):
                 started.set()
                 release.wait(60)  # the client is mid-download of this file when it is killed
             try:
@@ -677,7 +677,7 @@ def test_a_download_killed_midway_leaves_nothing_among_the_data(mirror_dir, tmp_
         path = get(NAME, mirror=url, cache_dir=cache, progress=False)
     assert verify(path).ok and not (cache / "datasets" / f".{NAME}.download").exists()
     assert hits[f"/{NAME}/points/split=train/part-00000.parquet"] == 0  # kept from before the kill
-    assert len(pd.read_parquet(path / "val" / "points")) == 48 * 1024
+    assert len(pd.read_parquet(path / "points" / "split=val")) == 48 * 1024
 
 
 # ------------------------------------------------------------------------------------------- (k) damaged JSON

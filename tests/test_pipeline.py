@@ -599,7 +599,7 @@ def test_the_format_reads_with_pandas_pyarrow_and_dask(minis, name, family):
     counts = frame.groupby("sample").size()
     assert counts.index.tolist() == list(range(48)) and counts.between(2, 8).all()
 
-    lazy = dd.read_parquet(str(part_folder(root, split, "points")))
+    lazy = dd.read_parquet(str(part_folder(root, split, "points")))[list(points.columns)]
     assert list(lazy.columns) == list(points.columns)
     computed = lazy.compute().reset_index(drop=True)
     pd.testing.assert_frame_equal(computed, points.reset_index(drop=True), check_dtype=True)
@@ -681,8 +681,12 @@ def test_dataset_spec_validation_and_round_trip():
         DatasetSpec("empty", {})
     with pytest.raises(ValueError, match="dataset name must be non-empty without '/'"):
         DatasetSpec("a/b", {"a": split})
-    with pytest.raises(ValueError, match="split name must be non-empty"):
+    with pytest.raises(ValueError, match="split name must be letters, digits and underscores; got 'bad split'"):
         DatasetSpec("ok", {"bad split": split})
+    with pytest.raises(ValueError, match="got 'test-multi' \\(use 'test_multi'\\)"):
+        DatasetSpec("ok", {"test-multi": split})
+    # ... while a spec file's old hyphenated names are read as their canonical form
+    assert list(DatasetSpec.from_dict({"name": "ok", "splits": {"test-multi": split.to_dict()}}).splits) == ["test_multi"]
     three_d = SplitSpec(ConfigurationSpec(families=("sphere",), domain=2.0, size=0.2), samples=2, points=8, seed=2)
     with pytest.raises(ValueError, match="same dimension"):
         DatasetSpec("mixed", {"a": split, "b": three_d})
