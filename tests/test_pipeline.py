@@ -686,7 +686,8 @@ def test_dataset_spec_validation_and_round_trip():
     with pytest.raises(ValueError, match="got 'test-multi' \\(use 'test_multi'\\)"):
         DatasetSpec("ok", {"test-multi": split})
     # ... while a spec file's old hyphenated names are read as their canonical form
-    assert list(DatasetSpec.from_dict({"name": "ok", "splits": {"test-multi": split.to_dict()}}).splits) == ["test_multi"]
+    old_names = DatasetSpec.from_dict({"name": "ok", "splits": {"test-multi": split.to_dict()}})
+    assert list(old_names.splits) == ["test_multi"]
     three_d = SplitSpec(ConfigurationSpec(families=("sphere",), domain=2.0, size=0.2), samples=2, points=8, seed=2)
     with pytest.raises(ValueError, match="same dimension"):
         DatasetSpec("mixed", {"a": split, "b": three_d})
