@@ -15,5 +15,5 @@ from ._submit import submit
 from ._verify import verify_records
 
 __all__ = ["RECORD_VERSION", "RecordProblem", "TEST_SPLITS", "canonical_record", "load_records", "migrate_records",
-           "record_digest", "record_path", "record_schema", "render", "submit", "verify_records", "benchmark_tables", "run_benchmark",
-           "submit_measured"]
+           "record_digest", "record_path", "record_schema", "render", "submit", "verify_records", "benchmark_tables",
+           "run_benchmark", "submit_measured"]
