@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from fieldbench._io import file_sha256
-from fieldbench.leaderboard import record_path, submit
+from fieldbench.leaderboard import canonical_record, record_path, submit
 from fieldbench.leaderboard._record import resolve_checkpoint
 from fieldbench.models._shipped import SHIPPED_PATH
 
@@ -64,7 +64,8 @@ def _seed0(record: dict, split: str, metric: str) -> dict | None:
 
 
 def markdown(dataset: str) -> str:
-    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob(f"*__{dataset}.json"))]
+    # Records written before layout version 2 key their splits test-multi; canonical_record maps them.
+    records = [canonical_record(json.loads(p.read_text())) for p in sorted(RECORDS.glob(f"*__{dataset}.json"))]
     records = [r for r in records if r.get("seeds")]
     records.sort(key=lambda r: ORDER.index(r["name"]) if r["name"] in ORDER else len(ORDER))
     lines = [f"| {dataset} (%, mean ± std over seeds) | seeds | parameters | train (min) | single phi | multi phi "
@@ -82,10 +83,10 @@ def markdown(dataset: str) -> str:
                                              else summary)
         cells = [f"`{record['name']}`", str(record["seeds"]["count"]), f"{record['model']['parameters']:,}",
                  (f"{min(minutes):.1f}" if single else f"{min(minutes):.1f}-{max(minutes):.1f}") if minutes else "-",
-                 _cell(strip(get("test-single", "phi_error"))), _cell(strip(get("test-multi", "phi_error"))),
-                 _cell(get("test-overlap", "phi_error") or _seed0(record, "test-overlap", "phi_error")),
-                 _cell(strip(get("test-multi", "field_error"))),
-                 _cell(strip(get("test-multi", "phi_relative_l2"))),
+                 _cell(strip(get("test_single", "phi_error"))), _cell(strip(get("test_multi", "phi_error"))),
+                 _cell(get("test_overlap", "phi_error") or _seed0(record, "test_overlap", "phi_error")),
+                 _cell(strip(get("test_multi", "field_error"))),
+                 _cell(strip(get("test_multi", "phi_relative_l2"))),
                  " / ".join("-" if v is None else f"{v:g}" for v in paper) if paper else ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from . import _env  # noqa: F401  (first: pins thread counts before JAX and NumP
 
 MODELS = ["fourier", "fc-ilr", "fc-ilr-bilinear", "fc-inr", "linear"]
 DATASETS = ["circles2d", "prisms2d"]
-SPLIT = "test-single"
+SPLIT = "test_single"
 #: The (model, dataset) pairs whose ``fieldbench/models/checkpoints/<model>-<dataset>-seed0.eqx`` ships
 #: (tests/test_benchmarks.py checks this against the folder). The other pairs are declared skipped
 #: (asv's ``skip_params``); a shipped one that is missing or fails fails the benchmark, never skips.
@@ -59,7 +59,7 @@ def _evaluate_checkpoints() -> dict:
 
 class CheckpointError:
     """Median relative error (paper Eq. 10, %) of ``fieldbench/models/checkpoints/<model>-<dataset>-seed0.eqx`` on
-    ``<dataset>-mini``'s test-single split (``fieldbench.evaluation.evaluate``), for the pairs in
+    ``<dataset>-mini``'s test_single split (``fieldbench.evaluation.evaluate``), for the pairs in
     SHIPPED (the others are skipped by declaration). A change means a model, the evaluator or the
     data changed."""
 

@@ -53,9 +53,9 @@ class Generate:
 
 class Load:
     """``fieldbench.datasets.load(path, split)``: a whole split of circles2d-mini from Parquet into
-    NumPy arrays (``test-multi`` pads 2-8 sources per sample)."""
+    NumPy arrays (``test_multi`` pads 2-8 sources per sample)."""
 
-    params = ["train", "test-multi"]
+    params = ["train", "test_multi"]
     param_names = ["split"]
     timeout = 300
 

@@ -102,7 +102,7 @@ def predict(model: SourceSum, data, chunk: int = 8) -> tuple[np.ndarray, np.ndar
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train a PyTorch model on a fieldbench dataset and score it.")
     parser.add_argument("--dataset", default="circles2d-mini", help="a standard dataset name or a dataset folder")
-    parser.add_argument("--split", default="test-multi", help="the split to predict and score")
+    parser.add_argument("--split", default="test_multi", help="the split to predict and score")
     parser.add_argument("--steps", type=int, default=300, help="optimiser steps")
     parser.add_argument("--batch-size", type=int, default=16, help="samples per step")
     parser.add_argument("--seed", type=int, default=0)

@@ -180,9 +180,10 @@ def generation_throughput(dataset: str = "circles2d", split: str = "train", *, w
     import fsspec
 
     from .datasets._registry import dataset_spec
-    from .pipeline import generate, produce_shard
+    from .pipeline import MANIFESTS_DIR, canonical_split, generate, produce_shard
 
     spec = dataset_spec(dataset)
+    split = canonical_split(split)
     split_spec = spec.splits[split]
     scratch = tempfile.mkdtemp(prefix="fieldbench-bench-", dir=out_dir)
     try:
@@ -193,7 +194,7 @@ def generation_throughput(dataset: str = "circles2d", split: str = "train", *, w
         seconds = time.perf_counter() - start
         fs = fsspec.filesystem("file")
         stages: dict[str, float] = {}
-        for path in fs.glob(f"{target}/{split}/_manifest/*.json"):
+        for path in fs.glob(f"{target}/{MANIFESTS_DIR}/{split}/*.json"):
             for stage, value in json.loads(fs.cat_file(path))["timings"].items():
                 stages[stage] = stages.get(stage, 0.0) + value
     finally:

@@ -17,9 +17,9 @@ if TYPE_CHECKING:  # annotation only: this module imports nothing of fieldbench 
     from .datasets import VerificationReport
 
 __all__ = [
-    "FieldbenchError", "DamagedFileError", "MissingPackageDataError", "CardError", "DatasetExistsError",
-    "UnknownDatasetError", "UnknownSplitError", "StaleRegistryError", "DatasetVerificationError", "PublishError",
-    "ChecksumError", "DatasetUnavailableError", "UnknownCheckpointError", "CheckpointUnavailableError",
+    "FieldbenchError", "DamagedFileError", "MissingPackageDataError", "CardError", "OldLayoutError",
+    "DatasetExistsError", "UnknownDatasetError", "UnknownSplitError", "StaleRegistryError", "DatasetVerificationError",
+    "PublishError", "ChecksumError", "DatasetUnavailableError", "UnknownCheckpointError", "CheckpointUnavailableError",
     "InvalidModelError", "TrainingDivergedError", "InvalidPrediction", "MirrorWarning",
 ]
 
@@ -48,6 +48,11 @@ class MissingPackageDataError(FieldbenchError, FileNotFoundError):
 # -- datasets ------------------------------------------------------------------------------------------
 class CardError(FieldbenchError, ValueError):
     """A card (or manifest) that is valid JSON but not one this fieldbench reads; one line."""
+
+
+class OldLayoutError(CardError):
+    """A dataset folder in an older layout (card ``schema_version`` 1): ``fieldbench datasets migrate``
+    moves it into the current one in place."""
 
 
 class DatasetExistsError(FieldbenchError, ValueError):

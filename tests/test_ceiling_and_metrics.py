@@ -23,7 +23,7 @@ from fieldbench.sources import ConfigurationSpec, sample_configurations
 @pytest.fixture(scope="module")
 def discs(make_dataset, disc_configuration) -> Path:
     return make_dataset("discs", {"train": SplitSpec(disc_configuration(), samples=300, points=8, seed=1),
-                                  "test-multi": SplitSpec(disc_configuration(sources=(2, 4)), samples=20, points=8,
+                                  "test_multi": SplitSpec(disc_configuration(sources=(2, 4)), samples=20, points=8,
                                                           seed=2)})
 
 
@@ -73,11 +73,11 @@ def test_relative_l2_error_by_hand():
 
 
 def test_the_ceiling_matches_a_direct_svd(discs):
-    result = ceiling(str(discs), "test-multi", ranks=(4, 16, 64), points=200, train_sources=300, seed=5)
+    result = ceiling(str(discs), "test_multi", ranks=(4, 16, 64), points=200, train_sources=300, seed=5)
     # Independently: the same points, an SVD of the training potentials, projections of the sums.
     rng = np.random.default_rng(5)
     where = rng.uniform(-3, 3, size=(200, 2))
-    train, test = load(str(discs), "train"), load(str(discs), "test-multi")
+    train, test = load(str(discs), "train"), load(str(discs), "test_multi")
     exact = lambda s: np.asarray(potential_and_field_batched(s.batch, where)[0])  # noqa: E731
     _, _, vt = np.linalg.svd(exact(train), full_matrices=False)
     target = exact(test)
@@ -91,7 +91,7 @@ def test_the_ceiling_matches_a_direct_svd(discs):
 
 def test_the_ceiling_refuses_a_rank_beyond_its_data(discs):
     with pytest.raises(ValueError, match="rank 500"):
-        ceiling(str(discs), "test-multi", ranks=(500,), points=200, train_sources=300)
+        ceiling(str(discs), "test_multi", ranks=(500,), points=200, train_sources=300)
 
 
 def test_normal_centres_follow_the_public_codes_distribution(rng):
@@ -114,6 +114,6 @@ def test_uniform_centres_keep_old_specs_and_their_checksums():
 def test_the_paper_variant_is_what_the_public_code_draws():
     spec = DatasetSpec.from_dict(__import__("json").loads(
         (STANDARD / "circles2d-paper.json").read_text()))
-    multi = spec.splits["test-multi"].configuration
+    multi = spec.splits["test_multi"].configuration
     assert multi.sources == (4, 4) and multi.overlap == "allowed" and multi.centres == "normal"
     assert spec.splits["train"].configuration.centres == "normal" and spec.splits["train"].samples == 10000

@@ -126,7 +126,7 @@ def test_train_runs_the_default_recipe_and_says_so(tmp_path):
 
 def test_ceiling_command_prints_and_writes_json(tmp_path):
     out = tmp_path / "ceiling.json"
-    result = runner.invoke(app, ["ceiling", "circles2d-mini", "--split", "test-multi", "--ranks", "4,8",
+    result = runner.invoke(app, ["ceiling", "circles2d-mini", "--split", "test_multi", "--ranks", "4,8",
                                  "--points", "64", "--train-sources", "48", "--json", str(out)])
     assert result.exit_code == 0, result.output
     import json
@@ -141,7 +141,7 @@ def test_evaluate_never_cuts_a_number_and_writes_json(tmp_path):
     import json
 
     out = tmp_path / "scores.json"
-    result = runner.invoke(app, ["evaluate", "exact", "--dataset", "circles2d-mini", "--split", "test-multi",
+    result = runner.invoke(app, ["evaluate", "exact", "--dataset", "circles2d-mini", "--split", "test_multi",
                                  "--limit", "3", "--json", str(out)])
     assert result.exit_code == 0, result.output
     (scores,) = json.loads(out.read_text())

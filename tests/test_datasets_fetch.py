@@ -25,6 +25,7 @@ from _helpers import STANDARD
 from fieldbench.datasets import (ChecksumError, DatasetUnavailableError, DatasetVerificationError, MirrorWarning,
                                  StaleRegistryError, UnknownDatasetError, cache_root, dataset_spec, get, list_datasets,
                                  publish, registry_entries, resolve_mirrors, verify)
+from fieldbench._io import file_sha256
 from fieldbench.datasets._verify import MARKER_NAME, values_close
 from fieldbench.pipeline import generate
 
@@ -49,8 +50,13 @@ def isolated_settings(monkeypatch, tmp_path):
 def mirror_dir(standard_minis, tmp_path_factory):
     to = tmp_path_factory.mktemp("mirror")
     lines = publish(NAME, to, source=standard_minis[NAME])
-    assert lines[0].startswith(f"{NAME}/card.json sha256:")
-    assert len(lines) == 1 + len(registry_entries(NAME)["files"])
+    assert lines[0].startswith(f"{NAME}/card.json sha256:") and lines[1].startswith(f"{NAME}/README.md sha256:")
+    assert len(lines) == 2 + len(registry_entries(NAME)["files"])
+    # SHA256SUMS checks every other file of the published folder, in `sha256sum -c` format.
+    sums = dict(line.split("  ", 1)[::-1] for line in (to / NAME / "SHA256SUMS").read_text().splitlines())
+    published = sorted(p.relative_to(to / NAME).as_posix() for p in (to / NAME).rglob("*") if p.is_file())
+    assert sorted(sums) == [p for p in published if p != "SHA256SUMS"]
+    assert all(file_sha256(to / NAME / path) == digest for path, digest in sums.items())
     return to
 
 
@@ -73,7 +79,7 @@ def test_download_matches_registry_and_loads(mirror_dir, tmp_path):
     for relative, entry in entries["files"].items():
         frame = pd.read_parquet(tmp_path / "datasets" / relative)
         assert len(frame) == entry["rows"]
-    points = pd.read_parquet(path / "train" / "points" / "part-00000.parquet")
+    points = pd.read_parquet(path / "points" / "split=train" / "part-00000.parquet")
     assert {"sample", "x", "y", "phi", "h_x", "h_y"} <= set(points.columns)
     # Cached and verified: no network needed any more (the mirror is gone now), no warning.
     with warnings_as_errors():
@@ -94,11 +100,11 @@ def warnings_as_errors():
 def test_damaged_cache_is_repaired_from_mirror(mirror_dir, tmp_path):
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
-        victim = path / "val" / "points" / "part-00000.parquet"
+        victim = path / "points" / "split=val" / "part-00000.parquet"
         victim.write_bytes(victim.read_bytes()[:100])  # truncated: the cheap size check catches it
         hits.clear()
         assert get(NAME, mirror=url, cache_dir=tmp_path, progress=False) == path
-    assert hits[f"/{NAME}/val/points/part-00000.parquet"] == 1
+    assert hits[f"/{NAME}/points/split=val/part-00000.parquet"] == 1
     assert verify(path).registry == "identical"
 
 
@@ -107,7 +113,7 @@ def test_damaged_cache_is_repaired_from_mirror(mirror_dir, tmp_path):
 def test_corrupted_file_on_mirror_is_rejected(mirror_dir, tmp_path):
     bad_mirror = tmp_path / "bad-mirror"
     shutil.copytree(mirror_dir, bad_mirror)
-    relative = f"{NAME}/test-multi/points/part-00000.parquet"
+    relative = f"{NAME}/points/split=test_multi/part-00000.parquet"
     flip_byte(bad_mirror / relative)
     cache = tmp_path / "cache"
     # Also: a damaged file already in the cache must not survive a failed update.
@@ -126,7 +132,7 @@ def test_corrupted_file_on_mirror_is_rejected(mirror_dir, tmp_path):
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=cache, progress=False)
     assert hits[f"/{relative}"] == 1
-    assert hits[f"/{NAME}/train/points/part-00000.parquet"] == 0
+    assert hits[f"/{NAME}/points/split=train/part-00000.parquet"] == 0
     assert verify(path).registry == "identical"
 
 
@@ -278,24 +284,24 @@ def _rewrite_shard_file(dataset: Path, relative: str, table, **parquet_options) 
     card["content_sha256"] = hashlib.sha256("".join(
         card["splits"][s]["content_sha256"] for s in sorted(card["splits"])).encode()).hexdigest()
     (dataset / "card.json").write_text(json.dumps(card))
-    shutil.rmtree(dataset / relative.split("/")[0] / "_manifest")
+    shutil.rmtree(dataset / "_manifests" / relative.split("/")[1].removeprefix("split="))
 
 
 def test_verify_catches_a_tampered_file(standard_minis, tmp_path):
     dataset = tmp_path / NAME
     shutil.copytree(standard_minis[NAME], dataset)
     assert verify(dataset).ok
-    flip_byte(dataset / "train" / "sources" / "part-00000.parquet")
+    flip_byte(dataset / "sources" / "split=train" / "part-00000.parquet")
     report = verify(dataset)
     assert not report.ok
-    assert any("train/sources/part-00000.parquet" in p and "sha256" in p for p in report.problems), str(report)
-    assert "train/sources/part-00000.parquet" in str(report)
+    assert any("sources/split=train/part-00000.parquet" in p and "sha256" in p for p in report.problems), str(report)
+    assert "sources/split=train/part-00000.parquet" in str(report)
 
 
 def test_verify_catches_a_manifest_disagreeing_with_the_card(standard_minis, tmp_path):
     dataset = tmp_path / NAME
     shutil.copytree(standard_minis[NAME], dataset)
-    manifest = dataset / "val" / "_manifest" / "part-00000.json"
+    manifest = dataset / "_manifests" / "val" / "part-00000.json"
     data = json.loads(manifest.read_text())
     data["points"] += 1
     manifest.write_text(json.dumps(data))
@@ -304,7 +310,7 @@ def test_verify_catches_a_manifest_disagreeing_with_the_card(standard_minis, tmp
 
 
 def test_verify_compares_content_with_the_registry(standard_minis, tmp_path):
-    relative = "test-single/points/part-00000.parquet"
+    relative = "points/split=test_single/part-00000.parquet"
     # Same content written differently (another codec): not byte-identical, but equivalent.
     same = tmp_path / "same"
     shutil.copytree(standard_minis[NAME], same)
@@ -412,7 +418,7 @@ def _rewrite_values(dataset: Path, relative: str, change) -> None:
 def test_values_moved_between_points_or_changed_beyond_rounding_fail(standard_minis, tmp_path):
     """Column sums (the old check) cannot see a shuffle of phi and H across the points of a shard, nor
     one value moved by a few float32 steps; the registry's elementwise check fails both."""
-    relative = "test-single/points/part-00000.parquet"
+    relative = "points/split=test_single/part-00000.parquet"
     order = np.random.default_rng(1).permutation(pq.read_table(standard_minis[NAME] / relative).num_rows)
     shuffled = tmp_path / "shuffled"
     shutil.copytree(standard_minis[NAME], shuffled)
@@ -420,7 +426,7 @@ def test_values_moved_between_points_or_changed_beyond_rounding_fail(standard_mi
     assert verify(shuffled, against=False).ok  # self-consistent: only the registry can tell
     report = verify(shuffled)
     assert not report.ok and report.registry == "different", str(report)
-    assert any("'test-single' shard 0" in p and "'phi'" in p and "'h_x'" in p and "'h_y'" in p
+    assert any("'test_single' shard 0" in p and "'phi'" in p and "'h_x'" in p and "'h_y'" in p
                for p in report.problems), str(report)
 
     def nudge(name, values, steps):
@@ -492,7 +498,7 @@ def test_an_old_format_registry_entry_is_refused_in_one_line_and_migrated(standa
 def test_a_bit_flip_that_keeps_the_size_is_caught_and_repaired(mirror_dir, tmp_path):
     import os
 
-    relative = "val/points/part-00000.parquet"
+    relative = "points/split=val/part-00000.parquet"
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
         victim = path / relative
@@ -540,7 +546,7 @@ def test_the_cli_full_check_catches_what_the_stamps_miss(mirror_dir, tmp_path):
     from fieldbench._io import RACY_NS, file_sha256, file_stamp
     from fieldbench.cli._app import app
 
-    relative = "train/sources/part-00000.parquet"
+    relative = "sources/split=train/part-00000.parquet"
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
         victim = path / relative
@@ -572,17 +578,17 @@ def test_the_cli_full_check_catches_what_the_stamps_miss(mirror_dir, tmp_path):
 def test_verify_reports_stray_files_and_get_removes_them(mirror_dir, tmp_path):
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=tmp_path, progress=False)
-        stray = path / "train" / "points" / "tmpk2x9_abc"  # what pooch leaves when killed mid-download
+        stray = path / "points" / "split=train" / "tmpk2x9_abc"  # what pooch leaves when killed mid-download
         stray.write_bytes(b"partial download")
         with pytest.raises((OSError, ValueError)):  # pyarrow's ArrowInvalid is a ValueError
-            pd.read_parquet(path / "train" / "points")  # the README's read path trips over it
+            pd.read_parquet(path / "points")  # the README's read path trips over it
         report = verify(path)
-        assert not report.ok and report.strays == ["train/points/tmpk2x9_abc"], str(report)
-        assert any("stray file train/points/tmpk2x9_abc" in p and "rm " in p for p in report.problems)
+        assert not report.ok and report.strays == ["points/split=train/tmpk2x9_abc"], str(report)
+        assert any("stray file points/split=train/tmpk2x9_abc" in p and "rm " in p for p in report.problems)
         hits.clear()
         assert get(NAME, mirror=url, cache_dir=tmp_path, progress=False) == path
     assert not stray.exists() and sum(hits.values()) == 1  # the stray is gone; only the card was re-fetched
-    assert len(pd.read_parquet(path / "train" / "points")) == 48 * 1024
+    assert len(pd.read_parquet(path / "points" / "split=train")) == 48 * 1024
     assert verify(path).ok
 
 
@@ -600,7 +606,7 @@ def test_a_download_killed_midway_leaves_nothing_among_the_data(mirror_dir, tmp_
             pass
 
         def do_GET(self):
-            if self.path.endswith("/val/points/part-00000.parquet"):
+            if self.path.endswith("/points/split=val/part-00000.parquet"):
                 started.set()
                 release.wait(60)  # the client is mid-download of this file when it is killed
             try:
@@ -629,14 +635,14 @@ def test_a_download_killed_midway_leaves_nothing_among_the_data(mirror_dir, tmp_
     leftovers = [p.relative_to(cache / "datasets").as_posix() for p in dataset.rglob("*") if p.is_file()]
     assert leftovers, "nothing had been downloaded before the kill"
     for relative in leftovers:  # only complete, checked data files (and manifests) in the dataset folder
-        assert relative in expected or "/_manifest/" in relative, relative
+        assert relative in expected or "/_manifests/" in relative, relative
     assert not (dataset / "card.json").exists()  # moved in last
     # The next get deletes the staging folder's debris, keeps the checked files and fetches the rest.
     with serve(mirror_dir) as (url, hits):
         path = get(NAME, mirror=url, cache_dir=cache, progress=False)
     assert verify(path).ok and not (cache / "datasets" / f".{NAME}.download").exists()
-    assert hits[f"/{NAME}/train/points/part-00000.parquet"] == 0  # kept from before the kill
-    assert len(pd.read_parquet(path / "val" / "points")) == 48 * 1024
+    assert hits[f"/{NAME}/points/split=train/part-00000.parquet"] == 0  # kept from before the kill
+    assert len(pd.read_parquet(path / "points" / "split=val")) == 48 * 1024
 
 
 # ------------------------------------------------------------------------------------------- (k) damaged JSON

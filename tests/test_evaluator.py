@@ -98,7 +98,7 @@ def test_inside_and_distance_match_brute_force_on_overlapping_samples(families):
 
 # -- evaluate() on a tiny generated dataset, with errors set by the test ---------------------------------------------
 
-SPLIT = "test-overlap"
+SPLIT = "test_overlap"
 
 
 @pytest.fixture(scope="module")

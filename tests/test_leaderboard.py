@@ -36,7 +36,7 @@ def learned(tmp_path_factory):
                                  {"model": "linear", "hyperparameters": hyperparameters,
                                   "dataset": {"name": "circles2d"}})
     (path,) = submit("linear", "linear", checkpoint=checkpoint, datasets=[DATASET],
-                     directory=repository / "leaderboard" / "records", splits=["test-single"])
+                     directory=repository / "leaderboard" / "records", splits=["test_single"])
     return path
 
 
@@ -52,14 +52,14 @@ def seeded(tmp_path_factory):
         paths.append(save_checkpoint(repository / "checkpoints" / f"linear-seed{seed}.eqx", model,
                                      {"model": "linear", "hyperparameters": hyperparameters}))
     (path,) = submit("linear", "linear", checkpoint=paths, datasets=[DATASET],
-                     directory=repository / "leaderboard" / "records", splits=["test-single"])
+                     directory=repository / "leaderboard" / "records", splits=["test_single"])
     return path
 
 
 def test_a_record_has_full_provenance_and_validates(records):
     (record,) = load_records(records)
     assert record["name"] == "exact" and record["model"]["additive"] and record["model"]["harmonic"]
-    assert set(record["metrics"]) == {"test-single", "test-multi", "test-overlap"}
+    assert set(record["metrics"]) == {"test_single", "test_multi", "test_overlap"}
     for metrics in record["metrics"].values():
         assert metrics["phi_error"] < 1e-4 and metrics["samples"] == 48  # exact: float32 rounding only
     assert record["dataset"]["samples_limit"] is None
@@ -79,7 +79,7 @@ def test_existing_records_are_never_overwritten_silently(records):
 
 
 @pytest.mark.parametrize("tamper, message", [
-    (lambda r: r["metrics"]["test-multi"].__setitem__("phi_error", -1.0), "schema"),
+    (lambda r: r["metrics"]["test_multi"].__setitem__("phi_error", -1.0), "schema"),
     (lambda r: r["dataset"].__setitem__("content_sha256", "0" * 64), "does not match the registry"),
     (lambda r: r.__setitem__("record_version", 99), "schema"),
     (lambda r: r["model"].pop("parameters"), "schema"),
@@ -109,18 +109,18 @@ def test_verify_catches_duplicates_and_rescoring_mismatches(records, tmp_path):
     (copy / "exact-again.json").unlink()
     path = record_path(copy, "exact", DATASET)
     record = json.loads(path.read_text())
-    record["metrics"]["test-single"]["phi_error"] = 0.5  # plausible, but not what the model scores
+    record["metrics"]["test_single"]["phi_error"] = 0.5  # plausible, but not what the model scores
     path.write_text(json.dumps(record))
     assert any("content digest" in str(p) for p in verify_records(copy))  # an edit by hand
     path.write_text(json.dumps(_forge(record)))
     assert verify_records(copy) == []  # a forged digest passes the plain check ...
-    assert any("rescoring test-single/phi_error" in str(p) for p in verify_records(copy, rescore=True))  # ... not this
+    assert any("rescoring test_single/phi_error" in str(p) for p in verify_records(copy, rescore=True))  # ... not this
 
 
 @pytest.mark.parametrize("edit", [
-    lambda r: r["metrics"]["test-multi"].__setitem__("phi_error", 0.5),
-    lambda r: r["metrics"]["test-overlap"]["inside"].__setitem__("phi_error", 1e-5),
-    lambda r: r["metrics"]["test-single"]["per_sample"]["phi"].__setitem__("p90", 1e-5),
+    lambda r: r["metrics"]["test_multi"].__setitem__("phi_error", 0.5),
+    lambda r: r["metrics"]["test_overlap"]["inside"].__setitem__("phi_error", 1e-5),
+    lambda r: r["metrics"]["test_single"]["per_sample"]["phi"].__setitem__("p90", 1e-5),
     lambda r: r["speed"].__setitem__("eval_us_per_point", r["speed"]["eval_us_per_point"] / 10),
     lambda r: r["speed"]["device"].__setitem__("label", "NVIDIA H100 (gpu)"),
     lambda r: r["provenance"].__setitem__("git_commit", "0" * 40),
@@ -162,11 +162,11 @@ def test_rescore_catches_forged_speed_and_inside_figures(records, tmp_path):
     path = record_path(copy, "exact", DATASET)
     record = json.loads(path.read_text())
     record["speed"]["eval_us_per_point"] /= 30  # far beyond TIMING_FACTOR, whatever the machine's load
-    record["metrics"]["test-overlap"]["inside"]["points"] += 1
+    record["metrics"]["test_overlap"]["inside"]["points"] += 1
     path.write_text(json.dumps(_forge(record)))
     problems = [str(p) for p in verify_records(copy, rescore=True)]
     assert any("re-timing gives" in p and "us/point" in p for p in problems), problems
-    assert any("rescoring test-overlap/inside/points: the record says" in p for p in problems), problems
+    assert any("rescoring test_overlap/inside/points: the record says" in p for p in problems), problems
 
 
 def test_the_same_checkpoint_under_another_name_is_caught(learned, tmp_path):
@@ -194,10 +194,10 @@ def test_an_old_record_names_the_command_that_upgrades_it(records, tmp_path):
     assert f"fieldbench leaderboard --records {copy} migrate" in problem
     # An old record edited before the migration is refused and left as it was ...
     edited = json.loads(json.dumps(old))
-    edited["metrics"]["test-multi"]["phi_error"] = 0.5
+    edited["metrics"]["test_multi"]["phi_error"] = 0.5
     path.write_text(json.dumps(edited))
     result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "migrate"])
-    assert result.exit_code == 1 and "rescoring test-multi/phi_error" in result.output, result.output
+    assert result.exit_code == 1 and "rescoring test_multi/phi_error" in result.output, result.output
     assert json.loads(path.read_text()) == edited
     # ... one that every number of is reproduced is upgraded: timed warm, digest stamped.
     path.write_text(json.dumps(old))
@@ -223,7 +223,7 @@ def test_damaged_records_are_named_with_the_fix(records, tmp_path):
 def test_a_schema_error_in_submit_names_the_file_and_field(tmp_path):
     with pytest.raises(ValueError, match=r"exact__circles2d-mini.json: the record would not match the record schema, "
                                          r"field scaling: "):
-        submit("exact", "exact", datasets=[DATASET], directory=tmp_path, limit=1, splits=["test-single"],
+        submit("exact", "exact", datasets=[DATASET], directory=tmp_path, limit=1, splits=["test_single"],
                scaling=[1.0])
     assert not any(tmp_path.iterdir())
 
@@ -309,11 +309,11 @@ def test_a_record_of_several_seeds_holds_mean_std_and_values(seeded, tmp_path):
     record = json.loads(path.read_text())
     seeds = record["seeds"]
     assert seeds["count"] == 2
-    values = [evaluate(load_checkpoint(p)[0], DATASET, "test-single").phi_error for p in paths]
-    summary = seeds["metrics"]["test-single"]["phi_error"]
+    values = [evaluate(load_checkpoint(p)[0], DATASET, "test_single").phi_error for p in paths]
+    summary = seeds["metrics"]["test_single"]["phi_error"]
     assert summary["values"] == pytest.approx(values, rel=1e-9)
     assert summary["mean"] == pytest.approx(np.mean(values)) and summary["std"] == pytest.approx(np.std(values, ddof=1))
-    assert record["metrics"]["test-single"]["phi_error"] == pytest.approx(values[0], rel=1e-9)
+    assert record["metrics"]["test_single"]["phi_error"] == pytest.approx(values[0], rel=1e-9)
     # Paths are relative to the records' repository, so a moved clone still verifies ...
     assert [s["path"] for s in seeds["checkpoints"]] == ["checkpoints/linear-seed0.eqx", "checkpoints/linear-seed1.eqx"]
     assert record["model"]["checkpoint"] == "checkpoints/linear-seed0.eqx"
@@ -330,7 +330,7 @@ def test_a_record_of_several_seeds_holds_mean_std_and_values(seeded, tmp_path):
 def test_the_board_shows_the_rank_l_ceiling_next_to_the_records(records, tmp_path):
     from fieldbench.evaluation import ceiling
 
-    result = ceiling(DATASET, "test-multi", ranks=(4, 16), points=128, train_sources=48, samples=8)
+    result = ceiling(DATASET, "test_multi", ranks=(4, 16), points=128, train_sources=48, samples=8)
     board = tmp_path / "board"
     shutil.copytree(records, board / "records")
     (board / "ceiling").mkdir()
@@ -390,11 +390,11 @@ def test_rescore_checks_every_record_even_after_a_problem_elsewhere(records, tmp
     broken["record_version"] = 99  # a schema problem in one record ...
     record_path(copy, "broken", DATASET).write_text(json.dumps(broken))
     edited = json.loads(record_path(copy, "exact", DATASET).read_text())
-    edited["metrics"]["test-multi"]["phi_error"] = 1.0  # ... and an edited metric in another
+    edited["metrics"]["test_multi"]["phi_error"] = 1.0  # ... and an edited metric in another
     record_path(copy, "exact", DATASET).write_text(json.dumps(edited))
     problems = [str(p) for p in verify_records(copy, rescore=True)]
     assert any("broken" in p and "schema" in p for p in problems)
-    assert any("rescoring test-multi/phi_error: the record says 1.0" in p for p in problems), problems
+    assert any("rescoring test_multi/phi_error: the record says 1.0" in p for p in problems), problems
 
 
 def test_the_verify_command_reads_the_groups_records_folder(records, tmp_path):
@@ -418,7 +418,7 @@ def test_a_limited_record_is_a_local_result_not_an_official_one(records, tmp_pat
     board = tmp_path / "board"
     shutil.copytree(records, board / "records")
     (limited,) = submit("exact", "exact-quick", datasets=[DATASET], directory=board / "records", limit=4,
-                        splits=["test-single"])
+                        splits=["test_single"])
     assert json.loads(limited.read_text())["dataset"]["samples_limit"] == 4
     # verify: the limited record is the one problem, named with its fix; an explicit opt-in accepts it.
     (problem,) = [str(p) for p in verify_records(board / "records")]
@@ -507,13 +507,13 @@ def test_rescore_catches_a_forged_seed_value(seeded, tmp_path):
     directory = repository / "leaderboard" / "records"
     path = directory / seeded.name
     record = json.loads(path.read_text())
-    summary = record["seeds"]["metrics"]["test-single"]["phi_error"]
+    summary = record["seeds"]["metrics"]["test_single"]["phi_error"]
     summary["values"][1] *= 0.5  # the second seed "scored" half its error ...
     summary["mean"], summary["std"] = float(np.mean(summary["values"])), float(np.std(summary["values"], ddof=1))
     path.write_text(json.dumps(_forge(record)))  # ... with a consistent summary and digest
     assert verify_records(directory) == []  # the plain check cannot see it ...
     problems = [str(p) for p in verify_records(directory, rescore=True)]
-    assert any("rescoring seed 1 (checkpoints/linear-seed1.eqx) on test-single gives phi_error" in p
+    assert any("rescoring seed 1 (checkpoints/linear-seed1.eqx) on test_single gives phi_error" in p
                for p in problems), problems  # ... the rescore re-evaluates every seed
 
 
@@ -528,7 +528,7 @@ def test_rescore_catches_a_forged_scaling_row(tmp_path):
     # 1e8 pairs: far above the floor under which short rows are compared loosely, within the re-timed range.
     assert 10 * TIMING_FACTOR * RETIME_MIN_SECONDS < row["seconds"] <= RETIME_MAX_SECONDS
     directory = tmp_path / "records"
-    (path,) = submit("exact", "exact", datasets=[DATASET], directory=directory, splits=["test-single"],
+    (path,) = submit("exact", "exact", datasets=[DATASET], directory=directory, splits=["test_single"],
                      scaling=figures)
     record = json.loads(path.read_text())
     (forged,) = [r for r in record["scaling"]["rows"] if r["phase"] == "evaluate" and r["M"] == 10_000]
@@ -543,7 +543,7 @@ def test_a_local_record_is_migrated_but_stays_local(tmp_path):
     from fieldbench.leaderboard import migrate_records
 
     directory = tmp_path / "records"
-    (path,) = submit("exact", "exact-quick", datasets=[DATASET], directory=directory, limit=4, splits=["test-single"])
+    (path,) = submit("exact", "exact-quick", datasets=[DATASET], directory=directory, limit=4, splits=["test_single"])
     current = json.loads(path.read_text())
     path.write_text(json.dumps({k: v for k, v in current.items() if k not in ("speed", "record_sha256")}
                                | {"record_version": 1}))
@@ -551,3 +551,21 @@ def test_a_local_record_is_migrated_but_stays_local(tmp_path):
     assert written == [path] and problems == []  # the upgrade changes the format ...
     (problem,) = [str(p) for p in verify_records(directory)]
     assert "scored on only the first 4 samples" in problem  # ... not the standing
+
+
+def test_a_record_keyed_by_the_old_split_names_still_verifies_and_reads_canonically(records, tmp_path):
+    from fieldbench.leaderboard._record import write_record
+
+    copy = tmp_path / "records"
+    shutil.copytree(records, copy)
+    path = record_path(copy, "exact", DATASET)
+    record = json.loads(path.read_text())
+    # As records written before layout version 2 hold them (sealed with these keys).
+    record["metrics"] = {name.replace("_", "-"): values for name, values in record["metrics"].items()}
+    record["speed"]["split"] = "test-multi"
+    write_record(path, record)
+    assert verify_records(copy, rescore=True) == []  # a rescore evaluates test-multi as test_multi
+    (loaded,) = load_records(copy)
+    assert set(loaded["metrics"]) == {"test_single", "test_multi", "test_overlap"}
+    assert loaded["speed"]["split"] == "test_multi"
+    assert json.loads(path.read_text())["metrics"].keys() == record["metrics"].keys()  # the file is not rewritten

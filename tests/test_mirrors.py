@@ -22,7 +22,7 @@ from fieldbench.models import CheckpointUnavailableError, UnknownCheckpointError
 from _helpers import dead_url, flip_byte, serve
 
 NAME = "circles2d-mini"
-CORRUPTED = "test-multi/points/part-00000.parquet"  # a file late in the download order
+CORRUPTED = "points/split=test_multi/part-00000.parquet"  # a file late in the download order
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +78,21 @@ def test_every_kind_of_mirror_is_parsed_and_addressed(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------- doi
+
+
+def test_a_flat_publish_holds_exactly_what_a_doi_mirror_asks_for(standard_minis, tmp_path):
+    """A DOI record holds no folders: ``publish(flat=True)`` writes every registered file under the
+    archive name the doi: mirror requests, plus README.md and a SHA256SUMS of those flat names."""
+    publish(NAME, tmp_path, source=standard_minis[NAME], flat=True)
+    expected = [archive_name(path) for path in registered_paths()]
+    expected += [archive_name(f"{NAME}/README.md"), archive_name(f"{NAME}/SHA256SUMS")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)
+    sums = (tmp_path / archive_name(f"{NAME}/SHA256SUMS")).read_text().splitlines()
+    assert len(sums) == len(expected) - 1
+    for line in sums:
+        digest, flat_name = line.split("  ")
+        assert hashlib.sha256((tmp_path / flat_name).read_bytes()).hexdigest() == digest
+
 
 @pytest.fixture
 def doi_record(mirror_dir, monkeypatch):

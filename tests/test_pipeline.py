@@ -63,8 +63,13 @@ def small_spec(name: str = "small", *, seed: int = 11, samples: int = 23, shard_
     })
 
 
+def part_folder(root, split: str, kind: str) -> Path:
+    """The folder of a split's part files of one table (``points/split=<split>``)."""
+    return Path(root) / kind / f"split={split}"
+
+
 def part_names(root, split: str, kind: str) -> list[str]:
-    directory = Path(root) / split / kind
+    directory = part_folder(root, split, kind)
     return sorted(p.name for p in directory.iterdir() if PART.match(p.name))
 
 
@@ -72,7 +77,7 @@ def split_tables(root, split: str) -> tuple[pa.Table, pa.Table]:
     """The split's two tables, concatenated from its part files in order (plain pyarrow)."""
     tables = []
     for kind in ("sources", "points"):
-        parts = [pq.read_table(Path(root) / split / kind / name) for name in part_names(root, split, kind)]
+        parts = [pq.read_table(part_folder(root, split, kind) / name) for name in part_names(root, split, kind)]
         tables.append(pa.concat_tables(parts))
     return tables[0], tables[1]
 
@@ -85,8 +90,8 @@ def assert_same_files(root_a, root_b, spec: DatasetSpec) -> None:
             assert names == part_names(root_b, split, kind)
             assert len(names) == spec.splits[split].shards
             for name in names:
-                a = (Path(root_a) / split / kind / name).read_bytes()
-                b = (Path(root_b) / split / kind / name).read_bytes()
+                a = (part_folder(root_a, split, kind) / name).read_bytes()
+                b = (part_folder(root_b, split, kind) / name).read_bytes()
                 assert a == b, f"{split}/{kind}/{name} differs"
         for a, b in zip(split_tables(root_a, split), split_tables(root_b, split)):
             assert a.equals(b)
@@ -227,7 +232,7 @@ def test_stored_sources_points_and_values_are_the_recipe_and_the_exact_solution(
 @pytest.mark.parametrize("name", ["circles2d-mini", "prisms2d-mini"])
 def test_standard_minis_store_the_exact_field_rounded_to_float32(minis, name):
     spec, root = minis[name]
-    data = load(str(root), "test-multi")
+    data = load(str(root), "test_multi")
     assert data.phi.shape == (48, 1024)
     for sample in range(0, 48, 12):
         sources = Sources.from_arrays(*(np.asarray(getattr(data.sources(sample), k))
@@ -246,7 +251,7 @@ INTERRUPT_SPEC = DatasetSpec("interrupted", {
 def _kill_after_manifests(root: Path, spec_file: Path, manifests: int, log) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, str(CHILD), str(spec_file), str(root), "threads", "2"],
                                stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO), start_new_session=True)
-    manifest_dir = root / "train" / "_manifest"
+    manifest_dir = root / "_manifests" / "train"
     deadline = time.monotonic() + 90
     try:
         while True:
@@ -279,20 +284,21 @@ def test_a_killed_run_resumes_without_losing_or_duplicating_anything(tmp_path):
 
     # Nothing partial is visible under a final name: every part file is exactly the reference file.
     complete = []
+    folders = {"sources": "sources/split=train", "points": "points/split=train", "_manifest": "_manifests/train"}
     for kind in ("sources", "points", "_manifest"):
-        directory = root / "train" / kind
+        directory = root / folders[kind]
         for path in directory.iterdir() if directory.exists() else []:
             assert PART.match(path.name) or path.name.startswith(".tmp-"), path.name
             if not PART.match(path.name):
                 continue
             if kind == "_manifest":
                 manifest = json.loads(path.read_text())
-                expected = json.loads((reference / "train" / kind / path.name).read_text())
+                expected = json.loads((reference / folders[kind] / path.name).read_text())
                 manifest.pop("timings"), expected.pop("timings")
                 assert manifest == expected
                 complete.append(manifest["index"])
             else:
-                assert path.read_bytes() == (reference / "train" / kind / path.name).read_bytes(), path.name
+                assert path.read_bytes() == (reference / folders[kind] / path.name).read_bytes(), path.name
     assert 4 <= len(complete) < spec.splits["train"].shards
     for index in complete:  # a manifest is written last: its shard's files are all there
         for relative in shard_paths("train", index).values():
@@ -346,7 +352,7 @@ def test_a_write_failing_halfway_leaves_no_partial_shard(tmp_path, monkeypatch, 
             assert path.read_bytes() == (reference_root / path.relative_to(root)).read_bytes(), path
     # Two shards were finished (3 writes each) before the failing write.
     complete = [(split, int(p.stem[len("part-"):])) for split in spec.splits
-                for p in (root / split / "_manifest").glob("part-*.json")]
+                for p in (root / "_manifests" / split).glob("part-*.json")]
     assert len(complete) == 2, complete
     before = {shard: file_ids(root, *shard) for shard in complete}
     calls = []
@@ -489,7 +495,7 @@ def test_generate_and_load_on_an_fsspec_memory_filesystem(tmp_path, reference):
     try:
         card = generate(spec, url)
         assert card.splits == local.splits
-        assert fs.exists(url + "/train/points/part-00004.parquet")
+        assert fs.exists(url + "/points/split=train/part-00004.parquet")
         assert read_card(url).content_sha256 == local.content_sha256
         for split in spec.splits:
             remote, here = load(url, split), load(str(local_root), split)
@@ -574,8 +580,8 @@ def test_the_format_reads_with_pandas_pyarrow_and_dask(minis, name, family):
     import pyarrow.dataset as ds
 
     spec, root = minis[name]
-    split = "test-multi"
-    points = pd.read_parquet(root / split / "points")
+    split = "test_multi"
+    points = pd.read_parquet(part_folder(root, split, "points"))
     assert list(points.columns) == ["sample", "x", "y", "phi", "h_x", "h_y"]
     assert points["sample"].dtype == np.int64
     for column in ("x", "y", "phi", "h_x", "h_y"):
@@ -583,7 +589,7 @@ def test_the_format_reads_with_pandas_pyarrow_and_dask(minis, name, family):
     assert len(points) == 48 * 1024
     assert (points.groupby("sample").size() == 1024).all() and points["sample"].is_monotonic_increasing
 
-    sources = ds.dataset(root / split / "sources", format="parquet").to_table()
+    sources = ds.dataset(part_folder(root, split, "sources"), format="parquet").to_table()
     assert sources.column_names == ["sample", "source", "family", "center_x", "center_y", "magnetisation_x",
                                     "magnetisation_y", "size_x", "size_y"]
     assert sources.schema.field("sample").type == pa.int64()
@@ -595,11 +601,11 @@ def test_the_format_reads_with_pandas_pyarrow_and_dask(minis, name, family):
     counts = frame.groupby("sample").size()
     assert counts.index.tolist() == list(range(48)) and counts.between(2, 8).all()
 
-    lazy = dd.read_parquet(str(root / split / "points"))
+    lazy = dd.read_parquet(str(part_folder(root, split, "points")))[list(points.columns)]
     assert list(lazy.columns) == list(points.columns)
     computed = lazy.compute().reset_index(drop=True)
     pd.testing.assert_frame_equal(computed, points.reset_index(drop=True), check_dtype=True)
-    lazy_sources = dd.read_parquet(str(root / split / "sources")).compute()
+    lazy_sources = dd.read_parquet(str(part_folder(root, split, "sources"))).compute()
     assert set(lazy_sources["family"].astype(str)) == {family}
 
     # Sources are stored exactly: they are the configurations the documented recipe draws.
@@ -627,7 +633,7 @@ def test_standard_splits_share_no_configuration(minis, name):
     spec, root = minis[name]
     card = read_card(str(root))
     assert card.spec.to_dict() == spec.to_dict()
-    assert set(card.splits) == {"train", "val", "test-single", "test-multi", "test-overlap"}
+    assert set(card.splits) == {"train", "val", "test_single", "test_multi", "test_overlap"}
     columns = ["center_x", "center_y", "magnetisation_x", "magnetisation_y", "size_x", "size_y"]
     rows_per_split, points_per_split = {}, {}
     for split in card.splits:
@@ -677,8 +683,13 @@ def test_dataset_spec_validation_and_round_trip():
         DatasetSpec("empty", {})
     with pytest.raises(ValueError, match="dataset name must be non-empty without '/'"):
         DatasetSpec("a/b", {"a": split})
-    with pytest.raises(ValueError, match="split name must be non-empty"):
+    with pytest.raises(ValueError, match="split name must be letters, digits and underscores; got 'bad split'"):
         DatasetSpec("ok", {"bad split": split})
+    with pytest.raises(ValueError, match="got 'test-multi' \\(use 'test_multi'\\)"):
+        DatasetSpec("ok", {"test-multi": split})
+    # ... while a spec file's old hyphenated names are read as their canonical form
+    old_names = DatasetSpec.from_dict({"name": "ok", "splits": {"test-multi": split.to_dict()}})
+    assert list(old_names.splits) == ["test_multi"]
     three_d = SplitSpec(ConfigurationSpec(families=("sphere",), domain=2.0, size=0.2), samples=2, points=8, seed=2)
     with pytest.raises(ValueError, match="same dimension"):
         DatasetSpec("mixed", {"a": split, "b": three_d})
@@ -762,9 +773,11 @@ def test_a_rerun_repairs_shards_of_another_spec_mixed_into_its_dataset(tmp_path,
     for relative in shard_paths("train", 1).values():
         shutil.copy(other / relative, root / relative)
     (root / CARD_NAME).unlink()
-    with pytest.raises(DatasetExistsError, match=re.escape(f"`rm -r {root}/train`")):
+    folders = ["sources/split=train", "points/split=train", "_manifests/train"]
+    with pytest.raises(DatasetExistsError, match=re.escape(f"`rm -r {' '.join(f'{root}/{f}' for f in folders)}`")):
         generate(spec, str(root), scheduler="sync")
-    shutil.rmtree(root / "train")
+    for folder in folders:
+        shutil.rmtree(root / folder)
     generate(spec, str(root), scheduler="sync")
     assert_same_files(reference_root, root, spec)
 
@@ -772,8 +785,8 @@ def test_a_rerun_repairs_shards_of_another_spec_mixed_into_its_dataset(tmp_path,
 def test_a_rerun_removes_the_temporaries_of_a_killed_run(tmp_path, reference):
     spec, reference_root, _ = reference
     root = copy_of(reference, tmp_path)
-    debris = [root / "train" / "points" / f".tmp-{uuid.uuid4().hex}-part-00002.parquet",
-              root / "test" / "_manifest" / f".tmp-{uuid.uuid4().hex}-part-00000.json",
+    debris = [root / "points" / "split=train" / f".tmp-{uuid.uuid4().hex}-part-00002.parquet",
+              root / "_manifests" / "test" / f".tmp-{uuid.uuid4().hex}-part-00000.json",
               root / f".tmp-{uuid.uuid4().hex}-card.json"]
     for path in debris:
         path.write_bytes(b"half a file")
@@ -821,7 +834,7 @@ def test_processes_scheduler_workers_die_with_a_killed_parent(tmp_path):
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(spec.to_json())
     root = tmp_path / "orphans"
-    manifests = root / "train" / "_manifest"
+    manifests = root / "_manifests" / "train"
     with open(tmp_path / "child.log", "wb") as log:
         parent = subprocess.Popen([sys.executable, str(CHILD), str(spec_file), str(root), "processes", "2"],
                                   stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO), start_new_session=True)

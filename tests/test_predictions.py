@@ -202,6 +202,17 @@ def test_a_file_keyed_by_split_or_bare_scores_as_the_arrays(dataset, data, tmp_p
     assert _metrics(result) == expected
 
 
+def test_a_file_may_name_its_split_by_the_old_hyphenated_name(dataset, data, tmp_path):
+    phi, field = _spoilt(data)
+    expected = _metrics(evaluate_predictions(dataset, SPLIT, phi, field, name="p.npz"))
+    old = SPLIT.replace("_", "-")
+    path = tmp_path / "p.npz"
+    np.savez(path, **{f"{old}/phi": phi, f"{old}/H": field})
+    for splits in (None, [SPLIT], [old]):
+        (result,) = evaluate_prediction_file(path, dataset, splits)
+        assert result.split == SPLIT and _metrics(result) == expected
+
+
 def test_bad_prediction_files_are_refused_naming_the_fix(dataset, data, tmp_path):
     phi, field = _spoilt(data)
 

@@ -43,7 +43,7 @@ SMALL = {"width": 64, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2}
 def _disc_splits(single: ConfigurationSpec, multi: ConfigurationSpec, samples: int) -> dict[str, SplitSpec]:
     return {"train": SplitSpec(single, samples=samples, points=16, seed=1),
             "val": SplitSpec(single, samples=16, points=256, seed=2),
-            "test-multi": SplitSpec(multi, samples=16, points=256, seed=3)}
+            "test_multi": SplitSpec(multi, samples=16, points=256, seed=3)}
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +80,12 @@ def tiny(few, tmp_path_factory):
 
 def test_two_stage_beats_end_to_end_adam_on_the_same_model(discs, fitted):
     # The old default recipe (end-to-end Adam, step-wise rates) in about the same time: 800 steps
-    # of 32 samples x 256 points. Measured: two-stage 14% phi on test-multi, Adam 40%.
+    # of 32 samples x 256 points. Measured: two-stage 14% phi on test_multi, Adam 40%.
     adam = train(TrainConfig(model="fc-ilr-bilinear", dataset=str(discs), preset="quick", hyperparameters=SMALL,
                              steps=800, batch_size=32, points_per_batch=256, learning_rates=(3e-3, 1e-3, 3e-4, 1e-4),
                              validate_every=800, validation_samples=16))
-    ours = evaluate(fitted.model, str(discs), "test-multi").phi_error
-    theirs = evaluate(adam.model, str(discs), "test-multi").phi_error
+    ours = evaluate(fitted.model, str(discs), "test_multi").phi_error
+    theirs = evaluate(adam.model, str(discs), "test_multi").phi_error
     assert ours < 25.0 < theirs, (ours, theirs)
 
 

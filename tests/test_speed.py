@@ -29,7 +29,7 @@ class SlowFirstCall(Predictor):
 
 def test_the_first_call_is_excluded_from_the_speed():
     predictor = SlowFirstCall()
-    speed = evaluation_speed(predictor, "circles2d-mini", "test-multi", samples=4, repeats=3)
+    speed = evaluation_speed(predictor, "circles2d-mini", "test_multi", samples=4, repeats=3)
     assert predictor.calls == 1 + 3 and speed["warmup_calls"] == 1
     assert speed["samples"] == 4 and speed["points"] == 4 * 1024
     # 0.5 s over 4096 points would be 122 us/point: the figure must not contain it.

@@ -22,6 +22,7 @@ from ._data import (
     datasets_build,
     datasets_get,
     datasets_list,
+    datasets_migrate,
     datasets_publish,
     datasets_register,
     datasets_verify,
@@ -51,6 +52,7 @@ bench_app.command("training")(bench_training)
 datasets_app.command("list")(datasets_list)
 datasets_app.command("get")(datasets_get)
 datasets_app.command("verify")(datasets_verify)
+datasets_app.command("migrate")(datasets_migrate)
 datasets_app.command("publish")(datasets_publish)
 datasets_app.command("register")(datasets_register)
 datasets_app.command("build")(datasets_build)

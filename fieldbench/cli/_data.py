@@ -1,4 +1,4 @@
-"""The data commands: generate, and the datasets group (list, get, verify, publish, register, build)."""
+"""The data commands: generate, and the datasets group (list, get, verify, migrate, publish, register, build)."""
 
 from __future__ import annotations
 
@@ -112,19 +112,39 @@ def datasets_verify(
 
 
 @user_errors
+def datasets_migrate(
+    path: Path = typer.Argument(..., help="A dataset directory (with card.json) in the layout of version 1."),
+) -> None:
+    """Move a dataset folder of layout version 1 into the current layout, in place (no file changes its bytes;
+    rerun it after an interruption); on a current folder, (re)write its README.md dataset card."""
+    from ..pipeline import migrate_layout
+
+    console.print(str(migrate_layout(path)), highlight=False, soft_wrap=True)
+
+
+@user_errors
 def datasets_publish(
     name: str = typer.Argument(..., help="Standard dataset name."),
     to: Path = typer.Option(..., "--to", help="Folder to fill with mirror-ready files."),
+    flat: bool = typer.Option(False, help="Every file straight into TO under its flat archive name (NAME__a__b), "
+                                          "for a DOI record (Zenodo, figshare, Dataverse hold no folders)."),
 ) -> None:
-    """Write mirror-ready files (serve the folder with any static file server) and print registry lines."""
+    """Write a dataset's files, card.json, README.md dataset card and SHA256SUMS into TO/NAME (a Hugging Face
+    dataset repository's content, or a mirror: serve TO with any static file server); print registry lines."""
     from ..datasets import publish
 
     check_writable(to, "--to", folder=True)
-    lines = publish(name, to)
+    lines = publish(name, to, flat=flat)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
-    console.print(f"{len(lines)} files under {to / name}; serve {to} (e.g. `python -m http.server`) and set "
-                  "FIELDBENCH_MIRROR to its URL")
+    if flat:
+        console.print(f"{len(lines)} files and {name}__SHA256SUMS in {to}, under their archive names: upload them "
+                      "all to one DOI record and use `doi:<its DOI>` as a mirror (see docs/data_format.md, "
+                      "Publishing)", highlight=False, soft_wrap=True)
+        return
+    console.print(f"{len(lines)} files and SHA256SUMS under {to / name}; serve {to} (e.g. `python -m http.server`) "
+                  f"and set FIELDBENCH_MIRROR to its URL, or upload {to / name} as a dataset repository (see "
+                  "docs/data_format.md, Publishing)")
 
 
 @user_errors

@@ -89,7 +89,8 @@ def train(
 @user_errors
 def ceiling(
     dataset: str = typer.Argument(..., help="Standard dataset name or a dataset directory (needs a train split)."),
-    split: list[str] = typer.Option(["test-single", "test-multi"], help="Splits to score (repeatable)."),
+    split: list[str] = typer.Option(["test_single", "test_multi"],
+                                    help="Splits to score (repeatable; test-multi means test_multi)."),
     ranks: str = typer.Option("32,64,128,256,400,1024", help="Code sizes L, comma-separated."),
     points: int = typer.Option(4096, help="Points of the fixed evaluation set P."),
     train_sources: int = typer.Option(8000, help="Training sources whose potentials span the optimal basis."),
@@ -110,7 +111,7 @@ def ceiling(
 
 
 #: The splits ``evaluate`` scores a model on when no --split is given.
-EVALUATE_SPLITS = ("test-single", "test-multi", "test-overlap")
+EVALUATE_SPLITS = ("test_single", "test_multi", "test_overlap")
 
 
 @user_errors
@@ -118,8 +119,9 @@ def evaluate(
     model: str = typer.Argument(None, help="A reference (exact, fmm, fmm-pure), a baseline name, or "
                                            "path/file.py:Class. Omit it with --predictions."),
     dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
-    split: list[str] = typer.Option(None, help="Splits (repeatable). Default: test-single, test-multi, "
-                                               "test-overlap; with --predictions, every split in the file."),
+    split: list[str] = typer.Option(None, help="Splits (repeatable; test-multi means test_multi). Default: "
+                                               "test_single, test_multi, test_overlap; with --predictions, every "
+                                               "split in the file."),
     checkpoint: Path = typer.Option(None, help="Checkpoint of a learned model."),
     predictions: Path = typer.Option(None, help="Score precomputed predictions instead of a model: an .npz "
                                                 "(numpy.savez) with <split>/phi (samples, points) and <split>/H "

@@ -5,6 +5,8 @@ cache location and mirrors, are resolved in ``_settings``):
 
 1. **Cache.** ``<cache root>/datasets/<name>``, where the cache root is the ``cache_dir``
    argument, else ``$FIELDBENCH_CACHE``, else ``platformdirs.user_cache_dir("fieldbench")``.
+   A copy in the folder layout of version 1 is first moved into the current one
+   (``fieldbench.pipeline.migrate_layout``; no file changes its bytes).
    A copy that was verified before (marker file ``.fieldbench-verified.json``, tied to the
    registry entry) is returned without network when the card and every data file still have the
    sha256 they had then and no stray file is there. A file is re-hashed unless its stamp (size,
@@ -61,8 +63,9 @@ from pathlib import Path
 
 from ..exceptions import ChecksumError, DatasetUnavailableError, MirrorWarning
 from .._io import atomic_write_text, file_sha256, folder_lock, json_sha256, stamped_sha256
-from ..pipeline import (CARD_NAME, FINGERPRINT_VERSION, SHARD_FILES, DatasetCard, DatasetExistsError, DatasetSpec,
-                        generate, read_card, shard_paths)
+from ..pipeline import (CARD_NAME, FINGERPRINT_VERSION, README_NAME, SHARD_FILES, CardError, DatasetCard,
+                        DatasetExistsError, DatasetSpec, OldLayoutError, dataset_readme, generate, migrate_layout,
+                        read_card, shard_paths)
 from ._registry import dataset_spec, registry_entries
 from ._mirrors import Mirror, file_fetcher, try_mirrors
 from ._settings import MIRROR_ENV, dataset_path, how_to_configure, resolve_mirrors
@@ -265,6 +268,7 @@ def _download(name: str, mirror: Mirror, base: Path, target: Path, entries: Mapp
                 # A manifest per shard, as generate() writes: a later rebuild resumes from these shards.
                 _write_json_atomic(target / shard_paths(split_name, shard.index)["manifest"], shard.to_dict())
                 say(f"{name}: {done}/{len(shards)} shards downloaded and checked")
+            atomic_write_text(target / README_NAME, dataset_readme(card))  # made here, not fetched: no checksum
             os.replace(card_file, target / CARD_NAME)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -298,6 +302,23 @@ def _rebuild(name: str, spec: DatasetSpec, target: Path, entries: Mapping, say, 
 
 
 # --------------------------------------------------------------------------------------------- get
+
+def _migrate_old_layout(target: Path, say) -> None:
+    """A cached copy in layout version 1 is moved into the current layout (its files keep their
+    bytes, so it then verifies against the registry as before); one that cannot be migrated is
+    left to the repair below (``_clear_foreign`` removes it)."""
+    try:
+        read_card(str(target))
+    except OldLayoutError:
+        say(f"moving the cached {target.name} into the current folder layout")
+        try:
+            say(str(migrate_layout(target)))
+        except (OSError, CardError) as error:
+            say(f"cannot migrate {target} ({error}); fetching it again")
+    except (OSError, ValueError):
+        pass  # no card, or a damaged one: the usual checks and repairs handle it
+
+
 
 def get(
     name: str,
@@ -337,6 +358,7 @@ def get(
     base = target.parent
     base.mkdir(parents=True, exist_ok=True)
     with folder_lock(target, timeout=lock_timeout, say=say, what=f"fetching {name} into"):
+        _migrate_old_layout(target, say)
         if _cached_ok(target, entries, full_check):
             return target
         mirrors = resolve_mirrors(mirror)

@@ -1,4 +1,7 @@
-"""Loaders: a whole split as NumPy arrays, or a stream of batches (JAX or plain NumPy) read shard by shard."""
+"""Loaders: a whole split as NumPy arrays, or a stream of batches (JAX or plain NumPy) read shard by shard.
+
+Every function taking a split accepts its canonical name (``test_multi``) and the hyphenated one of
+layout version 1 (``test-multi``), through ``fieldbench.pipeline.canonical_split``."""
 
 from __future__ import annotations
 
@@ -15,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..exceptions import UnknownSplitError
-from ..pipeline import CARD_NAME, SHARD_FILES, DatasetCard, DatasetSpec, ShardRecord, batch_from_tables, read_card, \
-    shard_paths
+from ..pipeline import (CARD_NAME, SHARD_FILES, DatasetCard, DatasetSpec, ShardRecord, batch_from_tables,
+                        canonical_split, read_card, shard_paths)
 from ..sources import SourceBatch, Sources
 from ._fetch import get
 from ._registry import list_datasets
@@ -54,7 +57,16 @@ class DatasetHandle:
     def splits(self) -> list[str]:
         return list(self.card.splits)
 
+    def split_name(self, split: str) -> str:
+        """The canonical name of ``split`` (an old hyphenated alias is accepted); ``UnknownSplitError``
+        when the dataset has no such split."""
+        name = canonical_split(split)
+        if name not in self.card.splits:
+            raise UnknownSplitError(f"split {split!r} not in {self.card.name}; available: {self.splits}")
+        return name
+
     def shards(self, split: str) -> list[ShardRecord]:
+        split = canonical_split(split)
         if split not in self.card.splits:
             raise UnknownSplitError(f"split {split!r} not in {self.card.name}; available: {self.splits}")
         return list(self.card.splits[split].shards)
@@ -62,7 +74,7 @@ class DatasetHandle:
     def read_shard(self, split: str, index: int):
         _settle_arrow_at_exit()
         fs, base = fsspec.core.url_to_fs(self.root, **self.storage_options)
-        paths = shard_paths(split, index)
+        paths = shard_paths(canonical_split(split), index)
         # Whole files into memory, then Arrow reads from a buffer: reading through a Python file
         # object made pyarrow 26 abort at interpreter exit now and then (apache/arrow#33975).
         return tuple(pq.read_table(pa.BufferReader(fs.cat_file(f"{base}/{paths[kind]}"))) for kind in SHARD_FILES)
@@ -127,6 +139,7 @@ def load(name_or_path: str, split: str, *, storage_options: dict | None = None) 
     The order of ``points`` (sample by sample, as stored) is the order in which
     ``fieldbench.evaluation.evaluate_predictions`` expects predictions."""
     handle = open_dataset(name_or_path, storage_options=storage_options)
+    split = handle.split_name(split)
     shards = handle.shards(split)
     dim = handle.spec.splits[split].dim
     width = handle.spec.splits[split].max_sources
@@ -153,6 +166,7 @@ def iter_batches(name_or_path: str, split: str, batch_size: int, *, shuffle: boo
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; got {batch_size}")
     handle = open_dataset(name_or_path, storage_options=storage_options)
+    split = handle.split_name(split)
     shards = [s.index for s in handle.shards(split)]
     dim = handle.spec.splits[split].dim
     width = handle.spec.splits[split].max_sources

@@ -23,13 +23,14 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .._io import atomic_write_text, sha256_bytes
-from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetCard, ShardRecord, fingerprint, generate, read_card
+from .._io import atomic_write_text, json_sha256, sha256_bytes
+from ..pipeline import (CARD_NAME, FINGERPRINT_VERSION, SCHEMA_VERSION, DatasetCard, DatasetSpec, ShardRecord,
+                        canonical_split, fingerprint, generate, legacy_shard_paths, read_card, shard_paths)
 from ._registry import REGISTRY_VERSION, dataset_spec, list_datasets, load_registry, registry_dir, registry_path
 from ._verify import verify
 
 __all__ = ["Registration", "register", "update_registry", "entries_from_card", "build_registry",
-           "DEFAULT_WORKDIR"]
+           "DEFAULT_WORKDIR", "migrate_entry"]
 
 DEFAULT_WORKDIR = "/tmp/fieldbench-registry-build"
 
@@ -60,6 +61,41 @@ def entries_from_card(name: str, card: DatasetCard, fingerprints: Mapping | None
             "schema_version": card.schema_version, "fieldbench_version": card.fieldbench_version,
             "fingerprint_version": FINGERPRINT_VERSION, "spec_sha256": card.spec.sha256, "files": files,
             "splits": splits}
+
+
+def migrate_entry(name: str, entry: Mapping, old_spec: Mapping) -> dict:
+    """The registry entry of layout version 2 for a version-1 ``entry`` of ``name`` (no data
+    needed): the same files and digests at their new paths, canonical split names, and the
+    ``spec_sha256`` of the canonicalised spec. ``old_spec`` is the spec (dict) the entry was
+    registered from; it must hash to the entry's ``spec_sha256``. The card digest is unchanged when
+    the canonical names sort as the old ones did, as the standard ones do; otherwise ``ValueError``
+    (re-register from a migrated copy instead)."""
+    if entry.get("schema_version") != 1:
+        raise ValueError(f"the registry entry of {name!r} is not of layout version 1")
+    if json_sha256(dict(old_spec)) != entry["spec_sha256"]:
+        raise ValueError(f"the spec given is not the one the registry entry of {name!r} was made from")
+    renamed = {old: canonical_split(old) for old in entry["splits"]}
+    if sorted(renamed) != sorted(renamed, key=renamed.get):
+        raise ValueError(f"the split names of {name!r} sort differently once canonical, so its content digest "
+                         "changes: migrate a copy (`fieldbench datasets migrate DIR`) and register it")
+    moved = {}
+    splits = {}
+    for old, split in sorted(entry["splits"].items()):
+        shards = []
+        for shard in split["shards"]:
+            before, after = legacy_shard_paths(old, shard["index"]), shard_paths(renamed[old], shard["index"])
+            files = {}
+            for kind, path in shard["files"].items():
+                if path != _mirror_path(name, before[kind]):
+                    raise ValueError(f"the registry entry of {name!r} lists {path}, not a version-1 path")
+                files[kind] = moved[path] = _mirror_path(name, after[kind])
+            shards.append(dict(shard) | {"files": files})
+        splits[renamed[old]] = dict(split) | {"shards": shards}
+    if set(moved) != set(entry["files"]):
+        raise ValueError(f"the registry entry of {name!r} lists files that belong to no shard")
+    return dict(entry) | {"schema_version": SCHEMA_VERSION, "spec_sha256": DatasetSpec.from_dict(old_spec).sha256,
+                          "files": {moved[path]: record for path, record in sorted(entry["files"].items())},
+                          "splits": splits}
 
 
 def _dump(data: Mapping) -> str:

@@ -33,7 +33,7 @@ from pathlib import Path
 from .._config import REGISTRY_ENV, registry_folder
 from .._io import read_json
 from ..exceptions import MissingPackageDataError, StaleRegistryError, UnknownDatasetError
-from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, DatasetSpec
+from ..pipeline import CARD_NAME, FINGERPRINT_VERSION, SCHEMA_VERSION, DatasetSpec
 from ._settings import dataset_path
 
 __all__ = [
@@ -142,6 +142,11 @@ def registry_entries(name: str, *, check_spec: bool = True) -> dict:
     if check_spec and entry.get("spec_sha256") != spec.sha256:
         raise StaleRegistryError(f"the registry's checksums for {name!r} were made from another version of its "
                                  f"spec ({registry_dir() / (name + '.json')} changed since); {fix}")
+    if entry.get("schema_version") != SCHEMA_VERSION:
+        raise StaleRegistryError(
+            f"the registry entry of {name!r} describes the folder layout of version {entry.get('schema_version')!r}, "
+            f"this fieldbench reads version {SCHEMA_VERSION}; re-register it from a migrated copy: `fieldbench "
+            f"datasets migrate DIR` then `fieldbench datasets register {name} DIR`")
     if entry.get("fingerprint_version") != FINGERPRINT_VERSION:
         raise StaleRegistryError(
             f"the registry entry of {name!r} uses fingerprint version {entry.get('fingerprint_version', 1)} (column "

@@ -35,8 +35,8 @@ import numpy as np
 
 from .._io import DamagedFileError, file_sha256, read_json
 from ..exceptions import DatasetVerificationError
-from ..pipeline import (CARD_NAME, SHARD_FILES, CardError, DatasetCard, FileRecord, ShardRecord, fingerprint, read_card,
-                        shard_paths, value_columns)
+from ..pipeline import (CARD_NAME, README_NAME, SHARD_FILES, CardError, DatasetCard, FileRecord, ShardRecord,
+                        dataset_readme, fingerprint, read_card, shard_paths, value_columns)
 from ._registry import StaleRegistryError, list_datasets, registry_entries
 
 __all__ = ["VerificationReport", "DatasetVerificationError", "verify", "values_close", "stray_files", "VALUE_ULPS",
@@ -118,10 +118,11 @@ def values_close(found, reference, ulps: float = VALUE_ULPS) -> tuple[bool, str]
 
 def stray_files(root: str | os.PathLike, card: DatasetCard) -> list[str]:
     """Relative paths (sorted) of the files under ``root`` that are not part of the dataset: not
-    the card, ``get``'s marker, or a file or manifest of a shard the card lists. Such files break
-    plain folder reads (``pd.read_parquet("<split>/points")`` reads every file there)."""
+    the card, its ``README.md``, ``get``'s marker, or a file or manifest of a shard the card lists.
+    Such files break plain folder reads (``pd.read_parquet("<dataset>/points")`` reads every file
+    there)."""
     root = Path(root)
-    expected = {CARD_NAME, MARKER_NAME}
+    expected = {CARD_NAME, README_NAME, MARKER_NAME}
     for split_name, split in card.splits.items():
         for shard in split.shards:
             expected.update(shard_paths(split_name, shard.index).values())
@@ -212,6 +213,11 @@ def verify(path: str | os.PathLike, *, against=None, hashes: bool = True,
         report.problems.append(f"stray file {stray}: not part of the dataset (debris of an interrupted download "
                                f"or run; plain folder reads would trip over it): delete it (`rm '{root / stray}'`) "
                                "or rerun the interrupted command")
+    readme = root / README_NAME
+    if not readme.is_file() or readme.read_text(errors="replace") != dataset_readme(card):
+        report.notes.append(f"{README_NAME} is {'stale' if readme.is_file() else 'missing'} (the dataset card that "
+                            f"Hugging Face `datasets.load_dataset` reads): rewrite it with `fieldbench datasets "
+                            f"migrate {root}`")
     missing_splits = [s for s in spec.splits if s not in card.splits]
     if missing_splits:
         report.notes.append(f"split(s) {missing_splits} of the spec were not generated")

@@ -6,7 +6,7 @@ L-dimensional space for the training distribution is given by the SVD of exact p
 are training sources, columns the points of P (Eckart-Young). The ceiling projects the exact
 potential of each held-out sample (its sources summed) onto the top L right singular vectors and
 scores that projection with Eq. 10 at P. Sums of sources project like single ones (projection is
-linear), so the ceiling holds for test-multi and test-overlap alike.
+linear), so the ceiling holds for test_multi and test_overlap alike.
 
 It is optimal in the least-squares sense (Eckart-Young minimises the summed squared error), for
 the potential only, and on the points of P. A model trained on a relative loss can therefore score
@@ -58,7 +58,7 @@ def _potentials(split, rows, points, chunk: int = 1000) -> np.ndarray:
     return np.concatenate(out)
 
 
-def ceiling(dataset: str, split: str = "test-multi", ranks=DEFAULT_RANKS, *, points: int = 4096,
+def ceiling(dataset: str, split: str = "test_multi", ranks=DEFAULT_RANKS, *, points: int = 4096,
             train_sources: int = 8000, samples: int | None = None, seed: int = 0) -> CeilingResult:
     """Eq. 10 (%) of the optimal rank-L additive approximation of ``split``, for each L in ``ranks``.
 
@@ -96,7 +96,7 @@ def ceiling(dataset: str, split: str = "test-multi", ranks=DEFAULT_RANKS, *, poi
         projection = coordinates[:, :rank] @ vectors[:, :rank].T
         medians.append(median_relative_error(projection, target, vector=False)[0])
         l2.append(relative_l2_error(projection, target))
-    return CeilingResult(dataset=str(dataset), split=split, points=points, train_sources=len(basis_rows),
+    return CeilingResult(dataset=str(dataset), split=held_out.split, points=points, train_sources=len(basis_rows),
                          samples=count, ranks=ranks, phi_error=medians, phi_relative_l2=l2,
                          seconds=time.perf_counter() - started)
 

@@ -32,6 +32,7 @@ from ..datasets import load
 from ..exceptions import InvalidPrediction
 from ..metrics import relative_errors, relative_l2_error
 from ..models import Predictor, load_predictor
+from ..pipeline import canonical_split
 from ..sources import SourceBatch, boundary_distance
 
 __all__ = ["EvaluationResult", "evaluate", "evaluate_predictions", "evaluate_prediction_file", "read_prediction_file",
@@ -213,7 +214,7 @@ def _score(data, count: int, phi: np.ndarray, field: np.ndarray, *, dataset: str
         bins.append({"from": lo, "to": hi, "points": int(select.sum()), "phi_error": _pooled(phi_err, phi_ok, select),
                      "field_error": _pooled(field_err, field_ok, select)})
     return EvaluationResult(
-        model=name, dataset=str(dataset), split=split,
+        model=name, dataset=str(dataset), split=data.split,
         samples=count, points=int(phi.size),
         phi_error=_pooled(phi_err, phi_ok, everything), field_error=_pooled(field_err, field_ok, everything),
         per_sample={"phi": per_sample(phi_err, phi_ok), "field": per_sample(field_err, field_ok)},
@@ -277,19 +278,21 @@ def read_prediction_file(path, splits=None) -> dict[str, tuple[np.ndarray, np.nd
             if splits is None or len(splits) != 1:
                 raise InvalidPrediction(f"{path} holds bare phi and H, the predictions of one split: name that one "
                                         f"split (--split)")
-            wanted = list(splits)
+            wanted, prefixes = [canonical_split(splits[0])], {}
         else:
             present = list(dict.fromkeys(k.rpartition("/")[0] for k in keys))
             if not present:
                 raise InvalidPrediction(f"{path} is empty: expected {expected}")
-            wanted = present if splits is None else list(splits)
+            # Keys may name a split by its old hyphenated name too (test-multi/phi is test_multi's).
+            prefixes = {canonical_split(name): name for name in present}
+            wanted = list(prefixes) if splits is None else [canonical_split(split) for split in splits]
             for split in wanted:
-                if f"{split}/phi" not in keys and f"{split}/H" not in keys:
+                if split not in prefixes:
                     raise InvalidPrediction(f"{path} has no predictions for split {split!r} (keys {split}/phi and "
                                             f"{split}/H); it holds: {', '.join(present)}")
         out = {}
         for split in wanted:
-            prefix = "" if bare else f"{split}/"
+            prefix = "" if bare else f"{prefixes[split]}/"
             for kind in PREDICTION_KEYS:
                 if prefix + kind not in keys:
                     raise InvalidPrediction(f"{path} has no {prefix + kind!r} (it has {', '.join(keys)}): write both "

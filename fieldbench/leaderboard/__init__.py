@@ -8,11 +8,12 @@ runs the benchmark end to end.
 
 from ._benchmark import benchmark_tables, run_benchmark, submit_measured
 from ._migrate import migrate_records
-from ._record import RECORD_VERSION, TEST_SPLITS, RecordProblem, load_records, record_digest, record_path, record_schema
+from ._record import (RECORD_VERSION, TEST_SPLITS, RecordProblem, canonical_record, load_records, record_digest,
+                      record_path, record_schema)
 from ._render import render
 from ._submit import submit
 from ._verify import verify_records
 
-__all__ = ["RECORD_VERSION", "RecordProblem", "TEST_SPLITS", "load_records", "migrate_records", "record_digest",
-           "record_path", "record_schema", "render", "submit", "verify_records", "benchmark_tables", "run_benchmark",
-           "submit_measured"]
+__all__ = ["RECORD_VERSION", "RecordProblem", "TEST_SPLITS", "canonical_record", "load_records", "migrate_records",
+           "record_digest", "record_path", "record_schema", "render", "submit", "verify_records", "benchmark_tables",
+           "run_benchmark", "submit_measured"]

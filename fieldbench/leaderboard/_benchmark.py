@@ -103,8 +103,8 @@ def _quick_scaling(sizes, say, checkpoints: dict) -> dict:
 
 
 #: The board's columns that the main job prints (the page has them all).
-BENCHMARK_KEYS = ("name", "test-single:phi_error", "test-multi:phi_error", "test-overlap:phi_error",
-                  "test-multi:field_error", "eval_us_per_point")
+BENCHMARK_KEYS = ("name", "test_single:phi_error", "test_multi:phi_error", "test_overlap:phi_error",
+                  "test_multi:field_error", "eval_us_per_point")
 
 
 def benchmark_tables(result: BenchmarkResult) -> list[Table]:

@@ -14,7 +14,7 @@ from ..models._registry import LEARNED, REFERENCE, code_location
 from ..models._speed import evaluation_speed
 
 #: The warm speed measurement: samples of the test split per call and timed calls.
-SPEED_SPLIT, SPEED_SAMPLES, SPEED_REPEATS = "test-multi", 64, 5
+SPEED_SPLIT, SPEED_SAMPLES, SPEED_REPEATS = "test_multi", 64, 5
 
 
 def load_model(spec: str, checkpoint: str | Path | None) -> tuple[Predictor, dict | None]:

@@ -21,11 +21,14 @@ from .._io import atomic_write_text, read_json, sha256_bytes
 from ..exceptions import MissingPackageDataError
 from ..models import shipped_checkpoint, shipped_checkpoint_dir
 from ..models._shipped import SHIPPED_PATH
+from ..pipeline import canonical_split
 
 RECORD_VERSION = 2
 #: The field holding the record's content digest.
 DIGEST_FIELD = "record_sha256"
-TEST_SPLITS = ("test-single", "test-multi", "test-overlap")
+#: The test splits every record scores (canonical names; records written before layout version 2
+#: key their metrics by the old hyphenated names, which :func:`canonical_record` maps).
+TEST_SPLITS = ("test_single", "test_multi", "test_overlap")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
 #: How to mend a damaged or edited record file.
 FIX = "restore the file (git checkout) or resubmit the record with `fieldbench submit ... --replace`"
@@ -96,11 +99,27 @@ def _read(path: Path) -> dict:
     return record
 
 
+def canonical_record(record: dict) -> dict:
+    """``record`` with its split names canonical (``test-multi`` -> ``test_multi``: the keys of
+    ``metrics`` and ``seeds.metrics``, and ``speed.split``), for display. The file is not changed:
+    its digest seals what was written, and ``verify`` checks the record as stored (a rescore accepts
+    either name of a split)."""
+    out = dict(record)
+    if isinstance(out.get("metrics"), dict):
+        out["metrics"] = {canonical_split(k): v for k, v in out["metrics"].items()}
+    if isinstance(out.get("seeds"), dict) and isinstance(out["seeds"].get("metrics"), dict):
+        out["seeds"] = out["seeds"] | {"metrics": {canonical_split(k): v for k, v in out["seeds"]["metrics"].items()}}
+    if isinstance(out.get("speed"), dict) and isinstance(out["speed"].get("split"), str):
+        out["speed"] = out["speed"] | {"split": canonical_split(out["speed"]["split"])}
+    return out
+
+
 def load_records(directory: str | Path = "leaderboard/records") -> list[dict]:
-    """Every record in a directory (sorted by dataset, then name), each with its ``_path``."""
+    """Every record in a directory (sorted by dataset, then name), each with its ``_path``, its split
+    names canonical (:func:`canonical_record`)."""
     records = []
     for path in sorted(Path(directory).glob("*.json")):
-        record = _read(path)
+        record = canonical_record(_read(path))
         record["_path"] = str(path)
         records.append(record)
     return sorted(records, key=lambda r: (str((r.get("dataset") or {}).get("name", "")), str(r.get("name", ""))))

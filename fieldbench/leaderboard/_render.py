@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .._io import atomic_write_text  # noqa: E402
 from ..evaluation import ScalingResult  # noqa: E402
-from ._record import TEST_SPLITS, load_records  # noqa: E402
+from ..pipeline import canonical_split  # noqa: E402
+from ._record import TEST_SPLITS, canonical_record, load_records  # noqa: E402
 
 __all__ = ["render", "COLUMNS"]
 
@@ -27,12 +28,13 @@ COLUMNS = [("name", "model"), ("additive", "additive"), ("harmonic", "harmonic")
            ("seeds", "seeds")] + [
     (f"{split}:{metric}", f"{split} {label} (%)") for split in TEST_SPLITS
     for metric, label in (("phi_error", "phi"), ("field_error", "H"))
-] + [("test-multi:phi_relative_l2", "test-multi phi rel. L2 (%)"), ("eval_us_per_point", "eval us/point"),
+] + [("test_multi:phi_relative_l2", "test_multi phi rel. L2 (%)"), ("eval_us_per_point", "eval us/point"),
       ("timed_on", "timed on")]
 
 
 def _row(record: dict) -> dict:
     """A record's board row: with several seeds, each error is their mean (and ``key:std`` its std)."""
+    record = canonical_record(record)
     seeds = record.get("seeds") or {}
     row = {"name": record["name"], "additive": record["model"]["additive"], "harmonic": record["model"]["harmonic"],
            "parameters": record["model"]["parameters"], "seeds": seeds.get("count", 1)}
@@ -106,14 +108,14 @@ def _by_dataset(records: list[dict]) -> dict[str, list[dict]]:
     for record in records:
         groups.setdefault(record["dataset"]["name"], []).append(record)
     for group in groups.values():
-        group.sort(key=lambda r: (r["metrics"].get("test-multi", {}).get("phi_error") or float("inf")))
+        group.sort(key=lambda r: (r["metrics"].get("test_multi", {}).get("phi_error") or float("inf")))
     return groups
 
 
 def _plot_distance(dataset: str, records: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     for record in records:
-        bins = record["metrics"].get("test-single", {}).get("by_distance", [])
+        bins = record["metrics"].get("test_single", {}).get("by_distance", [])
         xs, ys = [], []
         for b in bins:
             if b.get("phi_error") is None or not b.get("points"):
@@ -127,7 +129,7 @@ def _plot_distance(dataset: str, records: list[dict], path: Path) -> None:
     ax.axvline(0, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("distance to the nearest boundary / that source's size (inside: minus the deepest depth)")
     ax.set_ylabel("median relative error of phi (%)")
-    ax.set_title(f"{dataset}, test-single: error by distance")
+    ax.set_title(f"{dataset}, test_single: error by distance")
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -146,19 +148,19 @@ def _plot_speed(dataset: str, records: list[dict], path: Path) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     rows = [(record["name"], _row(record)) for record in records]
     rows = [(name, row) for name, row in rows
-            if row["eval_us_per_point"] and row.get("test-multi:phi_error") is not None]
+            if row["eval_us_per_point"] and row.get("test_multi:phi_error") is not None]
     devices = sorted({row["timed_on"] or "unknown device" for _, row in rows})
     for device, marker in zip(devices, "osD^v<>ph*"):
         chosen = [(name, row) for name, row in rows if (row["timed_on"] or "unknown device") == device]
         xs = [row["eval_us_per_point"] for _, row in chosen]
-        ys = [max(row["test-multi:phi_error"], 1e-8) for _, row in chosen]
+        ys = [max(row["test_multi:phi_error"], 1e-8) for _, row in chosen]
         ax.scatter(xs, ys, s=40, marker=marker, label=device)
         for (name, _), x, y in zip(chosen, xs, ys):
             ax.annotate(name, (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("warm evaluation time per point (us, encode + evaluate, compilation excluded)")
-    ax.set_ylabel("test-multi median relative error of phi (%)")
+    ax.set_ylabel("test_multi median relative error of phi (%)")
     title = speed_plot_title(dataset, devices)
     ax.set_title(title, fontsize=8 if len(devices) > 1 else 10, wrap=True)
     if len(devices) > 1:
@@ -221,7 +223,8 @@ def _ceilings(folder: Path) -> dict[str, list[dict]]:
 
 def _ceiling_table(results: list[dict]) -> tuple[list[str], str]:
     """Markdown lines and an HTML table: Eq. 10 of the best rank-L additive model per split."""
-    head = ["code size L"] + [f"{r['split']} phi {kind} (%)" for r in results for kind in ("median", "rel. L2")]
+    head = ["code size L"] + [f"{canonical_split(r['split'])} phi {kind} (%)" for r in results
+                              for kind in ("median", "rel. L2")]
     rows = [[str(rank)] + [_format(r[key][i]) for r in results for key in ("phi_error", "phi_relative_l2")]
             for i, rank in enumerate(results[0]["ranks"])]
     markdown = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
@@ -239,7 +242,7 @@ _CEILING_TEXT = ("The rank-L ceiling: the best any additive model with an L-dime
 
 
 _SPEED_TEXT = ("eval us/point: the warm time per point of the evaluator's call (encode + evaluate) on a batch of "
-               "test-multi, one warm-up call excluded (tracing, compilation, first dispatch), best of the timed calls, "
+               "test_multi, one warm-up call excluded (tracing, compilation, first dispatch), best of the timed calls, "
                "on the device in 'timed on'. Speeds compare only between records timed on one device.")
 
 

@@ -22,6 +22,7 @@ from .._io import file_sha256
 from .._version import __version__
 from ..bench import device_description
 from ..datasets import open_dataset, registry_entries
+from ..pipeline import canonical_split
 from ..evaluation import evaluate
 from ..models import Predictor, load_predictor
 from ..models._registry import code_location, git_commit
@@ -63,7 +64,7 @@ def _seed_summary(per_seed: list[dict], checkpoints: list[Path], directory: Path
 def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path] | None = None,
            datasets: Iterable[str] | None = None, directory: str | Path = "leaderboard/records",
            splits: Iterable[str] = TEST_SPLITS, scaling: dict | None = None, limit: int | None = None,
-           replace: bool = False, seed_splits: Iterable[str] = ("test-single", "test-multi")) -> list[Path]:
+           replace: bool = False, seed_splits: Iterable[str] = ("test_single", "test_multi")) -> list[Path]:
     """Score a model on the test splits of standard datasets and write one record per dataset.
 
     Args:
@@ -99,7 +100,8 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
     if datasets is None:
         trained = (model.get("trained_on") or {}).get("name")
         datasets = [trained] if trained else [d for d in list_datasets() if not d.endswith("-mini")]
-    datasets, splits = list(datasets), list(splits)
+    datasets, splits = list(datasets), list(dict.fromkeys(canonical_split(s) for s in splits))
+    seed_splits = [canonical_split(s) for s in seed_splits]
     for dataset in datasets:  # all of them before the first evaluation, not after the first record
         target = record_path(directory, name, dataset)
         if target.exists() and not replace:

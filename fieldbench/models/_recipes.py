@@ -35,7 +35,7 @@ RECIPES: dict[str, tuple[str, dict]] = {
 #: Per (model, dataset): what differs from the model's recipe there. On prisms2d the exact kernel's
 #: corners make the basis's Gram matrix far worse conditioned than on circles2d: with the default
 #: ridge (1e-7 x the mean eigenvalue) whitening keeps 16 of 257 directions, with 1e-4 it keeps 69,
-#: and FC+ILR's test-multi phi error falls from 31.8 % to 10.8 % (bilinear head: 30.2 % to 4.5 %),
+#: and FC+ILR's test_multi phi error falls from 31.8 % to 10.8 % (bilinear head: 30.2 % to 4.5 %),
 #: seed 0, chosen against 1e-3 and 1e-7 on the val split.
 DATASET_OVERRIDES: dict[tuple[str, str], dict] = {
     ("fc-ilr", "prisms2d"): {"ridge": 1e-4},

@@ -27,6 +27,8 @@ import jax
 import numpy as np
 import optax
 
+from ..pipeline import canonical_split
+
 __all__ = ["PAPER_CODE_SECONDS", "TARGET_SPEEDUP", "training_step_speed", "step_breakdown", "evaluation_speed",
            "timing_device", "main"]
 
@@ -161,7 +163,7 @@ def timing_device() -> dict:
             "cpu_count": os.cpu_count()}
 
 
-def evaluation_speed(predictor, dataset: str, split: str = "test-multi", *, samples: int = 64,
+def evaluation_speed(predictor, dataset: str, split: str = "test_multi", *, samples: int = 64,
                      repeats: int = 5) -> dict:
     """Warm evaluation time per point of ``predictor``: the evaluator's call (``encode`` then
     ``evaluate``, jitted for equinox models, exactly as ``evaluate`` scores) on the first ``samples``
@@ -195,7 +197,8 @@ def evaluation_speed(predictor, dataset: str, split: str = "test-multi", *, samp
     count = int(points.shape[0] * points.shape[1])
     return {"eval_us_per_point": 1e6 * min(times) / count,
             "median_us_per_point": 1e6 * statistics.median(times) / count,
-            "split": split, "samples": int(points.shape[0]), "points": count, "repeats": repeats, "warmup_calls": 1,
+            "split": canonical_split(split),
+            "samples": int(points.shape[0]), "points": count, "repeats": repeats, "warmup_calls": 1,
             "device": timing_device()}
 
 

@@ -4,13 +4,15 @@
 verification, the registry, downloads) reads it through ``DatasetCard``. The JSON layout is
 documented in ``docs/data_format.md``; in short::
 
-    {"format": "fieldbench-dataset", "schema_version": 1, "fieldbench_version": "...",
+    {"format": "fieldbench-dataset", "schema_version": 2, "fieldbench_version": "...",
      "spec": {...DatasetSpec.to_dict()...},
      "splits": {"<split>": {"samples": S, "points_per_sample": N, "shards": [<shard>, ...],
                             "content_sha256": "..."}},
      "content_sha256": "...", "values": "...", "created": "...", "generated_with": {...}}
 
-A ``<shard>`` is the shard's manifest (``<split>/_manifest/part-NNNNN.json``) without its timings.
+A ``<shard>`` is the shard's manifest (``_manifests/<split>/part-NNNNN.json``) without its timings.
+``dataset_readme(card)`` is the ``README.md`` written beside the card: a Hugging Face dataset card
+whose YAML ``configs`` make ``datasets.load_dataset(root, "points", split=...)`` read the folder.
 
 Digests (``content_digest``): a split's ``content_sha256`` is the sha256 of the concatenated hex
 sha256s of its shards' files (by shard index; sources, then points), the card's is the sha256 of
@@ -26,14 +28,17 @@ from collections.abc import Iterable, Mapping
 import fsspec
 
 from .._io import read_json, sha256_bytes
-from ..exceptions import CardError
-from ._format import SCHEMA_VERSION
+from ..exceptions import CardError, OldLayoutError
+from ._format import PARTITION_KEY, SCHEMA_VERSION, TABLES
 from ._spec import DatasetSpec, SplitSpec
 
 __all__ = ["CARD_NAME", "CARD_FORMAT", "CARD_REPAIR", "CardError", "FileRecord", "ShardRecord", "SplitRecord",
-           "DatasetCard", "read_card", "SHARD_FILES"]
+           "DatasetCard", "read_card", "SHARD_FILES", "README_NAME", "dataset_readme", "OldLayoutError",
+           "migrate_command"]
 
 CARD_NAME = "card.json"
+#: The Hugging Face dataset card beside ``card.json`` (``dataset_readme``).
+README_NAME = "README.md"
 CARD_FORMAT = "fieldbench-dataset"
 #: The two data files of every shard, in the order the card lists (and hashes) them.
 SHARD_FILES = ("sources", "points")
@@ -210,6 +215,10 @@ class DatasetCard:
         if not isinstance(data, dict) or data.get("format") != CARD_FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise CardError(f"{path} is not a fieldbench dataset card (format={found!r})")
+        if data.get("schema_version") == 1:
+            root = path[:-len(CARD_NAME)].rstrip("/") if path.endswith(CARD_NAME) else path
+            raise OldLayoutError(f"{root or '.'} is a dataset in the version-1 layout (<split>/points/...); move it "
+                                 f"into the current one in place: {migrate_command(root or '.')}")
         if data.get("schema_version") != SCHEMA_VERSION:
             raise CardError(f"{path} uses dataset schema version {data.get('schema_version')!r}, this fieldbench "
                             f"reads version {SCHEMA_VERSION}: upgrade fieldbench or regenerate the dataset")
@@ -229,6 +238,58 @@ class DatasetCard:
         except (KeyError, TypeError, ValueError) as error:
             detail = str(error) if isinstance(error, CardError) else f"{type(error).__name__}: {error}"
             raise CardError(f"{path} is not a valid dataset card ({detail}); {CARD_REPAIR}") from None
+
+
+def migrate_command(root: str) -> str:
+    """The command that moves the version-1 dataset at ``root`` into the current layout."""
+    return f"`fieldbench datasets migrate {root}`"
+
+
+def _yaml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid double-quoted YAML scalar
+
+
+def dataset_readme(card: DatasetCard) -> str:
+    """The ``README.md`` of a dataset folder: YAML front matter with one config per table (its
+    ``data_files`` per split, the splits' Parquet files by glob) for Hugging Face ``datasets``
+    and the hub, then a short description. A function of the card's content only (no dates), so
+    a folder's README is the same wherever it was written."""
+    splits = list(card.splits)
+    lines = ["---", f"pretty_name: {_yaml_string(card.name)}", "tags:", "- fieldbench", "- magnetostatics",
+             "configs:"]
+    for table in TABLES:
+        lines += [f"- config_name: {table}"] + (["  default: true"] if table == TABLES[0] else []) + ["  data_files:"]
+        for split in splits:
+            lines += [f"  - split: {split}", f"    path: {table}/{PARTITION_KEY}={split}/part-*.parquet"]
+    lines.append("---")
+    rows = [f"| `{name}` | {record.samples} | {record.points_per_sample} | {len(record.shards)} |"
+            for name, record in card.splits.items()]
+    first = splits[0]
+    body = f"""
+# {card.name}
+
+{card.spec.description or "A fieldbench dataset."}
+
+Exact magnetostatic potentials `phi` and fields `H = -grad(phi)` of magnetised sources at evaluation
+points, generated by fieldbench (`pip install fieldbench`). Two tables, each its own Parquet dataset with
+the splits as hive partitions (`split=<name>`): `points` (one row per sample and evaluation point:
+`sample`, coordinates, `phi`, `h_*`) and `sources` (one row per sample and source: `sample`,
+`source`, `family`, `center_*`, `magnetisation_*`, `size_*`, full extents). `card.json` holds the
+full spec, every file's sha256 and the content digest `{card.content_sha256}`.
+
+| split | samples | points per sample | shards |
+|---|---|---|---|
+{chr(10).join(rows)}
+
+```python
+import datasets, pandas as pd
+points = datasets.load_dataset("PATH_OR_REPO", "points", split="{first}")
+sources = datasets.load_dataset("PATH_OR_REPO", "sources", split="{first}")
+every_split = pd.read_parquet("PATH/points")        # with a `split` column
+one_split = pd.read_parquet("PATH/points/split={first}")
+```
+"""
+    return "\n".join(lines) + "\n" + body
 
 
 def read_card(root: str, storage_options: dict | None = None) -> DatasetCard:

@@ -1,11 +1,18 @@
-"""The on-disk format: two tidy Parquet tables per shard, readable with plain pandas or Dask.
+"""The on-disk format: two tidy Parquet tables, each its own Parquet dataset with the splits as
+hive partitions, readable with plain pandas, pyarrow.dataset, Dask or Hugging Face ``datasets``.
 
-A dataset directory::
+A dataset directory (layout version 2, ``SCHEMA_VERSION``)::
 
-    card.json                               the dataset card (spec, provenance, shards, checksums)
-    <split>/sources/part-00000.parquet      one row per (sample, source)
-    <split>/points/part-00000.parquet       one row per (sample, evaluation point)
-    <split>/_manifest/part-00000.json       per-shard record written last (marks the shard complete)
+    card.json                                   the dataset card (spec, provenance, shards, checksums)
+    README.md                                   dataset card for the Hugging Face hub (YAML ``configs``)
+    sources/split=<split>/part-00000.parquet    one row per (sample, source)
+    points/split=<split>/part-00000.parquet     one row per (sample, evaluation point)
+    _manifests/<split>/part-00000.json          per-shard record written last (marks the shard complete)
+
+``pd.read_parquet("<dataset>/points")`` reads every split with a ``split`` column (hive
+partitioning); ``_manifests`` starts with an underscore, which pyarrow, pandas and Dask skip.
+Layout version 1 (``<split>/{sources,points,_manifest}/``, hyphenated split names) is moved into
+this one by ``migrate_layout`` (``_migrate``).
 
 ``sources`` columns: ``sample`` (int64, global sample index within the split), ``source`` (int16,
 index within the sample), ``family`` (string: disc, prism, cuboid, sphere), ``center_x``,
@@ -30,11 +37,23 @@ from ..sources import Family, SourceBatch
 
 __all__ = [
     "SCHEMA_VERSION", "AXES", "sources_schema", "points_schema", "sources_table", "points_table",
-    "table_to_bytes", "batch_from_tables", "shard_paths", "PARQUET_OPTIONS",
+    "table_to_bytes", "batch_from_tables", "shard_paths", "PARQUET_OPTIONS", "TABLE_SCHEMA_VERSION", "TABLES",
+    "MANIFESTS_DIR", "PARTITION_KEY", "legacy_shard_paths",
 ]
 
-#: Bump when the layout or the meaning of a column changes; loaders refuse versions they don't know.
-SCHEMA_VERSION = 1
+#: The version of the folder layout (card, registry): bump when files move or the card changes
+#: meaning; readers refuse other versions (version 1 folders get the migrate command).
+SCHEMA_VERSION = 2
+#: The version of the two tables' columns, in every Parquet file's key-value metadata
+#: (``fieldbench.schema_version``). Separate from the layout so that moving files never changes
+#: their bytes (every sha256 recorded in registries, checkpoints and leaderboard records holds).
+TABLE_SCHEMA_VERSION = 1
+#: The two tables, each a Parquet dataset of its own folder.
+TABLES = ("points", "sources")
+#: The hive partition key of the splits: ``points/split=<split>/``.
+PARTITION_KEY = "split"
+#: Shard manifests; the leading underscore makes pyarrow, pandas and Dask skip the folder.
+MANIFESTS_DIR = "_manifests"
 AXES = ("x", "y", "z")
 #: Values are float32 and nearly incompressible; sample ids compress to nothing with RLE. Dictionary
 #: encoding only where it pays: trying it on float columns made encoding 5x slower and files larger.
@@ -44,7 +63,16 @@ _FAMILY_NAMES = [f.name.lower() for f in Family]
 
 
 def shard_paths(split: str, index: int) -> dict[str, str]:
-    """Relative paths of a shard's files: ``sources``, ``points`` and ``manifest``."""
+    """Relative paths of a shard's files: ``sources``, ``points`` and ``manifest`` (``split`` is
+    the canonical split name)."""
+    name = f"part-{index:05d}"
+    return {"sources": f"sources/{PARTITION_KEY}={split}/{name}.parquet",
+            "points": f"points/{PARTITION_KEY}={split}/{name}.parquet",
+            "manifest": f"{MANIFESTS_DIR}/{split}/{name}.json"}
+
+
+def legacy_shard_paths(split: str, index: int) -> dict[str, str]:
+    """The paths of layout version 1 (``split`` as that layout named it): only the migration reads them."""
     name = f"part-{index:05d}"
     return {"sources": f"{split}/sources/{name}.parquet", "points": f"{split}/points/{name}.parquet",
             "manifest": f"{split}/_manifest/{name}.json"}
@@ -57,7 +85,7 @@ def sources_schema(dim: int) -> pa.Schema:
         + [(f"center_{a}", pa.float64()) for a in axes]
         + [(f"magnetisation_{a}", pa.float64()) for a in axes]
         + [(f"size_{a}", pa.float64()) for a in axes],
-        metadata={"fieldbench.table": "sources", "fieldbench.schema_version": str(SCHEMA_VERSION)},
+        metadata={"fieldbench.table": "sources", "fieldbench.schema_version": str(TABLE_SCHEMA_VERSION)},
     )
 
 
@@ -66,7 +94,7 @@ def points_schema(dim: int) -> pa.Schema:
     return pa.schema(
         [("sample", pa.int64())] + [(a, pa.float32()) for a in axes] + [("phi", pa.float32())]
         + [(f"h_{a}", pa.float32()) for a in axes],
-        metadata={"fieldbench.table": "points", "fieldbench.schema_version": str(SCHEMA_VERSION)},
+        metadata={"fieldbench.table": "points", "fieldbench.schema_version": str(TABLE_SCHEMA_VERSION)},
     )
 
 

@@ -4,7 +4,8 @@ Each task builds one shard (``build_shard``) and writes its two Parquet files un
 names, renames them into place, then writes the shard's manifest (also via a temporary name). A
 shard counts as complete only when its manifest exists and both files match the manifest's sha256,
 so a run killed at any moment leaves either a complete shard or one that the next run redoes: a
-rerun skips complete shards and redoes the rest. The card is written last, from the manifests.
+rerun skips complete shards and redoes the rest. The card is written last, from the manifests
+(the ``README.md`` dataset card, made from the card's content, just before it).
 
 On a local file system a run holds ``fieldbench._io.folder_lock(root)`` (``.<name>.lock`` beside
 the target; the lock ``datasets.get`` takes too), so a second run into the same folder waits, then
@@ -34,10 +35,11 @@ from fsspec.implementations.local import LocalFileSystem
 from .._io import TEMPORARY_PREFIX, atomic_write_bytes, file_sha256, folder_lock, sha256_bytes
 from .._version import __version__
 from ..exceptions import DatasetExistsError
-from ._card import CARD_NAME, SHARD_FILES, CardError, DatasetCard, FileRecord, ShardRecord, SplitRecord
-from ._format import shard_paths, table_to_bytes
+from ._card import (CARD_NAME, README_NAME, SHARD_FILES, CardError, DatasetCard, FileRecord, OldLayoutError,
+                    ShardRecord, SplitRecord, dataset_readme)
+from ._format import MANIFESTS_DIR, PARTITION_KEY, shard_paths, table_to_bytes
 from ._shards import build_shard, fingerprint
-from ._spec import DatasetSpec, SplitSpec
+from ._spec import DatasetSpec, SplitSpec, canonical_split
 
 __all__ = ["generate", "produce_shard", "DatasetExistsError"]
 
@@ -86,7 +88,7 @@ def _complete_manifest(fs, base: str, split_name: str, split: SplitSpec, index: 
         raise DatasetExistsError(
             f"{base} holds unfinished shards of split {split_name!r} generated from a different spec (shard "
             f"{index}; no card.json, so an interrupted run of another dataset); to discard them run "
-            f"`rm -r {base}/{split_name}` and generate again, or write this dataset to another path")
+            f"`rm -r {_split_folders(base, split_name)}` and generate again, or write this dataset to another path")
     for entry in manifest.files.values():
         file_path = f"{base}/{entry.path}"
         if not fs.exists(file_path):
@@ -121,10 +123,17 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)  # orphaned: the parent is gone, nobody will read what this worker makes
 
 
+def _split_folders(base: str, split_name: str) -> str:
+    """The folders holding one split's files (for a shell command)."""
+    return " ".join(f"{base}/{folder}" for folder in (f"sources/{PARTITION_KEY}={split_name}",
+                                                     f"points/{PARTITION_KEY}={split_name}",
+                                                     f"{MANIFESTS_DIR}/{split_name}"))
+
+
 def _remove_temporaries(fs, base: str, splits: Iterable[str]) -> None:
     """Delete the temporaries of killed runs (only under the lock: a live writer may own one)."""
-    for pattern in [f"{base}/{TEMPORARY_PREFIX}*"] + [f"{base}/{s}/{kind}/{TEMPORARY_PREFIX}*" for s in splits
-                                                      for kind in ("sources", "points", "_manifest")]:
+    folders = [folder for s in splits for folder in _split_folders(base, s).split(" ")]
+    for pattern in [f"{base}/{TEMPORARY_PREFIX}*"] + [f"{folder}/{TEMPORARY_PREFIX}*" for folder in folders]:
         for path in fs.glob(pattern):
             fs.rm_file(path)
 
@@ -180,7 +189,7 @@ def generate(
     """
     if not isinstance(spec, DatasetSpec):
         raise TypeError(f"spec must be a DatasetSpec; got {type(spec).__name__}")
-    chosen = list(spec.splits) if splits is None else list(splits)
+    chosen = list(spec.splits) if splits is None else [canonical_split(s) for s in splits]
     unknown = [s for s in chosen if s not in spec.splits]
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}; {spec.name} has {list(spec.splits)}")
@@ -244,6 +253,7 @@ def _generate_locked(spec: DatasetSpec, root: str, fs, base: str, chosen: list[s
         created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         generated_with={"python": platform.python_version(), "scheduler": scheduler or "threads",
                         "seconds": round(elapsed, 3)})
+    atomic_write_bytes(f"{base}/{README_NAME}", dataset_readme(card).encode(), fs=fs)
     atomic_write_bytes(f"{base}/{CARD_NAME}", card.to_json().encode(), fs=fs)
     return card
 
@@ -257,6 +267,8 @@ def _existing_card(spec: DatasetSpec, root: str, fs, base: str) -> DatasetCard |
         return None
     try:
         existing = DatasetCard.from_json(fs.cat_file(f"{base}/{CARD_NAME}"), f"{base}/{CARD_NAME}")
+    except OldLayoutError:
+        raise  # the same dataset, perhaps, in the old layout: the error names the migration
     except CardError as error:
         raise DatasetExistsError(f"{root} already holds a different dataset ({error}); choose another path "
                                  f"(or discard it first: `rm -r {base}`)") from None

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,9 +20,19 @@ from .._io import json_sha256, read_json
 
 from ..sources import ConfigurationSpec, Family
 
-__all__ = ["SplitSpec", "DatasetSpec", "POINT_METHODS"]
+__all__ = ["SplitSpec", "DatasetSpec", "POINT_METHODS", "canonical_split", "SPLIT_NAME"]
 
 POINT_METHODS = ("uniform", "grid")
+#: A split name is an identifier (letters, digits, underscores): Hugging Face ``datasets`` refuses
+#: other split names (``^\w+(\.\w+)*$``), and a name is a folder name (``points/split=<name>``).
+SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def canonical_split(name: str) -> str:
+    """The canonical name of a split. Layout version 1 named splits with hyphens (``test-multi``);
+    those names stay accepted everywhere a split is passed and mean ``test_multi``: every ``-``
+    becomes ``_``. Any other name is returned as it is (the lookup that follows reports it)."""
+    return name.replace("-", "_") if isinstance(name, str) else name
 
 
 def _configuration_to_dict(spec: ConfigurationSpec) -> dict:
@@ -130,7 +141,10 @@ class SplitSpec:
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
-    """A named dataset: a set of splits (e.g. train, val, test-single, test-multi, test-overlap)."""
+    """A named dataset: a set of splits (e.g. train, val, test_single, test_multi, test_overlap).
+
+    Split names are identifiers (``SPLIT_NAME``); ``from_dict`` accepts the hyphenated names of
+    older spec files (``test-multi``) and stores their canonical form (``canonical_split``)."""
 
     name: str
     splits: Mapping[str, SplitSpec]
@@ -142,8 +156,9 @@ class DatasetSpec:
         if not self.splits:
             raise ValueError("a dataset needs at least one split")
         for split in self.splits:
-            if not split or any(c in split for c in "/\\ "):
-                raise ValueError(f"split name must be non-empty without '/', '\\' or spaces; got {split!r}")
+            if not isinstance(split, str) or not SPLIT_NAME.match(split):
+                hint = f" (use {canonical_split(split)!r})" if SPLIT_NAME.match(str(canonical_split(split))) else ""
+                raise ValueError(f"split name must be letters, digits and underscores; got {split!r}{hint}")
         seeds = [s.seed for s in self.splits.values()]
         if len(set(seeds)) != len(seeds):
             raise ValueError("every split needs its own seed (splits must not share configurations); "
@@ -166,8 +181,13 @@ class DatasetSpec:
     def from_dict(cls, data: Mapping) -> DatasetSpec:
         if "name" not in data or "splits" not in data:
             raise ValueError("a dataset spec needs 'name' and 'splits'")
-        return cls(name=data["name"], description=data.get("description", ""),
-                   splits={name: SplitSpec.from_dict(split) for name, split in data["splits"].items()})
+        splits = {}
+        for name, split in data["splits"].items():
+            canonical = canonical_split(name)
+            if canonical in splits:
+                raise ValueError(f"splits {name!r} and {canonical!r} are one split ({canonical!r}): rename one")
+            splits[canonical] = SplitSpec.from_dict(split)
+        return cls(name=data["name"], description=data.get("description", ""), splits=splits)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

@@ -36,7 +36,7 @@ def _validator(model_ref, data: _Targets, val_split, points, config: FitConfig):
     """Eq. 10 on validation sources at the fixed points, from the current (unfolded) model: single
     sources, and scenes of up to ``VALIDATION_GROUP`` non-overlapping ones (``multi_*``; exact
     targets by superposition). The train and val splits hold single sources; the scenes say how
-    the codes add up, which is what test-multi scores, without looking at any test split."""
+    the codes add up, which is what test_multi scores, without looking at any test split."""
     rows = np.arange(min(config.validation_samples, len(val_split)))
     phi, field = data.exact(rows, points, val_split)
     fixed_points = jnp.asarray(points, jnp.float32)
