@@ -39,7 +39,8 @@ def train(dataset) -> SplitData:
 
 
 def raw_tables(root: Path, split: str) -> tuple[pa.Table, pa.Table]:
-    return tuple(pq.read_table(root / split / kind) for kind in ("sources", "points"))
+    # Layout version 2: one Parquet dataset per table, each split a hive partition folder.
+    return tuple(pq.read_table(root / kind / f"split={split}") for kind in ("sources", "points"))
 
 
 def collect(batches) -> list[dict]:

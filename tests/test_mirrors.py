@@ -59,18 +59,21 @@ def registered_paths() -> list[str]:
 # ------------------------------------------------------------------------------------------- parsing
 
 def test_every_kind_of_mirror_is_parsed_and_addressed(monkeypatch):
-    path = f"{NAME}/train/points/part-00000.parquet"
+    path = f"{NAME}/points/split=train/part-00000.parquet"
     http, doi, hf, web = resolve_mirrors(["http://127.0.0.1:8000/data/", "doi:10.5281/zenodo.4242",
                                           "hf://datasets/org/fieldbench@v1.0/sub",
                                           "https://huggingface.co/datasets/org/fieldbench/tree/dev"])
     assert (http.kind, http.url(path)) == ("http", f"http://127.0.0.1:8000/data/{path}")
-    assert (doi.kind, doi.url(path)) == ("doi", f"doi:10.5281/zenodo.4242/{NAME}__train__points__part-00000.parquet")
-    assert archive_name(path) == f"{NAME}__train__points__part-00000.parquet"
+    flat = f"{NAME}__points__split=train__part-00000.parquet"
+    assert (doi.kind, doi.url(path)) == ("doi", f"doi:10.5281/zenodo.4242/{flat}")
+    assert archive_name(path) == flat
     assert (hf.kind, hf.base, hf.revision, hf.folder) == ("hf", "org/fieldbench", "v1.0", "sub")
-    assert hf.url(path) == f"https://huggingface.co/datasets/org/fieldbench/resolve/v1.0/sub/{path}"
+    # huggingface_hub quotes the path (split=train as split%3Dtrain): the Hub, like any server, decodes it.
+    quoted = path.replace("=", "%3D")
+    assert hf.url(path) == f"https://huggingface.co/datasets/org/fieldbench/resolve/v1.0/sub/{quoted}"
     assert (web.base, web.revision, web.folder) == ("org/fieldbench", "dev", "")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9/")  # read at each call, not at import
-    assert web.url(path) == f"http://127.0.0.1:9/datasets/org/fieldbench/resolve/dev/{path}"
+    assert web.url(path) == f"http://127.0.0.1:9/datasets/org/fieldbench/resolve/dev/{quoted}"
     for bad in ("/some/folder", "doi:not-a-doi", "hf://org/fieldbench", "hf://datasets/org", "s3://bucket/x"):
         with pytest.raises(ValueError, match="is not an http.s., ftp, doi: or Hugging Face mirror") as caught:
             resolve_mirrors(["http://127.0.0.1:8000", bad])
@@ -237,8 +240,8 @@ def test_mirrors_are_tried_in_order(mirror_dir, corrupted_dir, tmp_path):
     report = verify(path)
     assert report.ok and report.registry == "identical", str(report)
     # Files the corrupted mirror served intact were kept: the good one served the card and the rest.
-    assert bad_hits[f"/{NAME}/train/points/part-00000.parquet"] == 1
-    assert hits[f"/{NAME}/train/points/part-00000.parquet"] == 0
+    assert bad_hits[f"/{NAME}/points/split=train/part-00000.parquet"] == 1
+    assert hits[f"/{NAME}/points/split=train/part-00000.parquet"] == 0
     assert hits[f"/{NAME}/{CORRUPTED}"] == 1 and hits[f"/{NAME}/card.json"] == 1
 
 
