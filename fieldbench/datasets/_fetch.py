@@ -25,8 +25,8 @@ cache location and mirrors, are resolved in ``_settings``):
    server (http, https, ftp), a DOI archive record or a Hugging Face dataset repository
    (``_mirrors`` says how each is written and where it keeps ``<name>/<relative path>``, the
    layout written by ``publish``). Every file is fetched with pooch, which checks every Parquet
-   file's sha256 against ``datasets/registry.json``. Downloads go to a staging folder
-   ``<cache root>/datasets/.<name>.download`` (beside the data, on the same file system), and a
+   file's sha256 against the registry (``fieldbench/datasets/standard/registry.json``). Downloads
+   go to a staging folder ``<cache root>/datasets/.<name>.download`` (beside the data, on the same file system), and a
    file is renamed into the dataset folder only once its checksum matched, so a killed download
    leaves its temporaries there, never among the data; the card is moved in last. Files already in
    place with the registered sha256 are not downloaded again (so the next mirror resumes where a
