@@ -56,7 +56,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -67,19 +66,11 @@ from ..pipeline import (CARD_NAME, FINGERPRINT_VERSION, README_NAME, SHARD_FILES
                         DatasetExistsError, DatasetSpec, OldLayoutError, dataset_readme, generate, migrate_layout,
                         read_card, shard_paths)
 from ._registry import dataset_spec, registry_entries
-from ._mirrors import Mirror, file_fetcher, try_mirrors
+from ._mirrors import Mirror, file_fetcher, reporter, try_mirrors
 from ._settings import MIRROR_ENV, dataset_path, how_to_configure, resolve_mirrors
 from ._verify import MARKER_NAME, DatasetVerificationError, stray_files, verify
 
 __all__ = ["get", "ChecksumError", "DatasetUnavailableError", "MirrorWarning"]
-
-
-def _reporter(progress) -> Callable[[str], None]:
-    if callable(progress):
-        return progress
-    if progress:
-        return lambda message: print(f"fieldbench: {message}", file=sys.stderr, flush=True)
-    return lambda message: None
 
 
 # --------------------------------------------------------------------------------------------- the cache
@@ -353,7 +344,7 @@ def get(
     """
     spec = dataset_spec(name)
     entries = registry_entries(name)
-    say = _reporter(progress)
+    say = reporter(progress)
     target = dataset_path(name, cache_dir)
     base = target.parent
     base.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ place only once it passed, and go on to the next mirror after either failure.
 from __future__ import annotations
 
 import re
+import sys
 import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +53,15 @@ EXAMPLES = ("'http://HOST:8000', where HOST serves the folder written by `fieldb
 
 class MirrorFailure(Exception):
     """A mirror could not provide a file (unreachable, missing file, unknown record): try the next."""
+
+
+def reporter(progress) -> Callable[[str], None]:
+    """What a fetch reports to: ``progress`` itself if callable, stderr if true, nothing if false."""
+    if callable(progress):
+        return progress
+    if progress:
+        return lambda message: print(f"fieldbench: {message}", file=sys.stderr, flush=True)
+    return lambda message: None
 
 
 def archive_name(path: str) -> str:

@@ -27,12 +27,11 @@ from __future__ import annotations
 import importlib.resources
 import os
 import shutil
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from .._io import file_sha256, folder_lock, read_json
-from ..datasets._mirrors import file_fetcher, try_mirrors
+from ..datasets._mirrors import file_fetcher, reporter, try_mirrors
 from ..datasets._settings import cache_root, how_to_configure, resolve_mirrors
 from ..exceptions import CheckpointUnavailableError, UnknownCheckpointError
 
@@ -96,9 +95,7 @@ def fetch_checkpoint(
     that failed before another one succeeded is named in a ``MirrorWarning``.
     """
     entry = _entry(name, registry)
-    say = (progress if callable(progress) else
-           (lambda message: print(f"fieldbench: {message}", file=sys.stderr, flush=True)) if progress else
-           (lambda message: None))
+    say = reporter(progress)
     root = cache_root(cache_dir)
     files = entry["files"]
     target = root / entry["checkpoint"]
