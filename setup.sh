@@ -48,13 +48,15 @@ MSG
   "$python" -m venv .venv
 fi
 
-if [ "${1:-}" = test ] && ! command -v chromium >/dev/null 2>&1; then
-  # The leaderboard page is tested in a real headless browser (the test skips without one).
+if [ "${1:-}" = test ] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+  # The leaderboard page is tested in a real headless browser, driven by selenium through
+  # chromedriver (the test skips without them; with CI=true it fails).
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "setup: installing Debian's chromium for the leaderboard browser test"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "setup: installing Debian's chromium and chromium-driver for the leaderboard browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   else
-    echo "setup: note: no chromium found; the leaderboard browser test will be skipped (install chromium to run it)"
+    echo "setup: note: no chromium or chromedriver found; the leaderboard browser test will be skipped" \
+         "(install Debian's chromium and chromium-driver to run it)"
   fi
 fi
 

@@ -1,10 +1,8 @@
 """Leaderboard: records with provenance, validation that catches tampering, rendering, a real browser."""
 
 import json
-import math
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -228,59 +226,125 @@ def test_a_schema_error_in_submit_names_the_file_and_field(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_the_board_draws_scaling_curves_like_the_scaling_command(tmp_path, monkeypatch):
-    """The board's runtime-scaling plot is ScalingResult.plot of the records' stored rows (one drawing
-    of the curves); two records holding one run's rows draw them once; no rows, no plot."""
-    from fieldbench.evaluation import ScalingResult
-    from fieldbench.leaderboard import _render
+def test_the_scaling_chart_draws_each_run_once_and_skips_unmeasured_sizes():
+    """The board's runtime-scaling chart is drawn from the records' stored rows: two records holding
+    one run's rows draw each curve once, a size that was not measured is left out, one colour per
+    method; no rows, no chart."""
+    from fieldbench.leaderboard._charts import Colours, scaling_chart
 
-    rows = [{"method": "exact", "phase": phase, "sweep": "M", "points": "outside", "M": m, "N": m,
+    rows = [{"method": method, "phase": phase, "sweep": "M", "points": "outside", "M": m, "N": m,
              "seconds": 1e-9 * m * m, "compile_seconds": 0.5, "repeats": 2, "status": "ok"}
-            for m in (100, 1000) for phase in ("encode", "evaluate")]
+            for method in ("exact", "fmm") for m in (100, 1000) for phase in ("encode", "evaluate")]
     rows.append(dict(rows[-1], M=10_000, N=10_000, seconds=None, compile_seconds=None, repeats=0,
                      status="skipped (predicted 100 s > budget 30 s)"))
     shared = {"rows": rows, "slopes": [], "environment": {"device": "a CPU", "backend": "cpu"},
               "settings": {"family": "disc", "n_fixed": None}, "seconds": 1.0}
     records = [{"name": "exact", "scaling": shared}, {"name": "exact", "scaling": shared}, {"name": "linear"}]
-    drawn = []
-    with monkeypatch.context() as patch:
-        patch.setattr(ScalingResult, "plot", lambda self, path, title=None: drawn.append((self, title)) or path)
-        assert _render._plot_scaling(records, tmp_path / "captured.png")
-    ((result, title),) = drawn
-    assert title is None and len(result.rows) == len(rows)
-    assert math.isnan(result.rows[-1].seconds) and result.slope("exact") == pytest.approx(2.0)
-    assert _render._plot_scaling(records, tmp_path / "scaling.png")
-    assert (tmp_path / "scaling.png").read_bytes().startswith(PNG_SIGNATURE)
-    assert not _render._plot_scaling(records[2:], tmp_path / "none.png") and not (tmp_path / "none.png").exists()
+    fragment = scaling_chart(records, Colours())
+    figure = json.loads(fragment[fragment.index("[{"):fragment.index("}],") + 2])  # the traces plotly draws
+    assert sorted(trace["name"] for trace in figure) == ["exact encode (outside)", "exact evaluate (outside)",
+                                                       "fmm encode (outside)", "fmm evaluate (outside)"]
+    assert all(trace["x"] == [100, 1000] for trace in figure)  # the unmeasured 10,000 is not drawn
+    colours = {trace["legendgroup"]: trace["line"]["color"] for trace in figure}
+    assert len(set(colours.values())) == 2 and 'id="chart-scaling"' in fragment and "timed on a CPU" in fragment
+    assert scaling_chart(records[2:], Colours()) is None
 
 
-def test_rendered_page_works_in_a_real_browser(records, tmp_path):
-    out = tmp_path / "site"
-    paths = render(records, out)
-    readme = paths["readme"].read_text()
-    assert "| exact |" in readme and "## circles2d-mini" in readme
+def test_the_page_is_one_file_and_renders_the_same_bytes_twice(records, tmp_path):
+    first, second = render(records, tmp_path / "a"), render(records, tmp_path / "b")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["README.md", "index.html"]
+    page = first["html"].read_text()
+    from html.parser import HTMLParser
+
+    class Links(HTMLParser):
+        found: list = []
+
+        def handle_starttag(self, tag, attrs):
+            self.found += [(tag, key, value) for key, value in attrs if key in ("src", "href")] + \
+                [(tag, "tag", "") for _ in [0] if tag in ("img", "link", "iframe")]
+
+    parser = Links()
+    parser.feed(page)
+    # Nothing the page would fetch: no image, stylesheet or script files; links are in-page anchors.
+    assert parser.found and all(tag == "a" and key == "href" and value.startswith("#") for tag, key, value in
+                                parser.found), parser.found
+    assert page == second["html"].read_text() and first["readme"].read_text() == second["readme"].read_text()
+    assert page.count('class="plotly-graph-div"') >= 2  # error by distance, accuracy against speed
+
+
+def test_the_committed_board_is_rendered_from_the_committed_records(tmp_path):
+    """leaderboard/README.md and index.html are what `fieldbench leaderboard` renders from the
+    committed records: a record added or changed without re-rendering fails here."""
+    board = Path(__file__).resolve().parents[1] / "leaderboard"
+    paths = render(board / "records", tmp_path)
+    assert paths["readme"].read_text() == (board / "README.md").read_text(), "run `fieldbench leaderboard`"
+    assert paths["html"].read_text() == (board / "index.html").read_text(), "run `fieldbench leaderboard`"
+
+
+def _browser():
+    """Debian's chromium and chromedriver driven by selenium; a skip (a failure with CI=true) when absent."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        missing = "chromium" if browser is None else "chromedriver (Debian's chromium-driver)"
         if in_ci():  # CI must run the browser test, never skip it silently
-            pytest.fail("chromium is not installed, and CI=true requires the browser test: ./setup.sh test "
+            pytest.fail(f"{missing} is not installed, and CI=true requires the browser test: ./setup.sh test "
                         "installs it where apt-get is available")
-        pytest.skip("chromium is not installed (./setup.sh test installs it where apt-get is available)")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--allow-file-access-from-files"]
-    url = paths["html"].resolve().as_uri()
-    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-    assert '<table class="board">' in dom and "<td" in dom and "exact" in dom
-    assert dom.count("<img") >= 2
-    shot = tmp_path / "page.png"
-    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1280,1600", url],
-                   capture_output=True, timeout=120)
+        pytest.skip(f"{missing} is not installed (./setup.sh test installs it where apt-get is available)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,1800"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_the_page_works_in_a_real_browser(records, tmp_path):
+    """Headless chromium: the page loads without console errors, every chart draws its SVG, clicking
+    a column header sorts the rows by it (again: the other way), and the screenshot is not blank."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    paths = render(records, tmp_path / "site")
+    driver = _browser()
+    try:
+        driver.get(paths["html"].resolve().as_uri())
+        charts = driver.find_elements(By.CSS_SELECTOR, "div.plotly-graph-div")
+        assert len(charts) >= 2
+        WebDriverWait(driver, 60).until(
+            lambda d: all(c.find_elements(By.CSS_SELECTOR, "svg.main-svg") for c in charts))
+        assert all(c.find_elements(By.CSS_SELECTOR, "g.trace") for c in charts)  # data drawn, not empty axes
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []
+        table = driver.find_element(By.CSS_SELECTOR, "table.ranked")
+        headers = [th.text for th in table.find_elements(By.CSS_SELECTOR, "th")]
+        column = headers.index("eval us/point")
+
+        def values():
+            return [float(row.find_elements(By.TAG_NAME, "td")[column].get_attribute("data-value"))
+                    for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+        before = values()
+        header = table.find_elements(By.CSS_SELECTOR, "th")[column]
+        header.click()
+        assert values() == sorted(before) and values() != before or before == sorted(before)
+        header.click()
+        assert values() == sorted(before, reverse=True)
+        names = [a.text for a in table.find_elements(By.CSS_SELECTOR, "tbody td a")]
+        assert sorted(names) == sorted(r["name"] for r in load_records(records))
+        shot = tmp_path / "page.png"
+        driver.save_screenshot(str(shot))
+    finally:
+        driver.quit()
     import matplotlib.image
 
     pixels = matplotlib.image.imread(shot)
-    assert pixels.shape[0] >= 1000 and np.std(pixels) > 0.05  # a rendered page, not a blank one
-    for image in (out / "plots").glob("*.png"):
-        assert image.read_bytes().startswith(PNG_SIGNATURE)
+    assert shot.read_bytes().startswith(PNG_SIGNATURE) and np.std(pixels) > 0.05  # a rendered page, not a blank one
 
 
 def test_committed_records_are_valid():
@@ -353,16 +417,22 @@ def test_the_board_shows_the_warm_speed_and_compares_speeds_on_one_device_only(r
     record = json.loads(record_path(board / "records", "exact", DATASET).read_text())
     speed = record["speed"]
     assert speed["warmup_calls"] == 1 and speed["samples"] == 48 and speed["device"]["cpu_count"] >= 1
-    readme = render(board / "records", board)["readme"].read_text()
+    paths = render(board / "records", board)
+    readme, page = paths["readme"].read_text(), paths["html"].read_text()
     # The warm figure, never the evaluator's wall time (which includes compilation), and its device.
     assert f"| {_format(speed['eval_us_per_point'])} | {speed['device']['label']} |" in readme, readme
-    assert f"all timed on {speed['device']['label']}" in readme
+    assert f"accuracy against speed, timed on {speed['device']['label']}" in page
+    assert "Left out of the speed chart" not in page
+    # A record timed elsewhere is not drawn among them: the chart keeps the device most records
+    # were timed on, and the page names what it left out.
     other = json.loads(json.dumps(record)) | {"name": "exact-gpu"}
     other["speed"]["device"]["label"] = "NVIDIA H200 (gpu), host with 16 CPUs"
     record_path(board / "records", "exact-gpu", DATASET).write_text(json.dumps(other))
-    readme = render(board / "records", board)["readme"].read_text()
-    assert "timed on 2 devices" in readme and "compare speeds only within one marker" in readme
-    assert "all timed on" not in readme
+    record_path(board / "records", "exact-gpu2", DATASET).write_text(json.dumps(other | {"name": "exact-gpu2"}))
+    page = render(board / "records", board)["html"].read_text()
+    assert "accuracy against speed, timed on NVIDIA H200 (gpu), host with 16 CPUs" in page
+    assert "Left out of the speed chart (timed on another device than the one most records were timed on): " \
+           "exact." in page
 
 
 def test_a_bad_name_is_refused_before_any_work(tmp_path):
@@ -434,7 +504,7 @@ def test_a_limited_record_is_a_local_result_not_an_official_one(records, tmp_pat
     paths = render(board / "records", board)
     readme, page = paths["readme"].read_text(), paths["html"].read_text()
     official, local = readme.split("## Local (limited) results")
-    assert "| exact |" in official and "exact-quick" not in official
+    assert "| 1 | exact |" in official and "exact-quick" not in official
     assert "| exact-quick | 4 |" in local and f"### {DATASET} (local, limited)" in local
     main_section = page[page.index(f'<section id="{DATASET}">'):page.index('<section id="local">')]
     assert "exact-quick" not in main_section and "exact-quick" in page[page.index('<section id="local">'):]

@@ -1,5 +1,7 @@
-"""Render the leaderboard: ``README.md`` (tables per dataset) and a static ``index.html`` (sortable
-tables; plots of error against distance, runtime scaling and accuracy against speed).
+"""Render the leaderboard: ``README.md`` (tables per dataset) and ``index.html``, one self-contained
+file (data, plotly.js and charts inlined; nothing to fetch, no image files): per dataset a ranked,
+sortable table with the paper's Table 2 as reference rows and each record's details, the rank-L
+ceiling, error by distance and accuracy against speed (``_charts``), and the runtime scaling.
 
 Records scored on the first N samples only (``dataset.samples_limit``) are local results: they are
 listed apart, under "Local (limited) results" with their limit, and kept out of the tables, the
@@ -12,24 +14,19 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .._io import atomic_write_text  # noqa: E402
-from ..evaluation import ScalingResult  # noqa: E402
-from ..pipeline import canonical_split  # noqa: E402
-from ._record import TEST_SPLITS, canonical_record, load_records  # noqa: E402
+from .._io import atomic_write_text
+from ..pipeline import canonical_split
+from ._charts import Colours, distance_chart, plotly_script, scaling_chart, speed_chart
+from ._record import TEST_SPLITS, canonical_record, load_records
 
 __all__ = ["render", "COLUMNS"]
 
-COLUMNS = [("name", "model"), ("additive", "additive"), ("harmonic", "harmonic"), ("parameters", "parameters"),
-           ("seeds", "seeds")] + [
+COLUMNS = [("rank", "rank"), ("name", "model"), ("additive", "additive"), ("harmonic", "harmonic"),
+           ("parameters", "parameters"), ("seeds", "seeds")] + [
     (f"{split}:{metric}", f"{split} {label} (%)") for split in TEST_SPLITS
     for metric, label in (("phi_error", "phi"), ("field_error", "H"))
 ] + [("test_multi:phi_relative_l2", "test_multi phi rel. L2 (%)"), ("eval_us_per_point", "eval us/point"),
-      ("timed_on", "timed on")]
+      ("timed_on", "timed on"), ("date", "date")]
 
 
 def _row(record: dict) -> dict:
@@ -79,17 +76,91 @@ def is_limited(record: dict) -> bool:
     return (record.get("dataset") or {}).get("samples_limit") is not None
 
 
+def _anchor(record: dict) -> str:
+    return "rec-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in
+                            f"{record['dataset']['name']}-{record['name']}")
+
+
+def _html_cell(row: dict, key: str, record: dict) -> str:
+    text = html.escape(_cell(row, key))
+    if key == "name":
+        text = f'<a href="#{_anchor(record)}">{text}</a>'
+    elif key in ("additive", "harmonic"):
+        text = f'<span class="badge {"yes" if row[key] else "no"}">{key if row[key] else "no"}</span>'
+    value = row.get(key)
+    return f'<td data-value="{html.escape(str(value) if value is not None else "")}">{text}</td>'
+
+
 def _table(group: list[dict], columns: list[tuple[str, str]]) -> tuple[list[str], str]:
-    """Markdown lines and the HTML rows of a board table."""
+    """Markdown lines and the HTML rows of a board table, ranked in the order given (1 = best)."""
     markdown, rows_html = [], []
-    for record in group:
-        row = _row(record) | {"samples_limit": record["dataset"].get("samples_limit")}
+    for rank, record in enumerate(group, 1):
+        row = _row(record) | {"samples_limit": record["dataset"].get("samples_limit"), "rank": rank,
+                              "date": str((record.get("provenance") or {}).get("date", ""))[:10] or None}
         markdown.append("| " + " | ".join(_cell(row, key) for key, _ in columns) + " |")
-        cells = "".join(
-            f'<td data-value="{html.escape(str(row[key]) if row.get(key) is not None else "")}">'
-            f"{html.escape(_cell(row, key))}</td>" for key, _ in columns)
-        rows_html.append(f"<tr>{cells}</tr>")
+        rows_html.append("<tr>" + "".join(_html_cell(row, key, record) for key, _ in columns) + "</tr>")
     return markdown, "".join(rows_html)
+
+
+#: The paper's own numbers (Table 2, circles2d, median relative error of phi, %, mean +- std over
+#: seeds where it gives one), shown as reference rows: they were not rescored here.
+PAPER_TABLE_2 = {"circles2d": [("Fourier (paper, Eq. 11)", (4.74, 0.38), (5.73, 0.45)),
+                               ("FC+ILR (paper)", (4.38, 0.32), (4.76, 0.39)),
+                               ("FC INR (paper)", (3.68, None), (None, None)),
+                               ("Linear (paper)", (70.0, None), (71.2, None))]}
+_PAPER_TEXT = "Rows in italics: the paper's Table 2, as published (not rescored here; phi only)."
+
+
+def _paper_rows(dataset: str, columns: list[tuple[str, str]]) -> tuple[list[str], str]:
+    markdown, rows_html = [], []
+    for name, single, multi in PAPER_TABLE_2.get(dataset, []):
+        row = {"name": name, "rank": "paper"}
+        for split, (mean, std) in (("test_single", single), ("test_multi", multi)):
+            row[f"{split}:phi_error"], row[f"{split}:phi_error:std"] = mean, std
+        markdown.append("| " + " | ".join(f"*{_cell(row, key)}*" if key == "name" else _cell(row, key)
+                                          for key, _ in columns) + " |")
+        cells = "".join(f'<td data-value="{html.escape(str(row.get(key, "")) if row.get(key) is not None else "")}">'
+                        f"{html.escape(_cell(row, key))}</td>" for key, _ in columns)
+        rows_html.append(f'<tr class="reference">{cells}</tr>')
+    return markdown, "".join(rows_html)
+
+
+def _link(value) -> str:
+    if not value:
+        return "not given"
+    text = html.escape(str(value))
+    if str(value).startswith(("https://", "http://")):
+        return f'<a href="{text}">{text}</a>'
+    if str(value).startswith("10."):  # a DOI
+        return f'<a href="https://doi.org/{text}">{text}</a>'
+    return text
+
+
+def _details(record: dict) -> str:
+    """A record's details: who, where the code and paper are, what was scored, where it was timed."""
+    submission = record.get("submission") or {}
+    model, provenance = record["model"], record.get("provenance") or {}
+    code = model.get("code") or {}
+    items = [("authors", html.escape(", ".join(submission.get("authors") or [])) or "not given"),
+             ("contact", html.escape(str(submission.get("contact") or "not given"))),
+             ("description", html.escape(str(submission.get("description") or "not given"))),
+             ("code", _link(submission.get("code_url")) + (f" ({html.escape(code.get('module', ''))}"
+                                                          f"{'.' if code.get('module') else ''}"
+                                                          f"{html.escape(code.get('class', ''))})" if code else "")),
+             ("paper", _link(submission.get("paper"))),
+             ("checkpoint", html.escape(str(model.get("checkpoint") or "none (a reference method)"))),
+             ("hyperparameters", html.escape(json.dumps(model.get("hyperparameters") or {}, sort_keys=True))),
+             ("dataset", html.escape(f"{record['dataset']['name']} (content sha256 "
+                                     f"{record['dataset']['content_sha256'][:12]}...)")),
+             ("timed on", html.escape(str(((record.get("speed") or {}).get("device") or {}).get("label", "-")))),
+             ("scored on", html.escape(f"{provenance.get('device', '-')}, {provenance.get('date', '-')}, fieldbench "
+                                       f"{provenance.get('fieldbench_version', '-')} (commit "
+                                       f"{str(provenance.get('git_commit') or '-')[:10]}), Python "
+                                       f"{provenance.get('python', '-')}, JAX {provenance.get('jax', '-')}")),
+             ("record", html.escape(f"{Path(record.get('_path', '')).name}, version {record.get('record_version')}"))]
+    rows = "".join(f"<dt>{key}</dt><dd>{value}</dd>" for key, value in items)
+    return (f'<details id="{_anchor(record)}"><summary>{html.escape(record["name"])}</summary>'
+            f"<dl>{rows}</dl></details>")
 
 
 def _header(columns: list[tuple[str, str]]) -> tuple[list[str], str]:
@@ -110,80 +181,6 @@ def _by_dataset(records: list[dict]) -> dict[str, list[dict]]:
     for group in groups.values():
         group.sort(key=lambda r: (r["metrics"].get("test_multi", {}).get("phi_error") or float("inf")))
     return groups
-
-
-def _plot_distance(dataset: str, records: list[dict], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    for record in records:
-        bins = record["metrics"].get("test_single", {}).get("by_distance", [])
-        xs, ys = [], []
-        for b in bins:
-            if b.get("phi_error") is None or not b.get("points"):
-                continue
-            hi = b["to"] if b["to"] is not None and math.isfinite(b["to"]) else b["from"] * 2 + 1
-            xs.append((b["from"] + hi) / 2)
-            ys.append(max(b["phi_error"], 1e-8))
-        if xs:
-            ax.plot(xs, ys, marker="o", label=record["name"])
-    ax.set_yscale("log")
-    ax.axvline(0, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("distance to the nearest boundary / that source's size (inside: minus the deepest depth)")
-    ax.set_ylabel("median relative error of phi (%)")
-    ax.set_title(f"{dataset}, test_single: error by distance")
-    ax.legend(fontsize=8)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def speed_plot_title(dataset: str, devices: list[str]) -> str:
-    """Speeds are only comparable on one device: the title names it, or says that they are not."""
-    if len(devices) == 1:
-        return f"{dataset}: accuracy against speed, all timed on {devices[0]}"
-    return (f"{dataset}: accuracy against speed, timed on {len(devices)} devices (one marker each): "
-            "compare speeds only within one marker")
-
-
-def _plot_speed(dataset: str, records: list[dict], path: Path) -> str:
-    """The plot, one marker per timing device; returns its title."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    rows = [(record["name"], _row(record)) for record in records]
-    rows = [(name, row) for name, row in rows
-            if row["eval_us_per_point"] and row.get("test_multi:phi_error") is not None]
-    devices = sorted({row["timed_on"] or "unknown device" for _, row in rows})
-    for device, marker in zip(devices, "osD^v<>ph*"):
-        chosen = [(name, row) for name, row in rows if (row["timed_on"] or "unknown device") == device]
-        xs = [row["eval_us_per_point"] for _, row in chosen]
-        ys = [max(row["test_multi:phi_error"], 1e-8) for _, row in chosen]
-        ax.scatter(xs, ys, s=40, marker=marker, label=device)
-        for (name, _), x, y in zip(chosen, xs, ys):
-            ax.annotate(name, (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("warm evaluation time per point (us, encode + evaluate, compilation excluded)")
-    ax.set_ylabel("test_multi median relative error of phi (%)")
-    title = speed_plot_title(dataset, devices)
-    ax.set_title(title, fontsize=8 if len(devices) > 1 else 10, wrap=True)
-    if len(devices) > 1:
-        ax.legend(fontsize=7, title="timed on", title_fontsize=7)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return title
-
-
-def _plot_scaling(records: list[dict], path: Path) -> bool:
-    """The runtime-scaling figure of the records' stored scaling rows, drawn like ``fieldbench
-    scaling``'s (``ScalingResult.plot``, the one drawing of scaling curves). Records sharing one run
-    (the exact sum's record on each dataset) hold the same rows: each is drawn once. False, and no
-    file, when no record has scaling rows."""
-    stored = [ScalingResult.from_dict(record["scaling"]) for record in records
-              if (record.get("scaling") or {}).get("rows")]
-    if not stored:
-        return False
-    devices = sorted({str(result.environment.get("device", "")) for result in stored})
-    # The default title names the one device; timings of several devices are not comparable.
-    title = None if len(devices) == 1 else f"Wall time vs size, timed on {len(devices)} devices: {'; '.join(devices)}"
-    ScalingResult.combined(stored).plot(path, title=title)
-    return True
 
 
 _SORT_SCRIPT = """
@@ -247,53 +244,55 @@ _SPEED_TEXT = ("eval us/point: the warm time per point of the evaluator's call (
 
 
 def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path | None = None) -> dict[str, Path]:
-    """Write README.md, index.html and plots/ into ``out_dir`` (default: the records' parent), with
-    the rank-L ceilings found in ``<records' parent>/ceiling/`` (written by ``fieldbench ceiling --json``)."""
+    """Write README.md and index.html (one self-contained file) into ``out_dir`` (default: the
+    records' parent), with the rank-L ceilings found in ``<records' parent>/ceiling/`` (written by
+    ``fieldbench ceiling --json``). The same records render the same bytes."""
     records_dir = Path(records_dir)
     out_dir = Path(out_dir) if out_dir else records_dir.parent
-    plots = out_dir / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_records(records_dir)
     records = [r for r in loaded if not is_limited(r)]  # the board proper: official results only
     local = [r for r in loaded if is_limited(r)]
     groups = _by_dataset(records)
     ceilings = _ceilings(records_dir.parent / "ceiling")
+    colours = Colours()
     markdown = ["# fieldbench leaderboard", "",
                 "Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset "
-                "(mean ± std over seeds where a record has several). "
+                "(mean ± std over seeds where a record has several), ranked by test_multi phi. "
                 "Rendered by `fieldbench leaderboard` from the records in `records/`; validated by "
-                "`fieldbench leaderboard verify`.", "", _SPEED_TEXT, ""]
+                "`fieldbench leaderboard verify`. The charts (error by distance, accuracy against speed, "
+                "runtime scaling) and each record's details are in `index.html`, one self-contained file.",
+                "", _SPEED_TEXT, ""]
     sections = []
-    images = {}
     for dataset, group in groups.items():
         head, header = _header(COLUMNS)
+        paper_lines, paper_html = _paper_rows(dataset, COLUMNS)
         lines, rows_html = _table(group, COLUMNS)
-        markdown += [f"## {dataset}", ""] + head + lines
-        distance_png, speed_png = plots / f"{dataset}-error-by-distance.png", plots / f"{dataset}-accuracy-vs-speed.png"
-        _plot_distance(dataset, group, distance_png)
-        speed_title = _plot_speed(dataset, group, speed_png)
-        images[f"{dataset}-distance"], images[f"{dataset}-speed"] = distance_png, speed_png
-        markdown += ["", f"![error by distance](plots/{distance_png.name}) "
-                         f"![{speed_title}](plots/{speed_png.name})", ""]
+        markdown += [f"## {dataset}", ""] + head + lines + paper_lines
+        if paper_lines:
+            markdown += ["", _PAPER_TEXT]
+        markdown.append("")
+        charts = [distance_chart(dataset, group, colours)]
+        speed, left_out = speed_chart(dataset, [(r["name"], _row(r)) for r in group], ceilings.get(dataset), colours)
+        charts.append(speed)
+        note = (f"<p class=\"note\">Left out of the speed chart (timed on another device than the one most records "
+                f"were timed on): {html.escape(', '.join(left_out))}.</p>" if left_out else "")
         ceiling_html = ""
         if dataset in ceilings:
             lines, table = _ceiling_table(ceilings[dataset])
             markdown += [_CEILING_TEXT, ""] + lines + [""]
-            ceiling_html = f"<p>{html.escape(_CEILING_TEXT)}</p>{table}"
+            ceiling_html = f"<h3>The rank-L ceiling</h3><p>{html.escape(_CEILING_TEXT)}</p>{table}"
         sections.append(
             f'<section id="{html.escape(dataset)}"><h2>{html.escape(dataset)}</h2>'
-            f'<table class="board"><thead><tr>{header}</tr></thead><tbody>{rows_html}</tbody></table>'
-            f'{ceiling_html}'
-            f'<div class="plots"><img alt="error by distance" src="plots/{distance_png.name}">'
-            f'<img alt="{html.escape(speed_title)}" src="plots/{speed_png.name}"></div></section>')
-    scaling_png = plots / "runtime-scaling.png"
-    if _plot_scaling(records, scaling_png):
-        images["scaling"] = scaling_png
-        markdown += ["## Runtime scaling", "", f"![runtime scaling](plots/{scaling_png.name})", ""]
-        sections.append(f'<section id="scaling"><h2>Runtime scaling</h2><img alt="runtime scaling" '
-                        f'src="plots/{scaling_png.name}"></section>')
+            f'<div class="scroll"><table class="board ranked"><thead><tr>{header}</tr></thead><tbody>{rows_html}'
+            f'{paper_html}</tbody></table></div>{f"<p class=note>{html.escape(_PAPER_TEXT)}</p>" if paper_html else ""}'
+            f'<div class="charts">{"".join(c for c in charts if c)}</div>{note}{ceiling_html}'
+            f'<h3>Records</h3>{"".join(_details(r) for r in group)}</section>')
+    scaling = scaling_chart(records, colours)
+    if scaling:
+        sections.append(f'<section id="scaling"><h2>Runtime scaling</h2>{scaling}</section>')
     if local:
-        columns = COLUMNS[:1] + [LIMIT_COLUMN] + COLUMNS[1:]
+        columns = COLUMNS[1:2] + [LIMIT_COLUMN] + COLUMNS[2:]
         head, header = _header(columns)
         markdown += ["## Local (limited) results", "", _LOCAL_TEXT, ""]
         tables = []
@@ -301,28 +300,40 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
             lines, rows_html = _table(group, columns)
             markdown += [f"### {dataset} (local, limited)", ""] + head + lines + [""]
             tables.append(f"<h3>{html.escape(dataset)} (local, limited)</h3><table class=\"board local\"><thead><tr>"
-                          f"{header}</tr></thead><tbody>{rows_html}</tbody></table>")
+                          f"{header}</tr></thead><tbody>{rows_html}</tbody></table>"
+                          + "".join(_details(r) for r in group))
         sections.append(f'<section id="local"><h2>Local (limited) results</h2><p>{html.escape(_LOCAL_TEXT)}</p>'
                         f'{"".join(tables)}</section>')
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fieldbench leaderboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
-table.board {{ border-collapse: collapse; font-size: 14px; margin: 1em 0; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1500px; padding: 0 1em; color: #222; }}
+table.board {{ border-collapse: collapse; font-size: 13px; margin: 1em 0; }}
 table.board th, table.board td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-table.board th {{ background: #f0f0f0; cursor: pointer; }}
-table.board td:first-child, table.board th:first-child {{ text-align: left; }}
-th[data-order="asc"]::after {{ content: " \\25B2"; }} th[data-order="desc"]::after {{ content: " \\25BC"; }}
-.plots img, section img {{ max-width: 48%; margin-right: 1%; }}
-</style></head><body>
+table.board th {{ background: #f0f0f0; cursor: pointer; user-select: none; }}
+table.board td:nth-child(2), table.board th:nth-child(2) {{ text-align: left; }}
+tr.reference td {{ font-style: italic; color: #555; background: #fafafa; }}
+th[data-order="asc"]::after {{ content: " \25B2"; }} th[data-order="desc"]::after {{ content: " \25BC"; }}
+.badge {{ display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 11px; }}
+.badge.yes {{ background: #d8f0d8; color: #145214; }} .badge.no {{ background: #eee; color: #777; }}
+.charts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1em; }}
+.scroll {{ overflow-x: auto; }} table.ranked td:nth-last-child(2) {{ font-size: 11px; max-width: 14em; }}
+.note {{ font-size: 13px; color: #555; }}
+details {{ margin: 0.3em 0; font-size: 13px; }} details dl {{ display: grid; grid-template-columns: 10em 1fr; }}
+details dt {{ font-weight: 600; }} details dd {{ margin: 0; overflow-wrap: anywhere; }}
+</style>
+<script>{plotly_script()}</script>
+</head><body>
 <h1>fieldbench leaderboard</h1>
-<p>Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset; click a column to sort.
-{len(records)} record(s){f", and {len(local)} local (limited) result(s) listed apart" if local else ""}.</p>
-<p>{html.escape(_SPEED_TEXT)}</p>
+<p>Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset, ranked by test_multi
+phi; click a column to sort, a model for its details. {len(records)} record(s){
+    f", and {len(local)} local (limited) result(s) listed apart" if local else ""}.</p>
+<p class="note">{html.escape(_SPEED_TEXT)}</p>
 {"".join(sections)}
 <script>{_SORT_SCRIPT}</script>
 </body></html>
 """
     atomic_write_text(out_dir / "index.html", page)
     atomic_write_text(out_dir / "README.md", "\n".join(markdown) + "\n")
-    return {"readme": out_dir / "README.md", "html": out_dir / "index.html", **images}
+    return {"readme": out_dir / "README.md", "html": out_dir / "index.html"}

@@ -1,0 +1,145 @@
+"""The board's interactive charts (plotly): error by distance (the paper's Fig. 5b), accuracy against
+speed with the rank-L ceiling, and runtime scaling (Fig. 5a). Each returns an HTML fragment (a
+``<div>`` and the call that draws it) with a fixed element id, so the page renders byte-identically
+from the same records; plotly.js itself is inlined once per page (:func:`plotly_script`)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from ..evaluation import ScalingResult
+
+__all__ = ["distance_chart", "speed_chart", "scaling_chart", "plotly_script", "reference_device"]
+
+#: One colour per method, assigned in order of first appearance; the same method keeps its colour
+#: across the charts of one page.
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#393b79", "#637939")
+_LAYOUT = {"template": "plotly_white", "height": 520, "margin": {"l": 70, "r": 20, "t": 60, "b": 60},
+           "legend": {"font": {"size": 11}, "orientation": "h", "y": -0.22}}
+
+
+class Colours:
+    """method -> colour, stable within one page."""
+
+    def __init__(self) -> None:
+        self._assigned: dict[str, str] = {}
+
+    def __call__(self, method: str) -> str:
+        if method not in self._assigned:
+            self._assigned[method] = PALETTE[len(self._assigned) % len(PALETTE)]
+        return self._assigned[method]
+
+
+def plotly_script() -> str:
+    """plotly.js, to inline once in the page (no network, no separate file)."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def _fragment(figure: go.Figure, element_id: str) -> str:
+    return pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id=element_id,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def distance_chart(dataset: str, records: list[dict], colours: Colours) -> str | None:
+    """Median phi error on test_single by distance to the nearest source boundary, one line per record
+    (FMM pure and with its near-field correction among them, as in the paper's Fig. 5b)."""
+    figure = go.Figure()
+    for record in records:
+        xs, ys = [], []
+        for b in record["metrics"].get("test_single", {}).get("by_distance", []):
+            if not b.get("points") or not _positive(b.get("phi_error")):
+                continue
+            hi = b["to"] if b["to"] is not None and math.isfinite(b["to"]) else b["from"] * 2 + 1
+            xs.append((b["from"] + hi) / 2)
+            ys.append(b["phi_error"])
+        if xs:
+            figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=record["name"],
+                                        line={"color": colours(record["name"])}))
+    if not figure.data:
+        return None
+    figure.add_vline(x=0, line_dash="dot", line_color="grey")
+    figure.update_layout(title=f"{dataset}, test_single: error by distance to the nearest boundary", **_LAYOUT)
+    figure.update_xaxes(title="distance to the nearest boundary / source size (negative: inside)")
+    figure.update_yaxes(type="log", title="median relative error of phi (%)")
+    return _fragment(figure, f"chart-{dataset}-distance")
+
+
+#: The ceiling lines drawn on the speed chart (the page's ceiling table has every rank).
+CEILING_RANKS = (64, 256, 1024)
+
+
+def reference_device(rows: list[tuple[str, dict]]) -> str | None:
+    """The device most records were timed on: speeds compare only within one device."""
+    devices = Counter(row["timed_on"] for _, row in rows if row.get("timed_on"))
+    return min(devices, key=lambda d: (-devices[d], d)) if devices else None
+
+
+def speed_chart(dataset: str, rows: list[tuple[str, dict]], ceiling: list[dict] | None,
+                colours: Colours) -> tuple[str | None, list[str]]:
+    """test_multi phi error against the warm time per point, on the reference device only, with the
+    rank-L ceiling (test_multi median) as horizontal lines; the fragment and the records left out
+    because they were timed elsewhere."""
+    device = reference_device(rows)
+    chosen = [(name, row) for name, row in rows if row.get("timed_on") == device
+              and _positive(row.get("eval_us_per_point")) and _positive(row.get("test_multi:phi_error"))]
+    left_out = [name for name, row in rows if row.get("timed_on") != device]
+    if not chosen:
+        return None, left_out
+    figure = go.Figure()
+    for name, row in chosen:
+        std = row.get("test_multi:phi_error:std")
+        figure.add_trace(go.Scatter(
+            x=[row["eval_us_per_point"]], y=[row["test_multi:phi_error"]], mode="markers+text", name=name,
+            text=[name], textposition="top center", marker={"size": 11, "color": colours(name)},
+            error_y={"type": "data", "array": [std]} if std else None))
+    multi = next((r for r in ceiling or [] if r["split"] in ("test_multi", "test-multi")), None)
+    for rank, error in zip(multi["ranks"], multi["phi_error"]) if multi else ():
+        if _positive(error) and rank in CEILING_RANKS:
+            figure.add_hline(y=error, line_dash="dot", line_color="#888",
+                             annotation_text=f"rank-{rank} ceiling", annotation_position="top left",
+                             annotation_font_size=10)
+    figure.update_layout(title=f"{dataset}: accuracy against speed, timed on {device}", showlegend=False, **_LAYOUT)
+    figure.update_xaxes(type="log", title="warm evaluation time per point (us; compilation excluded)")
+    ys = [row["test_multi:phi_error"] for _, row in chosen]
+    figure.update_yaxes(type="log", title="test_multi median relative error of phi (%)",
+                        range=[math.log10(min(ys)) - 0.5, math.log10(max(ys)) + 0.7])
+    return _fragment(figure, f"chart-{dataset}-speed"), left_out
+
+
+def scaling_chart(records: list[dict], colours: Colours) -> str | None:
+    """Wall time against the number of sources and points (M = N), one colour per method: solid the
+    evaluation, dotted the encoding; the records' stored scaling rows, each run drawn once."""
+    stored = [ScalingResult.from_dict(record["scaling"]) for record in records
+              if (record.get("scaling") or {}).get("rows")]
+    if not stored:
+        return None
+    combined = ScalingResult.combined(stored)
+    curves: dict[tuple, list] = {}
+    for row in combined.rows:
+        if row.sweep == "M" and _positive(row.seconds):
+            curves.setdefault((row.method, row.phase, row.points), []).append((row.M, row.seconds))
+    figure = go.Figure()
+    for (method, phase, points), values in sorted(curves.items()):
+        values.sort()
+        figure.add_trace(go.Scatter(
+            x=[m for m, _ in values], y=[s for _, s in values], mode="lines+markers",
+            name=f"{method} {phase} ({points})", legendgroup=method,
+            line={"color": colours(method), "dash": "solid" if phase == "evaluate" else "dot"},
+            marker={"symbol": "circle" if points == "outside" else "diamond"}))
+    devices = sorted({str(result.environment.get("device", "")) for result in stored})
+    where = devices[0] if len(devices) == 1 else f"{len(devices)} devices (not comparable): {'; '.join(devices)}"
+    figure.update_layout(title=f"Runtime scaling, timed on {where}", **_LAYOUT | {"height": 520})
+    figure.update_xaxes(type="log", title="sources M (= points N)")
+    figure.update_yaxes(type="log", title="wall time (s), best of the repeats")
+    return _fragment(figure, "chart-scaling")
