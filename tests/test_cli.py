@@ -399,3 +399,29 @@ def test_train_plans_its_run_before_any_work(tmp_path):
                          checkpoint=tmp_path / "x.eqx")
     assert isinstance(adam.settings, TrainConfig) and adam.settings.steps == 3 and adam.checkpoint == tmp_path / "x.eqx"
     assert adam.describe() == f"training linear on circles2d-mini with the adam recipe -> {tmp_path / 'x.eqx'}"
+
+
+def test_the_leaderboard_workflows_call_commands_and_options_that_exist():
+    """.github/workflows/leaderboard-*.yml run `fieldbench ...` lines on GitHub: each must name a real
+    command and real options (a rename here would otherwise break only there, after a merge)."""
+    import shlex
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    lines = []
+    for path in sorted((root / ".github" / "workflows").glob("leaderboard-*.yml")):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                lines += [line.strip() for line in step.get("run", "").splitlines()
+                          if line.strip().startswith("fieldbench ")]
+    assert any("verify --rescore" in line and "--only" in line for line in lines), lines
+    for line in lines:
+        words = [w for w in shlex.split(line.split("$(")[0]) if not w.startswith("$")][1:]
+        command = [w for w in words if not w.startswith("-") and w not in ("site",)]
+        options = [w for w in words if w.startswith("--")]
+        path = [w for w in command if w in ("leaderboard", "verify", "datasets", "get")]
+        result = CliRunner().invoke(app, [*path, "--help"], terminal_width=200)
+        assert result.exit_code == 0, (line, result.output)
+        for option in options + (["--only"] if "--only" in line else []):
+            assert option in result.output, (line, option, result.output)

@@ -113,6 +113,18 @@ def test_verify_catches_duplicates_and_rescoring_mismatches(records, tmp_path):
     path.write_text(json.dumps(_forge(record)))
     assert verify_records(copy) == []  # a forged digest passes the plain check ...
     assert any("rescoring test_single/phi_error" in str(p) for p in verify_records(copy, rescore=True))  # ... not this
+    # A pull request's check rescores the records it adds or changes (only=...), and checks the rest.
+    assert verify_records(copy, rescore=True, only=[]) == []
+    problems = verify_records(copy, rescore=True, only=[path])
+    assert any("rescoring test_single/phi_error" in str(p) for p in problems), problems
+    with pytest.raises(ValueError, match=r"not a record file in .*elsewhere.json; name files of that folder"):
+        verify_records(copy, rescore=True, only=[tmp_path / "elsewhere.json"])
+    from typer.testing import CliRunner
+
+    from fieldbench.cli import app
+
+    result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "verify", "--rescore", "--only", str(path)])
+    assert result.exit_code == 1 and "rescoring test_single/phi_error" in result.output, result.output
 
 
 @pytest.mark.parametrize("edit", [

@@ -58,13 +58,16 @@ def leaderboard_verify(
                                              "(within 3x, on the same device only)."),
     allow_limited: bool = typer.Option(False, help="Accept records scored on only the first N samples of each "
                                                    "split (local results; the board lists them apart)."),
+    only: list[Path] = typer.Option(None, help="With --rescore: rescore only these record files (repeat it; e.g. "
+                                               "the records a pull request adds or changes). Every record is "
+                                               "still checked without a rescore."),
 ) -> None:
     """Validate every record: schema, content digest (catches any edit by hand), registry checksums,
     checkpoint hashes, flags and parameter count re-derived from the checkpoint, duplicates, ranges."""
     from ..leaderboard import load_records, verify_records
 
     records = _records_folder(ctx, records)
-    problems = verify_records(records, rescore=rescore, allow_limited=allow_limited)
+    problems = verify_records(records, rescore=rescore, allow_limited=allow_limited, only=only or None)
     _print_problems(problems)
     if problems:
         raise typer.Exit(1)

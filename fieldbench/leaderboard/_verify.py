@@ -22,6 +22,7 @@ migrate``), only after they pass a rescore.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import jsonschema
@@ -45,14 +46,25 @@ def _migrate_command(directory) -> str:
 
 
 def verify_records(directory: str | Path = "leaderboard/records", *, rescore: bool = False,
-                   rescore_tolerance: float = METRIC_RTOL, allow_limited: bool = False) -> list[RecordProblem]:
+                   rescore_tolerance: float = METRIC_RTOL, allow_limited: bool = False,
+                   only: Iterable[str | Path] | None = None) -> list[RecordProblem]:
     """Validate every record (see the module's docstring for what is checked, and how); with
-    ``rescore``, re-evaluate and re-time each record and compare. A record scored on the first N
+    ``rescore``, re-evaluate and re-time each record and compare; with ``only`` (record files), rescore
+    just those (what a pull request added or changed: every record is still checked without a
+    rescore). A file of ``only`` that is not a record in ``directory`` raises ValueError. A record scored on the first N
     samples only (``dataset.samples_limit``) is a local result, not an official one: a problem
     unless ``allow_limited`` (for a folder of local runs). Returns the problems found (empty: all
     good), one line each naming the problem and the fix."""
     directory = Path(directory)
-    return verify_entries(read_all(directory), directory, rescore=lambda path: rescore,
+    entries = read_all(directory)
+    chosen = None
+    if only is not None:
+        chosen = {Path(path).resolve() for path in only}
+        unknown = sorted(str(path) for path in chosen - {Path(path).resolve() for path, _ in entries})
+        if unknown:
+            raise ValueError(f"not a record file in {directory}: {', '.join(unknown)}; name files of that folder")
+    return verify_entries(entries, directory,
+                          rescore=lambda path: rescore and (chosen is None or Path(path).resolve() in chosen),
                           tolerance=rescore_tolerance, allow_limited=allow_limited)
 
 
