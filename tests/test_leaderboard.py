@@ -123,7 +123,8 @@ def test_verify_catches_duplicates_and_rescoring_mismatches(records, tmp_path):
 
     from fieldbench.cli import app
 
-    result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "verify", "--rescore", "--only", str(path)])
+    result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "verify", "--rescore",
+                                      "--only", str(path)])
     assert result.exit_code == 1 and "rescoring test_single/phi_error" in result.output, result.output
 
 
@@ -651,3 +652,34 @@ def test_a_record_keyed_by_the_old_split_names_still_verifies_and_reads_canonica
     assert set(loaded["metrics"]) == {"test_single", "test_multi", "test_overlap"}
     assert loaded["speed"]["split"] == "test_multi"
     assert json.loads(path.read_text())["metrics"].keys() == record["metrics"].keys()  # the file is not rewritten
+
+
+def test_a_record_says_who_submitted_it_and_the_page_shows_it(records, tmp_path, monkeypatch):
+    """submit --author/--contact/--code-url/--paper/--description: the record holds them (sealed by
+    the digest), the page's details show them with links; a malformed value is refused before any
+    evaluation, naming the field."""
+    from typer.testing import CliRunner
+
+    from fieldbench.cli import app
+
+    board = tmp_path / "board"
+    shutil.copytree(records, board / "records")
+    common = ["submit", "exact", "--name", "exact-credited", "--dataset", DATASET, "--records",
+              str(board / "records"), "--no-scaling", "--author", "A. Person", "--author", "B. Person",
+              "--code-url", "https://example.org/code"]
+    with monkeypatch.context() as patch:
+        _refuse_work(patch)
+        result = CliRunner().invoke(app, [*common, "--paper", "a paper I liked"])
+    assert result.exit_code == 1 and "submission metadata: field paper" in result.output, result.output
+    assert not record_path(board / "records", "exact-credited", DATASET).exists()
+    result = CliRunner().invoke(app, [*common, "--paper", "10.1234/abcd.5678", "--contact", "a@example.org",
+                                      "--description", "The exact sum, credited."])
+    assert result.exit_code == 0, result.output
+    record = json.loads(record_path(board / "records", "exact-credited", DATASET).read_text())
+    assert record["submission"] == {"authors": ["A. Person", "B. Person"], "contact": "a@example.org",
+                                    "code_url": "https://example.org/code", "paper": "10.1234/abcd.5678",
+                                    "description": "The exact sum, credited."}
+    assert verify_records(board / "records") == []
+    page = render(board / "records", board)["html"].read_text()
+    assert "A. Person, B. Person" in page and '<a href="https://doi.org/10.1234/abcd.5678">' in page
+    assert '<a href="https://example.org/code">' in page and "The exact sum, credited." in page

@@ -20,13 +20,21 @@ def submit(
     records: Path = typer.Option(Path("leaderboard/records"), help="Records folder."),
     scaling: bool = typer.Option(True, help="Run the runtime-scaling measurement for the record."),
     replace: bool = typer.Option(False, help="Overwrite an existing record of this name."),
+    author: list[str] = typer.Option(None, help="An author of the model (repeat it for each)."),
+    contact: str = typer.Option(None, help="Who to write to about the record (an e-mail or a handle)."),
+    code_url: str = typer.Option(None, help="Where the model's code is (https://...)."),
+    paper: str = typer.Option(None, help="The paper: a URL or a DOI (10.xxxx/...)."),
+    description: str = typer.Option(None, help="One or two sentences on the model."),
 ) -> None:
-    """Evaluate on all test splits, measure scaling, and write a validated result record."""
+    """Evaluate on all test splits, measure scaling, and write a validated result record (with who
+    submitted it and where to read about it: --author, --contact, --code-url, --paper, --description)."""
     from ..leaderboard import submit_measured
 
     check_writable(records, "--records", folder=True)
     paths = submit_measured(model, name, checkpoints=checkpoint or (), datasets=dataset or None, directory=records,
-                            scaling=scaling, replace=replace, say=lambda text: say((text, "dim")))
+                            scaling=scaling, replace=replace, say=lambda text: say((text, "dim")),
+                            submission={"authors": author or [], "contact": contact, "code_url": code_url,
+                                        "paper": paper, "description": description})
     for path in paths:
         console.print(f"record: {path}")
 

@@ -20,7 +20,7 @@ from ..datasets import get
 from ..models import shipped_checkpoint_dir
 from ..models._shipped import SHIPPED_PATH
 from ._record import check_record_name, load_records
-from ._submit import submit
+from ._submit import check_submission, submit
 from ._render import COLUMNS, _format, _row, render
 
 __all__ = ["BenchmarkResult", "run_benchmark", "benchmark_tables", "submit_measured", "shipped_checkpoints"]
@@ -125,7 +125,7 @@ SUBMIT_SCALING = {"sizes_m": (1e2, 1e3, 1e4, 1e5), "time_budget": 30.0, "repeats
 
 def submit_measured(spec: str, name: str, *, checkpoints=(), datasets=None,
                     directory: str | Path = "leaderboard/records", scaling: bool = True, replace: bool = False,
-                    say: Callable[[str], None] | None = None) -> list[Path]:
+                    say: Callable[[str], None] | None = None, submission: dict | None = None) -> list[Path]:
     """``submit`` with the runtime scaling measured first (``SUBMIT_SCALING``, on the first of
     ``checkpoints``): what ``fieldbench submit`` runs. ``checkpoints``: none, one, or one per seed.
     The name is checked before the scaling run, not after it (also a case-only clash)."""
@@ -135,6 +135,7 @@ def submit_measured(spec: str, name: str, *, checkpoints=(), datasets=None,
     say = say or (lambda text: None)
     checkpoints = list(checkpoints or ())
     check_record_name(name, directory)
+    submission = check_submission(submission)  # before the scaling run, too
     figures = None
     if scaling:
         say("measuring runtime scaling...")
@@ -143,4 +144,4 @@ def submit_measured(spec: str, name: str, *, checkpoints=(), datasets=None,
     say(f"scoring {name} on the test splits...")
     chosen = None if not checkpoints else checkpoints[0] if len(checkpoints) == 1 else checkpoints
     return submit(spec, name, checkpoint=chosen, datasets=datasets or None, directory=directory, scaling=figures,
-                  replace=replace)
+                  replace=replace, submission=submission)

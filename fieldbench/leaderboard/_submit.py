@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import jax
+import jsonschema
 import numpy as np
 
 from .._io import file_sha256
@@ -27,7 +28,8 @@ from ..evaluation import evaluate
 from ..models import Predictor, load_predictor
 from ..models._registry import code_location, git_commit
 from ._derived import load_model, metrics_of, model_properties, seed_std, warm_speed
-from ._record import RECORD_VERSION, TEST_SPLITS, check_record_name, record_path, stored_path, write_record
+from ._record import (RECORD_VERSION, TEST_SPLITS, check_record_name, record_path, record_schema, schema_problem,
+                      stored_path, write_record)
 
 __all__ = ["submit"]
 
@@ -61,10 +63,28 @@ def _seed_summary(per_seed: list[dict], checkpoints: list[Path], directory: Path
             "checkpoints": [{"path": stored_path(c, directory), "sha256": file_sha256(c)} for c in checkpoints]}
 
 
+def check_submission(submission: dict | None) -> dict | None:
+    """The submission block as the record will hold it (empty values dropped), or ValueError naming the
+    field and the fix; cheap, so it runs before any evaluation."""
+    if not submission:
+        return None
+    block = {k: v for k, v in submission.items() if v not in (None, "", [], ())}
+    if isinstance(block.get("authors"), (tuple, str)):
+        block["authors"] = [block["authors"]] if isinstance(block["authors"], str) else list(block["authors"])
+    schema = record_schema()["properties"]["submission"]
+    try:
+        jsonschema.validate(block, schema)
+    except jsonschema.ValidationError as error:
+        raise ValueError(f"submission metadata: {schema_problem(error)}; e.g. --author 'A. Name' "
+                         "--code-url https://github.com/you/model --paper 10.1234/abcd") from None
+    return block or None
+
+
 def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path] | None = None,
            datasets: Iterable[str] | None = None, directory: str | Path = "leaderboard/records",
            splits: Iterable[str] = TEST_SPLITS, scaling: dict | None = None, limit: int | None = None,
-           replace: bool = False, seed_splits: Iterable[str] = ("test_single", "test_multi")) -> list[Path]:
+           replace: bool = False, seed_splits: Iterable[str] = ("test_single", "test_multi"),
+           submission: dict | None = None) -> list[Path]:
     """Score a model on the test splits of standard datasets and write one record per dataset.
 
     Args:
@@ -81,6 +101,9 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
         quick local runs: ``verify_records`` refuses such a record as official unless
         ``allow_limited``, and the board lists it apart, under "Local (limited) results").
       replace: overwrite an existing record of the same name and dataset.
+      submission: who submits it and where to read about it: ``authors`` (a list), ``contact``,
+        ``code_url`` and ``paper`` (a URL or a DOI), ``description``; checked against the record
+        schema before any evaluation.
 
     The record's ``speed`` is the warm evaluation time per point (``models._speed.evaluation_speed``:
     one warm-up call excluded, best of ``SPEED_REPEATS``) on ``SPEED_SAMPLES`` samples of
@@ -90,6 +113,7 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
 
     directory = Path(directory)
     check_record_name(name, directory)  # before any work: a bad or clashing name must not cost an evaluation
+    submission = check_submission(submission)
     seeds = [Path(c) for c in checkpoint] if isinstance(checkpoint, (list, tuple)) else None
     if seeds is not None and not seeds:
         raise ValueError("checkpoint is an empty list; pass one checkpoint per seed")
@@ -125,7 +149,7 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
                         "registry_content_sha256": registry_entries(dataset)["content_sha256"],
                         "samples_limit": limit},
             "metrics": metrics, "speed": warm_speed(predictor, dataset, limit), "scaling": scaling,
-            "seeds": _seed_summary(per_seed, seeds, directory) if seeds else None,
+            "seeds": _seed_summary(per_seed, seeds, directory) if seeds else None, "submission": submission,
             "provenance": {"fieldbench_version": __version__, "git_commit": git_commit(),
                            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                            "device": device_description(), "python": platform.python_version(),
