@@ -106,9 +106,11 @@ def speed_chart(dataset: str, rows: list[tuple[str, dict]], ceiling: list[dict] 
     multi = next((r for r in ceiling or [] if r["split"] in ("test_multi", "test-multi")), None)
     for rank, error in zip(multi["ranks"], multi["phi_error"]) if multi else ():
         if _positive(error) and rank in CEILING_RANKS:
-            figure.add_hline(y=error, line_dash="dot", line_color="#888",
-                             annotation_text=f"rank-{rank} ceiling", annotation_position="top left",
-                             annotation_font_size=10)
+            figure.add_hline(y=error, line_dash="dot", line_color="#888")
+            # Placed by hand: on a log axis an annotation's y is log10 of the value (add_hline's own
+            # annotation would take the value itself and land elsewhere).
+            figure.add_annotation(x=0, xref="paper", y=math.log10(error), yref="y", text=f"rank-{rank} ceiling",
+                                  showarrow=False, xanchor="left", yanchor="bottom", font={"size": 10})
     figure.update_layout(title=f"{dataset}: accuracy against speed, timed on {device}", showlegend=False, **_LAYOUT)
     figure.update_xaxes(type="log", title="warm evaluation time per point (us; compilation excluded)")
     ys = [row["test_multi:phi_error"] for _, row in chosen]
