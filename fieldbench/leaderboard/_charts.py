@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from ..evaluation import ScalingResult
+from ..pipeline import canonical_split
 
 __all__ = ["distance_chart", "speed_chart", "scaling_chart", "plotly_script", "reference_device"]
 
@@ -103,7 +104,7 @@ def speed_chart(dataset: str, rows: list[tuple[str, dict]], ceiling: list[dict] 
             x=[row["eval_us_per_point"]], y=[row["test_multi:phi_error"]], mode="markers+text", name=name,
             text=[name], textposition="top center", marker={"size": 11, "color": colours(name)},
             error_y={"type": "data", "array": [std]} if std else None))
-    multi = next((r for r in ceiling or [] if r["split"] in ("test_multi", "test-multi")), None)
+    multi = next((r for r in ceiling or [] if canonical_split(r["split"]) == "test_multi"), None)
     for rank, error in zip(multi["ranks"], multi["phi_error"]) if multi else ():
         if _positive(error) and rank in CEILING_RANKS:
             figure.add_hline(y=error, line_dash="dot", line_color="#888")

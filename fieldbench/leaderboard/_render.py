@@ -87,7 +87,11 @@ def _html_cell(row: dict, key: str, record: dict) -> str:
         text = f'<a href="#{_anchor(record)}">{text}</a>'
     elif key in ("additive", "harmonic"):
         text = f'<span class="badge {"yes" if row[key] else "no"}">{key if row[key] else "no"}</span>'
-    value = row.get(key)
+    return _td(row.get(key), text)
+
+
+def _td(value, text: str) -> str:
+    """A table cell; ``data-value`` is what the page's sort compares."""
     return f'<td data-value="{html.escape(str(value) if value is not None else "")}">{text}</td>'
 
 
@@ -119,8 +123,7 @@ def _paper_rows(dataset: str, columns: list[tuple[str, str]]) -> tuple[list[str]
             row[f"{split}:phi_error"], row[f"{split}:phi_error:std"] = mean, std
         markdown.append("| " + " | ".join(f"*{_cell(row, key)}*" if key == "name" else _cell(row, key)
                                           for key, _ in columns) + " |")
-        cells = "".join(f'<td data-value="{html.escape(str(row.get(key, "")) if row.get(key) is not None else "")}">'
-                        f"{html.escape(_cell(row, key))}</td>" for key, _ in columns)
+        cells = "".join(_td(row.get(key), html.escape(_cell(row, key))) for key, _ in columns)
         rows_html.append(f'<tr class="reference">{cells}</tr>')
     return markdown, "".join(rows_html)
 
