@@ -7,8 +7,10 @@ checkout's package data, where ``train_baselines.py`` writes them), this is
 ``fieldbench submit MODEL --name MODEL --checkpoint ...seed0.eqx --checkpoint ...seed1.eqx ...
 --dataset DATASET --replace``: each seed is evaluated on every test split (Eq. 10 medians and the
 global relative L2 error, potential and field) and the record in ``leaderboard/records/`` holds
-the first seed's full metrics plus mean, std and values over seeds. A record whose seed
-checkpoints are unchanged is kept (rerun after training more seeds). ``--markdown`` prints the
+the first seed's full metrics plus mean, std and values over seeds, and its submission metadata
+from ``baselines/submissions.json`` (also what ``fieldbench leaderboard migrate --metadata`` gives
+the committed records). A record whose seed checkpoints are unchanged is kept (rerun after
+training more seeds). ``--markdown`` prints the
 tables of the README from the records.
 """
 
@@ -26,6 +28,8 @@ from fieldbench.models._shipped import SHIPPED_PATH
 HERE = Path(__file__).resolve().parent
 RECORDS = HERE.parent / "leaderboard" / "records"
 CHECKPOINTS = HERE.parent / SHIPPED_PATH
+#: Each baseline's submission metadata (record name -> authors, description).
+SUBMISSIONS = json.loads((HERE / "submissions.json").read_text())
 NAME = re.compile(r"^(?P<model>.+)-(?P<dataset>[a-z0-9]+)-seed(?P<seed>\d+)$")
 #: The paper's Table 2 (median relative error of phi, %, circles2d): single, multi.
 PAPER = {"fourier": (4.74, 5.73), "fc-ilr": (4.38, 4.76), "fc-inr": (3.68, None), "linear": (70.0, 71.2)}
@@ -105,7 +109,8 @@ def main() -> None:
         if up_to_date(target, checkpoints):
             continue
         print(f"scoring {model} on {dataset} ({len(checkpoints)} seeds)", flush=True)
-        submit(model, model, checkpoint=checkpoints, datasets=[dataset], directory=RECORDS, replace=True)
+        submit(model, model, checkpoint=checkpoints, datasets=[dataset], directory=RECORDS, replace=True,
+               submission=SUBMISSIONS[model])
     if args.markdown:
         for dataset in args.datasets:
             print(markdown(dataset) + "\n")

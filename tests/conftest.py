@@ -63,3 +63,13 @@ def disc_configuration() -> Callable[..., ConfigurationSpec]:
 def rng() -> np.random.Generator:
     """A NumPy generator with a fixed seed (0): a test's random inputs are the same on every run."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def full_circles2d() -> str:
+    """The full standard circles2d, verified against the registry (rebuilt into the cache when it is not
+    there: ~20 s), for what only a full dataset can show: official records, rescoring committed ones."""
+    from fieldbench.datasets import get
+
+    get("circles2d", progress=False)
+    return "circles2d"

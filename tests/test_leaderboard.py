@@ -17,7 +17,7 @@ DATASET = "circles2d-mini"
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
-    """An official record: every sample of every test split (48 each on the mini dataset)."""
+    """A record of every sample of every test split (48 each on the mini dataset: a local result)."""
     directory = tmp_path_factory.mktemp("board") / "records"
     submit("exact", "exact", datasets=[DATASET], directory=directory)
     return directory
@@ -57,7 +57,7 @@ def seeded(tmp_path_factory):
 def test_a_record_has_full_provenance_and_validates(records):
     (record,) = load_records(records)
     assert record["name"] == "exact" and record["model"]["additive"] and record["model"]["harmonic"]
-    assert set(record["metrics"]) == {"test_single", "test_multi", "test_overlap"}
+    assert set(record["metrics"]) == {"test_single", "test_multi", "test_overlap", "val"}  # val: always scored
     for metrics in record["metrics"].values():
         assert metrics["phi_error"] < 1e-4 and metrics["samples"] == 48  # exact: float32 rounding only
     assert record["dataset"]["samples_limit"] is None
@@ -65,7 +65,7 @@ def test_a_record_has_full_provenance_and_validates(records):
     assert provenance["fieldbench_version"] and provenance["device"] and provenance["date"]
     assert len(record["dataset"]["content_sha256"]) == 64
     assert record["dataset"]["content_sha256"] == record["dataset"]["registry_content_sha256"]
-    assert verify_records(records) == []
+    assert verify_records(records, allow_local=True) == []
 
 
 def test_existing_records_are_never_overwritten_silently(records):
@@ -89,7 +89,7 @@ def test_verify_catches_tampered_records(records, tmp_path, tamper, message):
     record = json.loads(path.read_text())
     tamper(record)
     path.write_text(json.dumps(record))
-    problems = verify_records(copy)
+    problems = verify_records(copy, allow_local=True)
     assert problems and any(message in str(p) for p in problems), problems
 
 
@@ -103,22 +103,23 @@ def test_verify_catches_duplicates_and_rescoring_mismatches(records, tmp_path):
     copy = tmp_path / "records"
     shutil.copytree(records, copy)
     shutil.copy(record_path(copy, "exact", DATASET), copy / "exact-again.json")
-    assert any("duplicate" in str(p) for p in verify_records(copy))
+    assert any("duplicate" in str(p) for p in verify_records(copy, allow_local=True))
     (copy / "exact-again.json").unlink()
     path = record_path(copy, "exact", DATASET)
     record = json.loads(path.read_text())
     record["metrics"]["test_single"]["phi_error"] = 0.5  # plausible, but not what the model scores
     path.write_text(json.dumps(record))
-    assert any("content digest" in str(p) for p in verify_records(copy))  # an edit by hand
+    assert any("content digest" in str(p) for p in verify_records(copy, allow_local=True))  # an edit by hand
     path.write_text(json.dumps(_forge(record)))
-    assert verify_records(copy) == []  # a forged digest passes the plain check ...
-    assert any("rescoring test_single/phi_error" in str(p) for p in verify_records(copy, rescore=True))  # ... not this
+    assert verify_records(copy, allow_local=True) == []  # a forged digest passes the plain check ...
+    rescored = verify_records(copy, rescore=True, allow_local=True)
+    assert any("rescoring test_single/phi_error" in str(p) for p in rescored)  # ... not this
     # A pull request's check rescores the records it adds or changes (only=...), and checks the rest.
-    assert verify_records(copy, rescore=True, only=[]) == []
-    problems = verify_records(copy, rescore=True, only=[path])
+    assert verify_records(copy, rescore=True, only=[], allow_local=True) == []
+    problems = verify_records(copy, rescore=True, only=[path], allow_local=True)
     assert any("rescoring test_single/phi_error" in str(p) for p in problems), problems
     with pytest.raises(ValueError, match=r"not a record file in .*elsewhere.json; name files of that folder"):
-        verify_records(copy, rescore=True, only=[tmp_path / "elsewhere.json"])
+        verify_records(copy, rescore=True, only=[tmp_path / "elsewhere.json"], allow_local=True)
     from typer.testing import CliRunner
 
     from fieldbench.cli import app
@@ -145,7 +146,7 @@ def test_plain_verify_catches_any_edit_by_hand(records, tmp_path, edit):
     record = json.loads(path.read_text())
     edit(record)
     path.write_text(json.dumps(record, indent=4))  # re-indented too: the digest is of the content
-    problems = [str(p) for p in verify_records(copy)]
+    problems = [str(p) for p in verify_records(copy, allow_local=True)]
     assert len([p for p in problems if "content digest" in p]) == 1, problems
     assert all(p.startswith(str(path)) and "\n" not in p for p in problems)
 
@@ -161,10 +162,10 @@ def test_flags_and_parameter_count_are_re_derived_from_the_checkpoint(learned, t
         record = json.loads(json.dumps(original))
         record["model"][key] = value
         path.write_text(json.dumps(_forge(record)))  # even with a forged digest
-        problems = [str(p) for p in verify_records(directory)]
+        problems = [str(p) for p in verify_records(directory, allow_local=True)]
         assert any(f"model {key} is {value!r} in the record" in p for p in problems), (key, problems)
     path.write_text(json.dumps(original))
-    assert verify_records(directory) == []
+    assert verify_records(directory, allow_local=True) == []
 
 
 def test_rescore_catches_forged_speed_and_inside_figures(records, tmp_path):
@@ -175,7 +176,7 @@ def test_rescore_catches_forged_speed_and_inside_figures(records, tmp_path):
     record["speed"]["eval_us_per_point"] /= 30  # far beyond TIMING_FACTOR, whatever the machine's load
     record["metrics"]["test_overlap"]["inside"]["points"] += 1
     path.write_text(json.dumps(_forge(record)))
-    problems = [str(p) for p in verify_records(copy, rescore=True)]
+    problems = [str(p) for p in verify_records(copy, rescore=True, allow_local=True)]
     assert any("re-timing gives" in p and "us/point" in p for p in problems), problems
     assert any("rescoring test_overlap/inside/points: the record says" in p for p in problems), problems
 
@@ -186,7 +187,7 @@ def test_the_same_checkpoint_under_another_name_is_caught(learned, tmp_path):
     record = json.loads((directory / learned.name).read_text())
     record["name"] = "linear-again"
     record_path(directory, "linear-again", DATASET).write_text(json.dumps(_forge(record)))
-    problems = [str(p) for p in verify_records(directory)]
+    problems = [str(p) for p in verify_records(directory, allow_local=True)]
     assert any("scores the same checkpoint as" in p for p in problems), problems
 
 
@@ -201,7 +202,7 @@ def test_an_old_record_names_the_command_that_upgrades_it(records, tmp_path):
     current = json.loads(path.read_text())
     old = {k: v for k, v in current.items() if k not in ("speed", "record_sha256")} | {"record_version": 1}
     path.write_text(json.dumps(old))
-    (problem,) = [str(p) for p in verify_records(copy)]
+    (problem,) = [str(p) for p in verify_records(copy, allow_local=True)]
     assert f"fieldbench leaderboard --records {copy} migrate" in problem
     # An old record edited before the migration is refused and left as it was ...
     edited = json.loads(json.dumps(old))
@@ -215,9 +216,47 @@ def test_an_old_record_names_the_command_that_upgrades_it(records, tmp_path):
     result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "migrate"])
     assert result.exit_code == 0 and "upgraded 1 record" in result.output, result.output
     upgraded = json.loads(path.read_text())
-    assert upgraded["record_version"] == 2 and upgraded["record_sha256"] == record_digest(upgraded)
+    assert upgraded["record_version"] == 3 and upgraded["record_sha256"] == record_digest(upgraded)
     assert upgraded["speed"]["eval_us_per_point"] > 0 and upgraded["metrics"] == old["metrics"]
-    assert verify_records(copy) == []
+    assert verify_records(copy, allow_local=True) == []
+
+
+def test_a_version_2_record_gains_its_validation_score_and_metadata_only_if_intact(seeded, tmp_path):
+    """Version 2 had no validation split: the migration checks the record (its digest too), scores val
+    for every seed, adds submission metadata by record name, and stamps the new digest."""
+    from typer.testing import CliRunner
+
+    from fieldbench.cli import app
+
+    repository = tmp_path / "repo"
+    shutil.copytree(seeded.parents[2], repository)
+    path = repository / "leaderboard" / "records" / seeded.name
+    current = json.loads(path.read_text())
+    old = json.loads(json.dumps(current))
+    del old["metrics"]["val"], old["seeds"]["metrics"]["val"]
+    old["record_version"] = 2
+    path.write_text(json.dumps(_forge(old)))  # what version 2 wrote: its own digest
+    (problem,) = [str(p) for p in verify_records(path.parent, allow_local=True)]
+    assert "record version 2 has no validation-split score" in problem and "migrate" in problem
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text(json.dumps({"linear": {"authors": ["A. Tester"], "description": "An untrained plane."}}))
+    command = ["leaderboard", "--records", str(path.parent), "migrate", "--metadata", str(metadata)]
+    edited = json.loads(json.dumps(old))
+    edited["metrics"]["test_single"]["phi_error"] = 0.5  # an edit by hand: the digest no longer matches
+    path.write_text(json.dumps(edited))
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 1 and "content digest" in result.output, result.output
+    assert json.loads(path.read_text()) == edited  # refused, left as it was
+    path.write_text(json.dumps(old))
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0 and "upgraded 1 record" in result.output, result.output
+    upgraded = json.loads(path.read_text())
+    assert upgraded["record_version"] == 3 and upgraded["record_sha256"] == record_digest(upgraded)
+    assert upgraded["submission"] == {"authors": ["A. Tester"], "description": "An untrained plane."}
+    val, fresh = upgraded["seeds"]["metrics"]["val"], current["seeds"]["metrics"]["val"]
+    assert val["phi_error"]["values"] == pytest.approx(fresh["phi_error"]["values"], rel=1e-9)
+    assert len(val["phi_error"]["values"]) == 2 and upgraded["metrics"]["test_single"] == old["metrics"]["test_single"]
+    assert verify_records(path.parent, allow_local=True, rescore=True) == []
 
 
 def test_damaged_records_are_named_with_the_fix(records, tmp_path):
@@ -225,7 +264,7 @@ def test_damaged_records_are_named_with_the_fix(records, tmp_path):
     shutil.copytree(records, copy)
     broken = copy / "broken__circles2d-mini.json"
     broken.write_text('{"name": ')
-    problems = [str(p) for p in verify_records(copy)]
+    problems = [str(p) for p in verify_records(copy, allow_local=True)]
     assert any(p.startswith(f"{broken}: is damaged (not valid JSON") and "resubmit" in p for p in problems), problems
     with pytest.raises(ValueError, match=r"broken__circles2d-mini.json is damaged \(not valid JSON"):
         load_records(copy)
@@ -264,7 +303,8 @@ def test_the_scaling_chart_draws_each_run_once_and_skips_unmeasured_sizes():
 
 
 def test_the_page_is_one_file_and_renders_the_same_bytes_twice(records, tmp_path):
-    first, second = render(records, tmp_path / "a"), render(records, tmp_path / "b")
+    # local_run: the mini records are local results, drawn in the tables and charts as the main job does
+    first, second = render(records, tmp_path / "a", local_run=True), render(records, tmp_path / "b", local_run=True)
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["README.md", "index.html"]
     page = first["html"].read_text()
     from html.parser import HTMLParser
@@ -322,13 +362,15 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
-def test_the_page_works_in_a_real_browser(records, tmp_path):
-    """Headless chromium: the page loads without console errors, every chart draws its SVG, clicking
-    a column header sorts the rows by it (again: the other way), and the screenshot is not blank."""
+def test_the_page_works_in_a_real_browser(tmp_path):
+    """Headless chromium on the board rendered from the committed records, as a fresh clone renders it:
+    the page loads without console errors, every chart draws its SVG, clicking a column header sorts
+    the rows by it (again: the other way), and the screenshot is not blank."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    paths = render(records, tmp_path / "site")
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "records"
+    paths = render(committed, tmp_path / "site")
     driver = _browser()
     try:
         driver.get(paths["html"].resolve().as_uri())
@@ -344,17 +386,23 @@ def test_the_page_works_in_a_real_browser(records, tmp_path):
         column = headers.index("eval us/point")
 
         def values():
-            return [float(row.find_elements(By.TAG_NAME, "td")[column].get_attribute("data-value"))
-                    for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+            """The column's values top to bottom; the paper's reference rows have none (blank)."""
+            cells = [row.find_elements(By.TAG_NAME, "td")[column].get_attribute("data-value")
+                     for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+            blanks = [index for index, cell in enumerate(cells) if cell == ""]
+            assert blanks == list(range(len(cells) - len(blanks), len(cells))), cells  # blanks stay last
+            return [float(cell) for cell in cells if cell != ""]
 
         before = values()
+        assert len(before) >= 3
         header = table.find_elements(By.CSS_SELECTOR, "th")[column]
         header.click()
-        assert values() == sorted(before) and values() != before or before == sorted(before)
+        assert values() == sorted(before)
         header.click()
         assert values() == sorted(before, reverse=True)
         names = [a.text for a in table.find_elements(By.CSS_SELECTOR, "tbody td a")]
-        assert sorted(names) == sorted(r["name"] for r in load_records(records))
+        first = table.find_element(By.XPATH, "./ancestor::section").get_attribute("id")
+        assert sorted(names) == sorted(r["name"] for r in load_records(committed) if r["dataset"]["name"] == first)
         shot = tmp_path / "page.png"
         driver.save_screenshot(str(shot))
     finally:
@@ -363,6 +411,21 @@ def test_the_page_works_in_a_real_browser(records, tmp_path):
 
     pixels = matplotlib.image.imread(shot)
     assert shot.read_bytes().startswith(PNG_SIGNATURE) and np.std(pixels) > 0.05  # a rendered page, not a blank one
+
+
+def test_committed_records_rescore(full_circles2d):
+    """What the pull-request workflow runs on a changed record, on committed ones: every record checked
+    as official, and a learned baseline (3 seeds) and the exact reference rescored on the rebuilt full
+    dataset, every metric, seed value and timing re-derived. (Rescoring all of them takes ~20 minutes:
+    the workflow rescores what a pull request changes.)"""
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "records"
+    chosen = [record_path(committed, name, full_circles2d) for name in ("linear", "exact")]
+    cwd = os.getcwd()
+    os.chdir(committed.parents[1])
+    try:
+        assert verify_records(committed, rescore=True, only=chosen) == []
+    finally:
+        os.chdir(cwd)
 
 
 def test_committed_records_are_valid():
@@ -401,11 +464,11 @@ def test_a_record_of_several_seeds_holds_mean_std_and_values(seeded, tmp_path):
     assert record["model"]["checkpoint"] == "checkpoints/linear-seed0.eqx"
     moved = tmp_path / "moved"
     shutil.move(repository, moved)
-    assert verify_records(moved / "leaderboard" / "records") == []
+    assert verify_records(moved / "leaderboard" / "records", allow_local=True) == []
     # ... and a changed seed checkpoint is caught.
     seed1 = moved / "checkpoints" / "linear-seed1.eqx"
     seed1.write_bytes(seed1.read_bytes()[:-1] + bytes([seed1.read_bytes()[-1] ^ 1]))
-    problems = verify_records(moved / "leaderboard" / "records")
+    problems = verify_records(moved / "leaderboard" / "records", allow_local=True)
     assert any("seed checkpoint checkpoints/linear-seed1.eqx" in str(p) for p in problems), problems
 
 
@@ -417,14 +480,14 @@ def test_the_board_shows_the_rank_l_ceiling_next_to_the_records(records, tmp_pat
     shutil.copytree(records, board / "records")
     (board / "ceiling").mkdir()
     (board / "ceiling" / f"{DATASET}.json").write_text(json.dumps([result.as_dict()]))
-    paths = render(board / "records", board)
+    paths = render(board / "records", board, local_run=True)
     readme, page = paths["readme"].read_text(), paths["html"].read_text()
     for rank, error, l2 in zip(result.ranks, result.phi_error, result.phi_relative_l2):
         assert f"| {rank} | {error:.3g} | {l2:.3g} |" in readme
     assert "rank-L ceiling" in page
     (board / "ceiling" / f"{DATASET}.json").write_text("{broken")
     with pytest.raises(ValueError, match="rerun `fieldbench ceiling`"):
-        render(board / "records", board)
+        render(board / "records", board, local_run=True)
 
 
 def test_the_board_shows_the_warm_speed_and_compares_speeds_on_one_device_only(records, tmp_path):
@@ -435,7 +498,7 @@ def test_the_board_shows_the_warm_speed_and_compares_speeds_on_one_device_only(r
     record = json.loads(record_path(board / "records", "exact", DATASET).read_text())
     speed = record["speed"]
     assert speed["warmup_calls"] == 1 and speed["samples"] == 48 and speed["device"]["cpu_count"] >= 1
-    paths = render(board / "records", board)
+    paths = render(board / "records", board, local_run=True)
     readme, page = paths["readme"].read_text(), paths["html"].read_text()
     # The warm figure, never the evaluator's wall time (which includes compilation), and its device.
     assert f"| {_format(speed['eval_us_per_point'])} | {speed['device']['label']} |" in readme, readme
@@ -447,7 +510,7 @@ def test_the_board_shows_the_warm_speed_and_compares_speeds_on_one_device_only(r
     other["speed"]["device"]["label"] = "NVIDIA H200 (gpu), host with 16 CPUs"
     record_path(board / "records", "exact-gpu", DATASET).write_text(json.dumps(other))
     record_path(board / "records", "exact-gpu2", DATASET).write_text(json.dumps(other | {"name": "exact-gpu2"}))
-    page = render(board / "records", board)["html"].read_text()
+    page = render(board / "records", board, local_run=True)["html"].read_text()
     assert "accuracy against speed, timed on NVIDIA H200 (gpu), host with 16 CPUs" in page
     assert "Left out of the speed chart (timed on another device than the one most records were timed on): " \
            "exact." in page
@@ -466,7 +529,7 @@ def test_names_differing_only_in_case_are_duplicates(records, tmp_path):
     record = json.loads(record_path(copy, "exact", DATASET).read_text())
     record["name"] = "EXACT"
     record_path(copy, "EXACT", DATASET).write_text(json.dumps(record))
-    problems = verify_records(copy)
+    problems = verify_records(copy, allow_local=True)
     assert any("same name, up to case" in str(p) for p in problems), problems
 
 
@@ -480,7 +543,7 @@ def test_rescore_checks_every_record_even_after_a_problem_elsewhere(records, tmp
     edited = json.loads(record_path(copy, "exact", DATASET).read_text())
     edited["metrics"]["test_multi"]["phi_error"] = 1.0  # ... and an edited metric in another
     record_path(copy, "exact", DATASET).write_text(json.dumps(edited))
-    problems = [str(p) for p in verify_records(copy, rescore=True)]
+    problems = [str(p) for p in verify_records(copy, rescore=True, allow_local=True)]
     assert any("broken" in p and "schema" in p for p in problems)
     assert any("rescoring test_multi/phi_error: the record says 1.0" in p for p in problems), problems
 
@@ -495,38 +558,60 @@ def test_the_verify_command_reads_the_groups_records_folder(records, tmp_path):
     record_path(copy, "exact", DATASET).write_text("{}")
     result = CliRunner().invoke(app, ["leaderboard", "--records", str(copy), "verify"])
     assert result.exit_code == 1 and "schema" in result.output
-    assert CliRunner().invoke(app, ["leaderboard", "--records", str(records), "verify"]).exit_code == 0
+    assert CliRunner().invoke(app, ["leaderboard", "--records", str(records), "verify", "--allow-local"]).exit_code == 0
 
 
-def test_a_limited_record_is_a_local_result_not_an_official_one(records, tmp_path):
+#: Submission metadata an official record of a fieldbench model needs (authors, description).
+META = {"authors": ["A. Tester"], "description": "The exact solver, as a test submits it."}
+
+
+def test_local_results_are_refused_as_official_and_listed_apart(full_circles2d, tmp_path):
+    """The official board holds full-split, multi-seed records with metadata; each rule, broken alone,
+    makes a local result that verify refuses (naming the rule and its fix) and the board lists apart."""
     from typer.testing import CliRunner
 
     from fieldbench.cli import app
+    from fieldbench.models import build_model, save_checkpoint
 
-    board = tmp_path / "board"
-    shutil.copytree(records, board / "records")
-    (limited,) = submit("exact", "exact-quick", datasets=[DATASET], directory=board / "records", limit=4,
-                        splits=["test_single"])
-    assert json.loads(limited.read_text())["dataset"]["samples_limit"] == 4
-    # verify: the limited record is the one problem, named with its fix; an explicit opt-in accepts it.
-    (problem,) = [str(p) for p in verify_records(board / "records")]
-    assert problem.startswith(f"{limited}: scored on only the first 4 samples of each split") and "\n" not in problem
-    assert "not an official one" in problem and "allow_limited=True" in problem
-    assert verify_records(board / "records", allow_limited=True) == []
-    result = CliRunner().invoke(app, ["leaderboard", "--records", str(board / "records"), "verify"])
-    assert result.exit_code == 1 and "scored on only the first 4 samples" in result.output, result.output
-    assert "--allow-limited" in result.output  # the CLI user's opt-in, named in the message
-    result = CliRunner().invoke(app, ["leaderboard", "--records", str(board / "records"), "verify", "--allow-limited"])
+    board = tmp_path / "repo" / "leaderboard" / "records"
+    one = ["test_single"]
+    (official,) = submit("exact", "exact", datasets=[full_circles2d], directory=board, splits=one, submission=META)
+    submit("exact", "exact-quick", datasets=[full_circles2d], directory=board, splits=one, limit=4, submission=META)
+    submit("exact", "exact-mini", datasets=[DATASET], directory=board, splits=one, submission=META)
+    submit("exact", "exact-anonymous", datasets=[full_circles2d], directory=board, splits=one)
+    model, hyperparameters = build_model("linear", length_scale=3.0, seed=0)
+    checkpoint = save_checkpoint(tmp_path / "repo" / "checkpoints" / "linear.eqx", model,
+                                 {"model": "linear", "hyperparameters": hyperparameters})
+    submit("linear", "linear-one-seed", checkpoint=checkpoint, datasets=[full_circles2d], directory=board,
+           splits=one, submission=META)
+    expected = {"exact-quick": "scored on only the first 4 samples of each split",
+                "exact-mini": f"scored on {DATASET}, a mini dataset for tests (submit on circles2d)",
+                "exact-anonymous": "no authors, description in its submission metadata (submit with --author, "
+                                   "--description)",
+                "linear-one-seed": "1 seed(s) of a learned model (submit >= 3 checkpoints"}
+    problems = [str(p) for p in verify_records(board)]
+    assert len(problems) == len(expected), problems
+    for name, reason in expected.items():
+        (line,) = [p for p in problems if f"{name}__" in p]
+        assert "a local result, not an official one" in line and reason in line and "\n" not in line, line
+        assert "allow_local=True" in line
+    assert not any(str(official) in p for p in problems)  # full splits, metadata, no checkpoint to seed
+    assert verify_records(board, allow_local=True) == []
+    result = CliRunner().invoke(app, ["leaderboard", "--records", str(board), "verify"])
+    assert result.exit_code == 1 and "--allow-local" in result.output, result.output  # the opt-in, named
+    result = CliRunner().invoke(app, ["leaderboard", "--records", str(board), "verify", "--allow-local"])
     assert result.exit_code == 0, result.output
-    # The board: the official table holds the full record only; the limited one is listed apart, with its limit.
-    paths = render(board / "records", board)
+    # The board: the official table holds the official record only; the others are apart, each with why.
+    paths = render(board, tmp_path / "site")
     readme, page = paths["readme"].read_text(), paths["html"].read_text()
-    official, local = readme.split("## Local (limited) results")
-    assert "| 1 | exact |" in official and "exact-quick" not in official
-    assert "| exact-quick | 4 |" in local and f"### {DATASET} (local, limited)" in local
-    main_section = page[page.index(f'<section id="{DATASET}">'):page.index('<section id="local">')]
-    assert "exact-quick" not in main_section and "exact-quick" in page[page.index('<section id="local">'):]
-    assert "1 record(s), and 1 local (limited) result(s) listed apart" in page
+    main, local = readme.split("## Local results")
+    assert "| 1 | exact |" in main and not any(name in main for name in expected)
+    for name, reason in expected.items():
+        (row,) = [line for line in local.splitlines() if line.startswith(f"| {name} |")]
+        assert reason.split(" (")[0] in row
+    main_section = page[page.index('<section id="circles2d">'):page.index('<section id="local">')]
+    assert not any(name in main_section for name in expected)
+    assert "1 record(s), and 4 local result(s) listed apart" in page
 
 
 def _refuse_work(monkeypatch):
@@ -599,8 +684,8 @@ def test_rescore_catches_a_forged_seed_value(seeded, tmp_path):
     summary["values"][1] *= 0.5  # the second seed "scored" half its error ...
     summary["mean"], summary["std"] = float(np.mean(summary["values"])), float(np.std(summary["values"], ddof=1))
     path.write_text(json.dumps(_forge(record)))  # ... with a consistent summary and digest
-    assert verify_records(directory) == []  # the plain check cannot see it ...
-    problems = [str(p) for p in verify_records(directory, rescore=True)]
+    assert verify_records(directory, allow_local=True) == []  # the plain check cannot see it ...
+    problems = [str(p) for p in verify_records(directory, rescore=True, allow_local=True)]
     assert any("rescoring seed 1 (checkpoints/linear-seed1.eqx) on test_single gives phi_error" in p
                for p in problems), problems  # ... the rescore re-evaluates every seed
 
@@ -622,8 +707,8 @@ def test_rescore_catches_a_forged_scaling_row(tmp_path):
     (forged,) = [r for r in record["scaling"]["rows"] if r["phase"] == "evaluate" and r["M"] == 10_000]
     forged["seconds"] /= 1000  # 1000x faster: below RETIME_MIN_SECONDS, where a row used to escape re-timing
     path.write_text(json.dumps(_forge(record)))
-    assert verify_records(directory) == []
-    problems = [str(p) for p in verify_records(directory, rescore=True)]
+    assert verify_records(directory, allow_local=True) == []
+    problems = [str(p) for p in verify_records(directory, rescore=True, allow_local=True)]
     assert any("re-timing scaling exact evaluate (outside, M=10,000, N=10,000)" in p for p in problems), problems
 
 
@@ -652,9 +737,9 @@ def test_a_record_keyed_by_the_old_split_names_still_verifies_and_reads_canonica
     record["metrics"] = {name.replace("_", "-"): values for name, values in record["metrics"].items()}
     record["speed"]["split"] = "test-multi"
     write_record(path, record)
-    assert verify_records(copy, rescore=True) == []  # a rescore evaluates test-multi as test_multi
+    assert verify_records(copy, rescore=True, allow_local=True) == []  # a rescore evaluates test-multi as test_multi
     (loaded,) = load_records(copy)
-    assert set(loaded["metrics"]) == {"test_single", "test_multi", "test_overlap"}
+    assert set(loaded["metrics"]) == {"test_single", "test_multi", "test_overlap", "val"}
     assert loaded["speed"]["split"] == "test_multi"
     assert json.loads(path.read_text())["metrics"].keys() == record["metrics"].keys()  # the file is not rewritten
 
@@ -684,7 +769,56 @@ def test_a_record_says_who_submitted_it_and_the_page_shows_it(records, tmp_path,
     assert record["submission"] == {"authors": ["A. Person", "B. Person"], "contact": "a@example.org",
                                     "code_url": "https://example.org/code", "paper": "10.1234/abcd.5678",
                                     "description": "The exact sum, credited."}
-    assert verify_records(board / "records") == []
+    assert verify_records(board / "records", allow_local=True) == []
     page = render(board / "records", board)["html"].read_text()
     assert "A. Person, B. Person" in page and '<a href="https://doi.org/10.1234/abcd.5678">' in page
     assert '<a href="https://example.org/code">' in page and "The exact sum, credited." in page
+
+
+def test_a_checkpoint_published_by_url_is_downloaded_and_checked(tmp_path):
+    """submit --checkpoint-url: the record holds each URL with the sha256 of the .eqx and its .json;
+    verify downloads a checkpoint the clone lacks (from a real HTTP server), and refuses one that
+    changed at its URL or cannot be reached, naming it."""
+    from _helpers import flip_byte, serve
+
+    from fieldbench.datasets import cache_root
+    from fieldbench.models import build_model, save_checkpoint
+
+    local, served = tmp_path / "runs", tmp_path / "served"
+    seeds = []
+    for seed in range(3):
+        model, hyperparameters = build_model("linear", length_scale=3.0, seed=seed)
+        seeds.append(save_checkpoint(local / f"linear-seed{seed}.eqx", model,
+                                     {"model": "linear", "hyperparameters": hyperparameters}))
+    shutil.copytree(local, served)
+    records = tmp_path / "repo" / "leaderboard" / "records"
+    with serve(served) as (url, hits):
+        urls = [f"{url}/{path.name}" for path in seeds]
+        with pytest.raises(ValueError, match="one --checkpoint-url per --checkpoint"):
+            submit("linear", "linear", checkpoint=seeds, checkpoint_urls=urls[:2], datasets=[DATASET],
+                   directory=records)
+        (path,) = submit("linear", "linear", checkpoint=seeds, checkpoint_urls=urls, datasets=[DATASET],
+                         directory=records, splits=["test_single"])
+        record = json.loads(path.read_text())
+        assert record["model"]["checkpoint_url"] == urls[0]
+        assert [entry["url"] for entry in record["seeds"]["checkpoints"]] == urls
+        from fieldbench._io import file_sha256
+        assert record["model"]["checkpoint_metadata_sha256"] == file_sha256(seeds[0].with_suffix(".json"))
+        cached = [cache_root() / "checkpoints" / "by-sha256" / entry["sha256"]
+                  for entry in record["seeds"]["checkpoints"]]
+        try:
+            shutil.rmtree(local)  # the clone has no checkpoint: verify fetches each from its URL
+            assert verify_records(records, allow_local=True, rescore=True) == []
+            assert all(hits[f"/{p.name}"] == 1 and hits[f"/{p.with_suffix('.json').name}"] == 1 for p in seeds)
+            assert verify_records(records, allow_local=True) == []  # cached: no second download
+            assert all(hits[f"/{p.name}"] == 1 for p in seeds)
+            shutil.rmtree(cached[1])
+            flip_byte(served / seeds[1].name)  # the published file changed after the record was written
+            (problem,) = [str(p) for p in verify_records(records, allow_local=True)]
+            assert f"seed checkpoint {seeds[1]}" in problem and "is not the checkpoint the record names" in problem
+            assert not (cached[1] / seeds[1].name).exists()  # the bad download was discarded
+        finally:
+            for folder in cached:
+                shutil.rmtree(folder, ignore_errors=True)
+    (problem, *_) = [str(p) for p in verify_records(records, allow_local=True)]  # the server is gone
+    assert "could not download" in problem and urls[0] in problem

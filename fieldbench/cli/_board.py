@@ -15,7 +15,11 @@ def submit(
     model: str = typer.Argument(..., help="exact | fmm | fmm-pure | a baseline name | path/file.py:Class"),
     name: str = typer.Option(..., help="Leaderboard name."),
     checkpoint: list[Path] = typer.Option(None, help="Checkpoint of a learned model; repeat it for one checkpoint "
-                                                     "per seed (the record then holds mean +- std over seeds)."),
+                                                     "per seed (the record then holds mean +- std over seeds; the "
+                                                     "official board wants >= 3)."),
+    checkpoint_url: list[str] = typer.Option(None, help="Where each checkpoint is published (https://.../NAME.eqx, its "
+                                                        ".json beside it), one per --checkpoint in the same order: "
+                                                        "verify downloads it when it is not in the clone."),
     dataset: list[str] = typer.Option(None, help="Standard datasets (default: the training dataset, or all)."),
     records: Path = typer.Option(Path("leaderboard/records"), help="Records folder."),
     scaling: bool = typer.Option(True, help="Run the runtime-scaling measurement for the record."),
@@ -34,7 +38,8 @@ def submit(
     paths = submit_measured(model, name, checkpoints=checkpoint or (), datasets=dataset or None, directory=records,
                             scaling=scaling, replace=replace, say=lambda text: say((text, "dim")),
                             submission={"authors": author or [], "contact": contact, "code_url": code_url,
-                                        "paper": paper, "description": description})
+                                        "paper": paper, "description": description},
+                            checkpoint_urls=checkpoint_url or None)
     for path in paths:
         console.print(f"record: {path}")
 
@@ -64,8 +69,9 @@ def leaderboard_verify(
     rescore: bool = typer.Option(False, help="Also re-evaluate every metric and seed value (counts exact, errors "
                                              "within 1e-3 relative) and re-time the speed and short scaling rows "
                                              "(within 3x, on the same device only)."),
-    allow_limited: bool = typer.Option(False, help="Accept records scored on only the first N samples of each "
-                                                   "split (local results; the board lists them apart)."),
+    allow_local: bool = typer.Option(False, help="Accept local results: records on a -mini dataset or the first N "
+                                                 "samples of each split, learned models with fewer than 3 seeds, "
+                                                 "or without submission metadata (the board lists them apart)."),
     only: list[Path] = typer.Option(None, help="With --rescore: rescore only these record files (repeat it; e.g. "
                                                "the records a pull request adds or changes). Every record is "
                                                "still checked without a rescore."),
@@ -75,7 +81,7 @@ def leaderboard_verify(
     from ..leaderboard import load_records, verify_records
 
     records = _records_folder(ctx, records)
-    problems = verify_records(records, rescore=rescore, allow_limited=allow_limited, only=only or None)
+    problems = verify_records(records, rescore=rescore, allow_local=allow_local, only=only or None)
     _print_problems(problems)
     if problems:
         raise typer.Exit(1)
@@ -87,14 +93,23 @@ def leaderboard_migrate(
     ctx: typer.Context,
     records: Path = typer.Option(None, help="Records folder (default: the group's --records, else "
                                             "leaderboard/records)."),
+    metadata: Path = typer.Option(None, help="A JSON file of submission metadata by record name ({NAME: {authors, "
+                                             "code_url, paper, description}}) for records that have none "
+                                             "(the baselines': baselines/submissions.json)."),
 ) -> None:
-    """Upgrade version-1 records: rescore each (as verify --rescore) and only if every number is
-    reproduced, time it warm and stamp its content digest. Current records are never rewritten."""
+    """Upgrade records of earlier versions: version 1 is rescored (as verify --rescore) and upgraded
+    only if every number is reproduced; version 2 is verified (its digest included) and gets its
+    validation-split score (every seed) and, from --metadata, submission metadata. Current records
+    are never rewritten."""
+    from .._io import read_json
     from ..leaderboard import migrate_records
 
     records = _records_folder(ctx, records)
     check_writable(records, "--records", folder=True)
-    written, problems = migrate_records(records)
+    blocks = read_json(metadata, "fix the JSON: {NAME: {\"authors\": [...], \"description\": ...}}") if metadata else None
+    if blocks is not None and not (isinstance(blocks, dict) and all(isinstance(v, dict) for v in blocks.values())):
+        raise ValueError(f"{metadata} must map record names to submission blocks: {{NAME: {{\"authors\": [...]}}}}")
+    written, problems = migrate_records(records, metadata=blocks)
     _print_problems(problems)
     console.print(f"upgraded {len(written)} record(s)" + "".join(f"\n  {path}" for path in written))
     if problems:

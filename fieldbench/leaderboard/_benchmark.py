@@ -20,7 +20,7 @@ from ..datasets import get
 from ..models import shipped_checkpoint_dir
 from ..models._shipped import SHIPPED_PATH
 from ._record import check_record_name, load_records
-from ._submit import check_submission, submit
+from ._submit import check_submission, check_urls, submit
 from ._render import COLUMNS, _format, _row, render
 
 __all__ = ["BenchmarkResult", "run_benchmark", "benchmark_tables", "submit_measured", "shipped_checkpoints"]
@@ -65,7 +65,7 @@ def run_benchmark(out_dir: str | Path = "fieldbench-out/benchmark", *, scaling_s
         say(f"scoring {model} on {dataset}")
         submit(model, model, checkpoint=checkpoint, datasets=[dataset], directory=records_dir, replace=True,
                scaling=scaling.get(model) if scaling else None)
-    paths = render(records_dir, out_dir)
+    paths = render(records_dir, out_dir, local_run=True)  # mini datasets: a local run, not the official board
     return BenchmarkResult(out_dir, load_records(records_dir), paths["html"], scaling,
                            time.perf_counter() - started)
 
@@ -125,7 +125,8 @@ SUBMIT_SCALING = {"sizes_m": (1e2, 1e3, 1e4, 1e5), "time_budget": 30.0, "repeats
 
 def submit_measured(spec: str, name: str, *, checkpoints=(), datasets=None,
                     directory: str | Path = "leaderboard/records", scaling: bool = True, replace: bool = False,
-                    say: Callable[[str], None] | None = None, submission: dict | None = None) -> list[Path]:
+                    say: Callable[[str], None] | None = None, submission: dict | None = None,
+                    checkpoint_urls=None) -> list[Path]:
     """``submit`` with the runtime scaling measured first (``SUBMIT_SCALING``, on the first of
     ``checkpoints``): what ``fieldbench submit`` runs. ``checkpoints``: none, one, or one per seed.
     The name is checked before the scaling run, not after it (also a case-only clash)."""
@@ -136,6 +137,7 @@ def submit_measured(spec: str, name: str, *, checkpoints=(), datasets=None,
     checkpoints = list(checkpoints or ())
     check_record_name(name, directory)
     submission = check_submission(submission)  # before the scaling run, too
+    check_urls(checkpoint_urls, checkpoints)
     figures = None
     if scaling:
         say("measuring runtime scaling...")
@@ -144,4 +146,4 @@ def submit_measured(spec: str, name: str, *, checkpoints=(), datasets=None,
     say(f"scoring {name} on the test splits...")
     chosen = None if not checkpoints else checkpoints[0] if len(checkpoints) == 1 else checkpoints
     return submit(spec, name, checkpoint=chosen, datasets=datasets or None, directory=directory, scaling=figures,
-                  replace=replace, submission=submission)
+                  replace=replace, submission=submission, checkpoint_urls=checkpoint_urls)

@@ -66,3 +66,18 @@ def warm_speed(predictor: Predictor, dataset: str, limit: int | None, repeats: i
 def seed_std(values: list[float]) -> float:
     """The standard deviation over seeds (n - 1); 0 for one seed."""
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+#: The metrics whose mean, std and values over seeds a record holds.
+SEED_METRICS = ("phi_error", "field_error", "phi_relative_l2", "field_relative_l2")
+
+
+def seed_metrics(per_seed: list[dict]) -> dict:
+    """{split: {metric: {mean, std (n - 1), values}}} of per-seed {split: metrics} (the first seed first)."""
+    out = {}
+    for split in per_seed[0]:
+        out[split] = {}
+        for metric in SEED_METRICS:
+            values = [float(seed[split][metric]) for seed in per_seed]
+            out[split][metric] = {"mean": float(np.mean(values)), "std": seed_std(values), "values": values}
+    return out

@@ -19,11 +19,11 @@ import jsonschema
 
 from .._io import atomic_write_text, read_json, sha256_bytes
 from ..exceptions import MissingPackageDataError
-from ..models import shipped_checkpoint, shipped_checkpoint_dir
+from ..models import download_checkpoint, shipped_checkpoint, shipped_checkpoint_dir
 from ..models._shipped import SHIPPED_PATH
 from ..pipeline import canonical_split
 
-RECORD_VERSION = 2
+RECORD_VERSION = 3
 #: The field holding the record's content digest.
 DIGEST_FIELD = "record_sha256"
 #: The test splits every record scores (canonical names; records written before layout version 2
@@ -181,14 +181,37 @@ def stored_path(checkpoint: Path, directory: Path) -> str:
     return str(resolved)
 
 
-def resolve_checkpoint(stored: str, directory: str | Path) -> Path:
-    """Where a record's checkpoint path points: absolute as is, relative to the records' repository;
-    a relative path that is not there but names a shipped checkpoint (``baselines/checkpoints/NAME``,
-    its place before it became package data, or ``fieldbench/models/checkpoints/NAME``) is the
-    package's file of that name (``models.shipped_checkpoint``): committed records keep their digest
-    and verify from a checkout and from a wheel."""
+def resolve_checkpoint(stored: str, directory: str | Path, *, url: str | None = None, sha256: str | None = None,
+                       metadata_sha256: str | None = None) -> Path:
+    """Where a record's checkpoint is: absolute as is, relative to the records' repository; a relative
+    path that is not there but names a shipped checkpoint (``baselines/checkpoints/NAME``, its place
+    before it became package data, or ``fieldbench/models/checkpoints/NAME``) is the package's file of
+    that name (``models.shipped_checkpoint``): committed records keep their digest and verify from a
+    checkout and from a wheel. A checkpoint found nowhere locally that the record publishes at ``url``
+    is downloaded and checked against ``sha256`` (``models.download_checkpoint``)."""
     path = Path(stored)
     if path.is_absolute():
-        return path
-    local = repository_of(directory) / path
-    return local if local.exists() else shipped_checkpoint(stored) or local
+        found = path
+    else:
+        local = repository_of(directory) / path
+        found = local if local.exists() else shipped_checkpoint(stored) or local
+    if found.is_file() or not (url and sha256):
+        return found
+    return download_checkpoint(url, sha256, metadata_sha256)
+
+
+def checkpoint_entries(record: dict) -> list[dict]:
+    """Every checkpoint a record names, as {path, sha256, url, metadata_sha256}: the model's (whose
+    metrics the record shows), then the other seeds'."""
+    model = record.get("model") or {}
+    first = {"path": model.get("checkpoint"), "sha256": model.get("checkpoint_sha256"),
+             "url": model.get("checkpoint_url"), "metadata_sha256": model.get("checkpoint_metadata_sha256")}
+    seeds = (record.get("seeds") or {}).get("checkpoints") or []
+    return ([first] if first["path"] else []) + [
+        {"url": None, "metadata_sha256": None} | seed for seed in seeds[1:]]
+
+
+def locate(entry: dict, directory: str | Path) -> Path:
+    """``resolve_checkpoint`` of one of :func:`checkpoint_entries`."""
+    return resolve_checkpoint(entry["path"], directory, url=entry.get("url"), sha256=entry.get("sha256"),
+                              metadata_sha256=entry.get("metadata_sha256"))

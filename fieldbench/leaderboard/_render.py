@@ -3,9 +3,9 @@ file (data, plotly.js and charts inlined; nothing to fetch, no image files): per
 sortable table with the paper's Table 2 as reference rows and each record's details, the rank-L
 ceiling, error by distance and accuracy against speed (``_charts``), and the runtime scaling.
 
-Records scored on the first N samples only (``dataset.samples_limit``) are local results: they are
-listed apart, under "Local (limited) results" with their limit, and kept out of the tables, the
-plots and the record count of the board proper."""
+Local results (``_standing.local_reasons``: a mini dataset or a sample limit, a learned model with
+fewer than three seeds, missing submission metadata) are listed apart, under "Local results" with
+their reasons, and kept out of the tables, the plots and the record count of the board proper."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .._io import atomic_write_text
 from ..pipeline import canonical_split
 from ._charts import Colours, distance_chart, plotly_script, scaling_chart, speed_chart
 from ._record import TEST_SPLITS, canonical_record, load_records
+from ._standing import VALIDATION_SPLIT, local_reasons
 
 __all__ = ["render", "COLUMNS"]
 
@@ -25,7 +26,8 @@ COLUMNS = [("rank", "rank"), ("name", "model"), ("additive", "additive"), ("harm
            ("parameters", "parameters"), ("seeds", "seeds")] + [
     (f"{split}:{metric}", f"{split} {label} (%)") for split in TEST_SPLITS
     for metric, label in (("phi_error", "phi"), ("field_error", "H"))
-] + [("test_multi:phi_relative_l2", "test_multi phi rel. L2 (%)"), ("eval_us_per_point", "eval us/point"),
+] + [("test_multi:phi_relative_l2", "test_multi phi rel. L2 (%)"), (f"{VALIDATION_SPLIT}:phi_error", "val phi (%)"),
+      ("eval_us_per_point", "eval us/point"),
       ("timed_on", "timed on"), ("date", "date")]
 
 
@@ -35,7 +37,7 @@ def _row(record: dict) -> dict:
     seeds = record.get("seeds") or {}
     row = {"name": record["name"], "additive": record["model"]["additive"], "harmonic": record["model"]["harmonic"],
            "parameters": record["model"]["parameters"], "seeds": seeds.get("count", 1)}
-    for split in TEST_SPLITS:
+    for split in TEST_SPLITS + (VALIDATION_SPLIT,):
         metrics = record["metrics"].get(split, {})
         for metric in ("phi_error", "field_error", "phi_relative_l2"):
             summary = seeds.get("metrics", {}).get(split, {}).get(metric)
@@ -67,13 +69,8 @@ def _format(value) -> str:
     return str(value)
 
 
-#: The extra column of the local (limited) results: how many samples of each split were scored.
-LIMIT_COLUMN = ("samples_limit", "samples per split (limit)")
-
-
-def is_limited(record: dict) -> bool:
-    """Scored on the first N samples of each split only: a local result, not an official one."""
-    return (record.get("dataset") or {}).get("samples_limit") is not None
+#: The extra column of the local results: why each is not official.
+LOCAL_COLUMN = ("local", "why local")
 
 
 def _anchor(record: dict) -> str:
@@ -99,7 +96,7 @@ def _table(group: list[dict], columns: list[tuple[str, str]]) -> tuple[list[str]
     """Markdown lines and the HTML rows of a board table, ranked in the order given (1 = best)."""
     markdown, rows_html = [], []
     for rank, record in enumerate(group, 1):
-        row = _row(record) | {"samples_limit": record["dataset"].get("samples_limit"), "rank": rank,
+        row = _row(record) | {"local": "; ".join(local_reasons(record)) or None, "rank": rank,
                               "date": str((record.get("provenance") or {}).get("date", ""))[:10] or None}
         markdown.append("| " + " | ".join(_cell(row, key) for key, _ in columns) + " |")
         rows_html.append("<tr>" + "".join(_html_cell(row, key, record) for key, _ in columns) + "</tr>")
@@ -171,10 +168,15 @@ def _header(columns: list[tuple[str, str]]) -> tuple[list[str], str]:
             "".join(f"<th>{html.escape(label)}</th>" for _, label in columns))
 
 
-_LOCAL_TEXT = ("Scored on only the first N samples of each split (`dataset.samples_limit`, the column below): "
-               "medians over a few samples, not comparable with the tables above and left out of their plots. "
-               "`fieldbench leaderboard verify` refuses these records as official; resubmit on the full splits "
-               "to enter the board.")
+_LOCAL_TEXT = ("Records that are not official (the 'why local' column: a mini dataset or a sample limit, a learned "
+               "model with fewer than 3 seeds, missing submission metadata): not comparable with the tables above "
+               "and left out of their plots. `fieldbench leaderboard verify` refuses them as official; resubmit "
+               "as the column says to enter the board.")
+
+
+_LOCAL_RUN_TEXT = ("A local run's board (the main job, on mini datasets): no record here is official, and its "
+                   "numbers are medians over a few dozen samples; the official board is leaderboard/ in the "
+                   "repository.")
 
 
 def _by_dataset(records: list[dict]) -> dict[str, list[dict]]:
@@ -195,8 +197,9 @@ document.querySelectorAll('table.board').forEach(function (table) {
       var ascending = th.dataset.order !== 'asc';
       rows.sort(function (a, b) {
         var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
-        var nx = parseFloat(x), ny = parseFloat(y);
-        var cmp = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
+        if (x === '' || y === '') { return (x === '') - (y === ''); }  // blanks last, either way
+        var nx = Number(x), ny = Number(y);
+        var cmp = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
         return ascending ? cmp : -cmp;
       });
       rows.forEach(function (row) { body.appendChild(row); });
@@ -246,16 +249,19 @@ _SPEED_TEXT = ("eval us/point: the warm time per point of the evaluator's call (
                "on the device in 'timed on'. Speeds compare only between records timed on one device.")
 
 
-def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path | None = None) -> dict[str, Path]:
+def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path | None = None, *,
+           local_run: bool = False) -> dict[str, Path]:
     """Write README.md and index.html (one self-contained file) into ``out_dir`` (default: the
     records' parent), with the rank-L ceilings found in ``<records' parent>/ceiling/`` (written by
-    ``fieldbench ceiling --json``). The same records render the same bytes."""
+    ``fieldbench ceiling --json``). The same records render the same bytes. ``local_run``: the board
+    of one local run (the main job's, on mini datasets), every record in the tables and charts under
+    a banner saying that none is official."""
     records_dir = Path(records_dir)
     out_dir = Path(out_dir) if out_dir else records_dir.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_records(records_dir)
-    records = [r for r in loaded if not is_limited(r)]  # the board proper: official results only
-    local = [r for r in loaded if is_limited(r)]
+    records = [r for r in loaded if local_run or not local_reasons(r)]  # the board proper: official results only
+    local = [r for r in loaded if r not in records]
     groups = _by_dataset(records)
     ceilings = _ceilings(records_dir.parent / "ceiling")
     colours = Colours()
@@ -265,7 +271,7 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
                 "Rendered by `fieldbench leaderboard` from the records in `records/`; validated by "
                 "`fieldbench leaderboard verify`. The charts (error by distance, accuracy against speed, "
                 "runtime scaling) and each record's details are in `index.html`, one self-contained file.",
-                "", _SPEED_TEXT, ""]
+                "", _SPEED_TEXT, ""] + (["", _LOCAL_RUN_TEXT, ""] if local_run else [])
     sections = []
     for dataset, group in groups.items():
         head, header = _header(COLUMNS)
@@ -295,17 +301,17 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
     if scaling:
         sections.append(f'<section id="scaling"><h2>Runtime scaling</h2>{scaling}</section>')
     if local:
-        columns = COLUMNS[1:2] + [LIMIT_COLUMN] + COLUMNS[2:]
+        columns = COLUMNS[1:2] + [LOCAL_COLUMN] + COLUMNS[2:]
         head, header = _header(columns)
-        markdown += ["## Local (limited) results", "", _LOCAL_TEXT, ""]
+        markdown += ["## Local results", "", _LOCAL_TEXT, ""]
         tables = []
         for dataset, group in _by_dataset(local).items():
             lines, rows_html = _table(group, columns)
-            markdown += [f"### {dataset} (local, limited)", ""] + head + lines + [""]
-            tables.append(f"<h3>{html.escape(dataset)} (local, limited)</h3><table class=\"board local\"><thead><tr>"
+            markdown += [f"### {dataset} (local)", ""] + head + lines + [""]
+            tables.append(f"<h3>{html.escape(dataset)} (local)</h3><table class=\"board local\"><thead><tr>"
                           f"{header}</tr></thead><tbody>{rows_html}</tbody></table>"
                           + "".join(_details(r) for r in group))
-        sections.append(f'<section id="local"><h2>Local (limited) results</h2><p>{html.escape(_LOCAL_TEXT)}</p>'
+        sections.append(f'<section id="local"><h2>Local results</h2><p>{html.escape(_LOCAL_TEXT)}</p>'
                         f'{"".join(tables)}</section>')
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fieldbench leaderboard</title>
@@ -323,6 +329,7 @@ th[data-order="asc"]::after {{ content: " \25B2"; }} th[data-order="desc"]::afte
 .charts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1em; }}
 .scroll {{ overflow-x: auto; }} table.ranked td:nth-last-child(2) {{ font-size: 11px; max-width: 14em; }}
 .note {{ font-size: 13px; color: #555; }}
+.banner {{ background: #fff4d6; border: 1px solid #e0c070; padding: 0.5em 1em; }}
 details {{ margin: 0.3em 0; font-size: 13px; }} details dl {{ display: grid; grid-template-columns: 10em 1fr; }}
 details dt {{ font-weight: 600; }} details dd {{ margin: 0; overflow-wrap: anywhere; }}
 </style>
@@ -331,8 +338,9 @@ details dt {{ font-weight: 600; }} details dd {{ margin: 0; overflow-wrap: anywh
 <h1>fieldbench leaderboard</h1>
 <p>Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset, ranked by test_multi
 phi; click a column to sort, a model for its details. {len(records)} record(s){
-    f", and {len(local)} local (limited) result(s) listed apart" if local else ""}.</p>
-<p class="note">{html.escape(_SPEED_TEXT)}</p>
+    f", and {len(local)} local result(s) listed apart" if local else ""}.</p>
+<p class="note">{html.escape(_SPEED_TEXT)}</p>{
+    f'<p class="banner">{html.escape(_LOCAL_RUN_TEXT)}</p>' if local_run else ""}
 {"".join(sections)}
 <script>{_SORT_SCRIPT}</script>
 </body></html>

@@ -21,7 +21,7 @@ from ..evaluation import evaluate
 from ..models import Predictor, load_predictor
 from ..models._speed import evaluation_speed, timing_device
 from ._derived import metrics_of
-from ._record import RecordProblem, finite, resolve_checkpoint
+from ._record import RecordProblem, checkpoint_entries, finite, locate
 
 #: --rescore tolerances: errors in percent; counts must agree exactly.
 METRIC_RTOL, METRIC_ATOL = 1e-3, 1e-9
@@ -92,8 +92,8 @@ def rescore_record(path: str, record: dict, predictor: Predictor, tolerance: flo
             problem(f"rescoring {split}: {len(differences) - SHOWN_DIFFERENCES} more differences; the record was "
                     "scored by another evaluator or edited: resubmit it with `fieldbench submit ... --replace`")
     seeds = record.get("seeds") or {}
-    for index, seed in enumerate(seeds.get("checkpoints", [])[1:], 1):
-        other = load_predictor(record["model"]["spec"], resolve_checkpoint(seed["path"], directory))
+    for index, seed in enumerate(checkpoint_entries(record)[1:], 1):
+        other = load_predictor(record["model"]["spec"], locate(seed, directory))
         for split, summaries in seeds["metrics"].items():
             fresh = evaluate(other, dataset, split, limit=limit)
             for metric, summary in summaries.items():

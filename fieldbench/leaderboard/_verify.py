@@ -7,9 +7,9 @@ What ``verify_records`` catches, and how:
   checkpoint hashes; the flags (``additive``, ``harmonic``), the parameter count, the
   hyperparameters and training dataset, re-derived from the checkpoint and the model class; the
   seed summary against its own values; duplicate names (up to case) and one checkpoint entered
-  twice for one dataset; and a record scored on the first N samples only (``dataset.samples_limit``
-  not null) is a local result, refused as official unless ``allow_limited`` (the board lists such
-  records apart).
+  twice for one dataset; and a local result (a limited or mini dataset, too few seeds, missing
+  submission metadata: ``_standing.local_reasons``) is refused as official unless ``allow_local``
+  (the board lists such records apart).
 - with ``rescore``: every metric of every split (and every seed's values) re-evaluated, and the
   warm speed and the short M-sweep scaling rows re-timed on the record's device (see
   :mod:`._rescore` for the tolerances).
@@ -22,7 +22,7 @@ migrate``), only after they pass a rescore.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import jsonschema
@@ -30,13 +30,14 @@ import numpy as np
 
 from .._io import file_sha256
 from ..datasets import registry_entries
-from ..models import Predictor
+from ..models import CheckpointUnavailableError, Predictor
 from ..models._registry import REFERENCE
 from ..models._shipped import SHIPPED_PATH
 from ._derived import load_model, model_properties, seed_std
-from ._record import (DIGEST_FIELD, RECORD_VERSION, RecordProblem, read_all, record_digest, record_path,
-                      record_schema, repository_of, resolve_checkpoint, schema_problem)
+from ._record import (DIGEST_FIELD, RECORD_VERSION, RecordProblem, checkpoint_entries, locate, read_all,
+                      record_digest, record_path, record_schema, repository_of, schema_problem)
 from ._rescore import METRIC_RTOL, close, rescore_record
+from ._standing import local_reasons
 
 __all__ = ["verify_records"]
 
@@ -46,15 +47,14 @@ def _migrate_command(directory) -> str:
 
 
 def verify_records(directory: str | Path = "leaderboard/records", *, rescore: bool = False,
-                   rescore_tolerance: float = METRIC_RTOL, allow_limited: bool = False,
+                   rescore_tolerance: float = METRIC_RTOL, allow_local: bool = False,
                    only: Iterable[str | Path] | None = None) -> list[RecordProblem]:
     """Validate every record (see the module's docstring for what is checked, and how); with
     ``rescore``, re-evaluate and re-time each record and compare; with ``only`` (record files), rescore
     just those (what a pull request added or changed: every record is still checked without a
-    rescore). A file of ``only`` that is not a record in ``directory`` raises ValueError. A record scored on the first N
-    samples only (``dataset.samples_limit``) is a local result, not an official one: a problem
-    unless ``allow_limited`` (for a folder of local runs). Returns the problems found (empty: all
-    good), one line each naming the problem and the fix."""
+    rescore). A file of ``only`` that is not a record in ``directory`` raises ValueError. A local
+    result (``_standing.local_reasons``) is a problem unless ``allow_local`` (for a folder of local
+    runs). Returns the problems found (empty: all good), one line each naming the problem and the fix."""
     directory = Path(directory)
     entries = read_all(directory)
     chosen = None
@@ -65,17 +65,19 @@ def verify_records(directory: str | Path = "leaderboard/records", *, rescore: bo
             raise ValueError(f"not a record file in {directory}: {', '.join(unknown)}; name files of that folder")
     return verify_entries(entries, directory,
                           rescore=lambda path: rescore and (chosen is None or Path(path).resolve() in chosen),
-                          tolerance=rescore_tolerance, allow_limited=allow_limited)
+                          tolerance=rescore_tolerance, allow_local=allow_local)
 
 
-def verify_entries(entries, directory: Path, *, rescore, tolerance: float, legacy: frozenset = frozenset(),
-                   allow_limited: bool = False):
+def verify_entries(entries, directory: Path, *, rescore, tolerance: float, legacy: Mapping[str, int] | None = None,
+                   allow_local: bool = False):
     """The checks of :func:`verify_records` over ``entries``; ``rescore(path)`` says which records to
-    rescore; ``legacy`` paths are version-1 records checked as if current (for the migration)."""
+    rescore; ``legacy`` (path -> record version 1 or 2) are earlier records checked as if current,
+    short of what their version lacks (for the migration)."""
     problems: list[RecordProblem] = []
-    schema = record_schema()
-    # A version-1 record, checked for migration, has no digest and no warm timing yet.
-    legacy_schema = schema | {"required": [k for k in schema["required"] if k not in (DIGEST_FIELD, "speed")]}
+    legacy = legacy or {}
+    schemas = {RECORD_VERSION: record_schema()}
+    schemas[2] = _lacking(schemas[RECORD_VERSION], [], val=True)
+    schemas[1] = _lacking(schemas[RECORD_VERSION], [DIGEST_FIELD, "speed"], val=True)
     seen: dict[tuple, str] = {}
     checkpoints: dict[tuple, str] = {}
     if not entries:
@@ -84,15 +86,16 @@ def verify_entries(entries, directory: Path, *, rescore, tolerance: float, legac
         if isinstance(record, str):
             problems.append(RecordProblem(path, record))
             continue
-        old = path in legacy
-        if record.get("record_version") == 1 and not old:
-            problems.append(RecordProblem(path, f"record version 1 has no content digest and no warm timing: run "
-                                                f"`{_migrate_command(directory)}` (it rescores the record and "
-                                                "upgrades it only if every number is reproduced)"))
+        version = legacy.get(path, RECORD_VERSION)
+        if record.get("record_version") in OLD_VERSIONS and path not in legacy:
+            lacks = OLD_VERSIONS[record["record_version"]]
+            problems.append(RecordProblem(path, f"record version {record['record_version']} has no {lacks}: run "
+                                                f"`{_migrate_command(directory)}` (it checks the record and "
+                                                "upgrades it only if it passes)"))
             continue
-        candidate = record | {"record_version": RECORD_VERSION} if old else record
+        candidate = record | {"record_version": RECORD_VERSION} if path in legacy else record
         try:
-            jsonschema.validate(candidate, legacy_schema if old else schema)
+            jsonschema.validate(candidate, schemas[version])
         except jsonschema.ValidationError as error:
             problems.append(RecordProblem(path, f"schema: {schema_problem(error)}; restore the file or resubmit "
                                                 "the record"))
@@ -101,17 +104,14 @@ def verify_entries(entries, directory: Path, *, rescore, tolerance: float, legac
         def problem(text: str, path=path, problems=problems) -> None:  # used within this iteration only
             problems.append(RecordProblem(path, text))
 
-        if not old and record[DIGEST_FIELD] != record_digest(record):
+        if version > 1 and record[DIGEST_FIELD] != record_digest(record):
             problem(f"content digest ({DIGEST_FIELD}) does not match: the record was edited after `fieldbench "
                     "submit` wrote it; restore it (git checkout) or resubmit it with `fieldbench submit ... --replace`")
-        limit = record["dataset"].get("samples_limit")
-        if limit is not None and not allow_limited:
-            # Medians over the first few samples are not the split's: such a record must not pass as
-            # a result comparable with the board's (its other checks still run).
-            problem(f"scored on only the first {limit} samples of each split (dataset.samples_limit), a local "
-                    "result, not an official one: resubmit it on the full splits (submit without a limit, "
-                    "with --replace), or accept local results with `fieldbench leaderboard verify --allow-limited` "
-                    "(verify_records(..., allow_limited=True))")
+        reasons = local_reasons(record)
+        if reasons and not allow_local:
+            # A local result must not pass as one comparable with the board's (its other checks still run).
+            problem(f"a local result, not an official one: {'; '.join(reasons)}; or accept local results with "
+                    "`fieldbench leaderboard verify --allow-local` (verify_records(..., allow_local=True))")
         key = (record["name"], record["dataset"]["name"])
         folded = (record["name"].casefold(), record["dataset"]["name"])  # one file on a case-insensitive disk
         if folded in seen:
@@ -133,59 +133,75 @@ def verify_entries(entries, directory: Path, *, rescore, tolerance: float, legac
                 value = values[metric]
                 if not (isinstance(value, (int, float)) and 0 <= value < 1e6):
                     problem(f"{split} {metric} = {value!r} is out of range")
-        intact = _check_checkpoints(record, directory, problem)
+        files = _check_checkpoints(record, directory, problem)
         sha = record["model"].get("checkpoint_sha256")
         if sha:
             other = checkpoints.setdefault((sha, record["dataset"]["name"]), path)
             if other != path:
                 problem(f"scores the same checkpoint as {other}: one model, one entry; remove one")
         predictor = None
-        if intact:
-            predictor = _check_properties(record, directory, problem)
+        if files is not None:
+            predictor = _check_properties(record, files, problem)
         _check_seed_summary(record, problem)
         if predictor is not None and rescore(path):  # every record that can be rescored, problems elsewhere or not
             problems += rescore_record(path, record, predictor, tolerance, directory)
     return problems
 
 
-def _check_checkpoints(record: dict, directory: Path, problem) -> bool:
-    """The record's checkpoint and seed checkpoints exist and match their sha256; True if so."""
-    intact = True
-    checkpoint = record["model"].get("checkpoint")
-    if checkpoint:
-        file = resolve_checkpoint(checkpoint, directory)
-        if not file.is_file():
-            problem(f"checkpoint {checkpoint} is missing: restore it (it is resolved against "
-                    f"{repository_of(directory)}, a shipped one by its file name in {SHIPPED_PATH})")
-            intact = False
-        elif file_sha256(file) != record["model"]["checkpoint_sha256"]:
-            problem(f"checkpoint {checkpoint} does not match the record's sha256: restore it, or resubmit")
-            intact = False
-    elif record["model"]["spec"] not in REFERENCE:
+#: What each earlier record version lacks (``migrate_records`` adds it).
+OLD_VERSIONS = {1: "content digest and no warm timing", 2: "validation-split score"}
+
+
+def _lacking(schema: dict, fields: list[str], *, val: bool) -> dict:
+    """``schema`` without the top-level ``fields`` required and, with ``val``, without the validation split."""
+    out = schema | {"required": [k for k in schema["required"] if k not in fields]}
+    if val:
+        metrics = schema["properties"]["metrics"]
+        out["properties"] = schema["properties"] | {"metrics": metrics | {"required": [], "minProperties": 1}}
+    return out
+
+
+def _check_checkpoints(record: dict, directory: Path, problem) -> list[Path] | None:
+    """The record's checkpoints (the model's, then the other seeds') exist, locally or downloaded from
+    the record's URLs, and match their sha256: their files, or None if one does not."""
+    files, intact = [], True
+    if not record["model"].get("checkpoint") and record["model"]["spec"] not in REFERENCE:
         problem(f"{record['model']['spec']} is a learned model but the record names no checkpoint: resubmit it")
-        intact = False
-    seeds = record.get("seeds") or {}
-    for seed in seeds.get("checkpoints", []):
-        file = resolve_checkpoint(seed["path"], directory)
-        if not file.is_file() or file_sha256(file) != seed["sha256"]:
-            problem(f"seed checkpoint {seed['path']} is missing or does not match: restore it, or resubmit")
+        return None
+    for number, entry in enumerate(checkpoint_entries(record)):
+        what = "checkpoint" if number == 0 else "seed checkpoint"
+        try:
+            file = locate(entry, directory)
+        except (CheckpointUnavailableError, ValueError) as error:
+            problem(f"{what} {entry['path']}: {error}")
             intact = False
-    first = (seeds.get("checkpoints") or [None])[0]
-    if first and (first["path"] != checkpoint or first["sha256"] != record["model"]["checkpoint_sha256"]):
+            continue
+        if not file.is_file():
+            problem(f"{what} {entry['path']} is missing: restore it (it is resolved against "
+                    f"{repository_of(directory)}, a shipped one by its file name in {SHIPPED_PATH}), or name "
+                    "its URL in the record (submit --checkpoint-url)")
+            intact = False
+        elif file_sha256(file) != entry["sha256"]:
+            problem(f"{what} {entry['path']} does not match the record's sha256: restore it, or resubmit")
+            intact = False
+        files.append(file)
+    seeds = (record.get("seeds") or {}).get("checkpoints") or []
+    first = seeds[0] if seeds else None
+    if first and (first["path"] != record["model"].get("checkpoint")
+                  or first["sha256"] != record["model"]["checkpoint_sha256"]):
         problem("the first seed checkpoint is not the record's checkpoint (whose metrics the record shows): resubmit")
-    return intact
+    return files if intact else None
 
 
-def _check_properties(record: dict, directory: Path, problem) -> Predictor | None:
+def _check_properties(record: dict, files: list[Path], problem) -> Predictor | None:
     """Re-derive the model's flags, parameter count, code, hyperparameters and training dataset from
-    the checkpoint and the model class, and compare; the predictor (for a rescore), or None."""
+    the checkpoint (``files``: the model's, then the other seeds') and the model class, and compare;
+    the predictor (for a rescore), or None."""
     model = record["model"]
-    stored = model.get("checkpoint")
     try:
-        predictor, meta = load_model(model["spec"], resolve_checkpoint(stored, directory) if stored else None)
+        predictor, meta = load_model(model["spec"], files[0] if files else None)
         found = model_properties(model["spec"], predictor, meta)
-        seed_meta = [load_model(model["spec"], resolve_checkpoint(s["path"], directory))[1]
-                     for s in (record.get("seeds") or {}).get("checkpoints", [])[1:]]
+        seed_meta = [load_model(model["spec"], file)[1] for file in files[1:]]
     except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError) as error:
         problem(f"the model cannot be loaded to re-derive its properties: {error}")
         return None
@@ -196,9 +212,9 @@ def _check_properties(record: dict, directory: Path, problem) -> Predictor | Non
         if recorded != value:
             problem(f"model {key} is {recorded!r} in the record but {value!r} from the checkpoint and model class: "
                     "the record was edited; restore it or resubmit it")
-    for seed, seed_info in zip((record.get("seeds") or {}).get("checkpoints", [])[1:], seed_meta):
+    for file, seed_info in zip(files[1:], seed_meta):
         if seed_info.get("hyperparameters") != (meta or {}).get("hyperparameters"):
-            problem(f"seed checkpoint {seed['path']} has other hyperparameters than the record's model: seeds of "
+            problem(f"seed checkpoint {file} has other hyperparameters than the record's model: seeds of "
                     "one record must be one model; resubmit with matching checkpoints")
     return predictor
 

@@ -5,11 +5,13 @@ is -grad(phi). Training: ``_recipes`` names each baseline's default recipe, ``_f
 recipe of models linear in their code, ``_train`` end-to-end Adam. See ``_protocol`` for the
 interface and ``examples/my_model.py`` for a user model. The shipped baseline checkpoints are package
 data (``_shipped``: ``fieldbench/models/checkpoints/``); ``fetch_checkpoint`` downloads registered
-checkpoints too large for the repository from the dataset mirrors (``_checkpoints``).
+checkpoints too large for the repository from the dataset mirrors, ``download_checkpoint`` one that a
+leaderboard record names by URL and sha256 (``_checkpoints``).
 """
 
 from ._baselines import FCILR, FCINR, PRESETS, FourierHypernetwork, LinearModel, MagnetisationLinearHypernet
-from ._checkpoints import CheckpointUnavailableError, UnknownCheckpointError, checkpoint_registry, fetch_checkpoint
+from ._checkpoints import (CheckpointUnavailableError, UnknownCheckpointError, checkpoint_registry, download_checkpoint,
+                           fetch_checkpoint)
 from ._fit import FitConfig, FitResult, fit
 from ._plan import TrainingPlan, plan_training
 from ._protocol import LinearBasisModel, Predictor, SourceFieldModel, feature_count, source_features
@@ -21,7 +23,8 @@ from ._recipes import DATASET_OVERRIDES, RECIPES, recipe_config, recipe_name, ru
 from ._train import TrainConfig, TrainResult, train
 
 __all__ = [
-    "CheckpointUnavailableError", "UnknownCheckpointError", "checkpoint_registry", "fetch_checkpoint",
+    "CheckpointUnavailableError", "UnknownCheckpointError", "checkpoint_registry", "download_checkpoint",
+    "fetch_checkpoint",
     "ExactPredictor", "FCILR", "FCINR", "FMMPredictor", "FitConfig", "FitResult", "MagnetisationLinearHypernet",
     "DATASET_OVERRIDES", "RECIPES", "TrainingPlan", "fit", "plan_training", "recipe_config", "recipe_name",
     "run_recipe",

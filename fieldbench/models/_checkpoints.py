@@ -36,7 +36,7 @@ from ..datasets._settings import cache_root, how_to_configure, resolve_mirrors
 from ..exceptions import CheckpointUnavailableError, UnknownCheckpointError
 
 __all__ = ["CHECKPOINT_REGISTRY", "CHECKPOINT_FORMAT", "checkpoint_registry", "fetch_checkpoint",
-           "UnknownCheckpointError", "CheckpointUnavailableError"]
+           "download_checkpoint", "UnknownCheckpointError", "CheckpointUnavailableError"]
 
 CHECKPOINT_REGISTRY = "checkpoint_registry.json"
 CHECKPOINT_FORMAT = "fieldbench-checkpoints"
@@ -130,3 +130,35 @@ def fetch_checkpoint(
         f"checkpoint {name!r} is not in {target.parent} and no mirror provided it ({why}); train it yourself with "
         f"`{command}`, or {how_to_configure()}")
 
+
+
+def download_checkpoint(url: str, sha256: str, metadata_sha256: str | None = None, *,
+                        cache_dir: str | os.PathLike | None = None, timeout: float = 60.0) -> Path:
+    """A checkpoint published at ``url`` (its ``.eqx``; the ``.json`` metadata beside it, at the same
+    URL with that suffix), as a leaderboard record names it: downloaded once into
+    ``<cache root>/checkpoints/by-sha256/<sha256>/`` and checked against ``sha256`` (and the metadata
+    against ``metadata_sha256``); a copy already there that matches is returned as it is. A file that
+    does not match is discarded, never kept; raises ``CheckpointUnavailableError`` naming the URL and
+    what went wrong."""
+    import pooch
+    import requests
+
+    if not url.endswith(".eqx"):
+        raise ValueError(f"checkpoint URL {url} must name the .eqx file (its .json metadata is fetched beside it)")
+    folder = cache_root(cache_dir) / "checkpoints" / "by-sha256" / sha256
+    name = PurePosixPath(url.split("?", 1)[0]).name
+    wanted = [(url, name, sha256), (url.removesuffix(".eqx") + ".json", name.removesuffix(".eqx") + ".json",
+                                    metadata_sha256)]
+    with folder_lock(folder / name, what="downloading a checkpoint into"):
+        for address, file, digest in wanted:
+            try:
+                pooch.retrieve(address, known_hash=f"sha256:{digest}" if digest else None, fname=file, path=folder,
+                               downloader=pooch.HTTPDownloader(timeout=timeout), progressbar=False)
+            except requests.exceptions.RequestException as error:
+                raise CheckpointUnavailableError(f"could not download {address} ({type(error).__name__}: {error}); "
+                                                 "check the URL, or restore the checkpoint file in the clone") from None
+            except ValueError as error:  # pooch: sha256 mismatch (the download was deleted)
+                raise CheckpointUnavailableError(f"{address} is not the checkpoint the record names (sha256 "
+                                                 f"mismatch: {' '.join(str(error).split())[:200]}); the file at the "
+                                                 "URL changed: restore it, or resubmit the record") from None
+    return folder / name
