@@ -106,9 +106,10 @@ def leaderboard_migrate(
 
     records = _records_folder(ctx, records)
     check_writable(records, "--records", folder=True)
-    blocks = read_json(metadata, "fix the JSON: {NAME: {\"authors\": [...], \"description\": ...}}") if metadata else None
+    shape = '{NAME: {"authors": [...], "description": ...}}'
+    blocks = read_json(metadata, f"fix the JSON: {shape}") if metadata else None
     if blocks is not None and not (isinstance(blocks, dict) and all(isinstance(v, dict) for v in blocks.values())):
-        raise ValueError(f"{metadata} must map record names to submission blocks: {{NAME: {{\"authors\": [...]}}}}")
+        raise ValueError(f"{metadata} must map record names to submission blocks: {shape}")
     written, problems = migrate_records(records, metadata=blocks)
     _print_problems(problems)
     console.print(f"upgraded {len(written)} record(s)" + "".join(f"\n  {path}" for path in written))
