@@ -60,13 +60,20 @@ def generation_table(results, device: str) -> Table:
 
 def training_step_table(rows, device: str) -> Table:
     """``fieldbench bench training``: the rows of ``fieldbench.models._speed.training_step_speed``."""
+    def verdict(row):
+        if "meets_target" not in row:
+            return "-"
+        if not row["comparable"]:
+            return f"not comparable ({row['cores']} cores, paper code {row['paper_code_cores']})"
+        return "met" if row["meets_target"] else "missed"
+
     cells = tuple((row["model"], f"{row['parameters']:,}", f"{row['step_ms']:.1f}",
                    f"{row['paper_code_s']:.2f}" if "paper_code_s" in row else "-",
-                   f"{row['speedup']:.0f}x" if "speedup" in row else "-",
-                   ("met" if row["meets_target"] else "missed") if "meets_target" in row else "-") for row in rows)
+                   f"{row['speedup']:.0f}x" if "speedup" in row else "-", verdict(row)) for row in rows)
+    notes = tuple(sorted({f"paper code (s): {row['paper_code_source']}" for row in rows if "paper_code_source" in row}))
     return Table(f"training step on {device}",
                  _columns(("model", "parameters", "step (ms)", "paper code (s)", "speed-up", "target (>= 40x)"),
-                          left=("model",)), cells)
+                          left=("model",)), cells, notes)
 
 
 def solver_table(results, device: str) -> Table:

@@ -4,6 +4,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from fieldbench.models import Predictor
 from fieldbench.models._speed import evaluation_speed, timing_device
@@ -42,3 +43,22 @@ def test_the_timing_device_is_labelled():
     assert device["platform"] == jax.devices()[0].platform and device["devices"] == len(jax.devices())
     assert device["kind"] == jax.devices()[0].device_kind and device["cpu_count"] >= 1
     assert device["label"]
+
+
+def test_the_training_step_is_compared_with_the_paper_code_only_at_its_core_count(monkeypatch):
+    """The paper code's step times are constants measured on 2 cores: every row says so, and a run on
+    another core count reports the speed-up as not comparable instead of judging the target."""
+    from fieldbench._tables import training_step_table
+    from fieldbench.models import _speed
+
+    for cores, comparable in ((_speed.PAPER_CODE_CORES, True), (1, False)):
+        monkeypatch.setattr(_speed, "cpu_cores", lambda cores=cores: cores)
+        (row,) = _speed.training_step_speed(("fc-ilr",), preset="paper", repeats=1)
+        assert row["comparable"] is comparable and row["cores"] == cores
+        assert row["paper_code_s"] == _speed.PAPER_CODE_SECONDS["fc-ilr"] and "constant" in row["paper_code_source"]
+        assert row["speedup"] == pytest.approx(row["paper_code_s"] / (row["step_ms"] / 1e3))
+        assert (row["meets_target"] is None) is not comparable
+        table = training_step_table([row], "test device")
+        verdict = table.rows[0][-1]
+        assert verdict in ("met", "missed") if comparable else verdict.startswith("not comparable (1 cores")
+        assert any("measured once" in note for note in table.notes)
