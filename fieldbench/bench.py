@@ -22,7 +22,7 @@ from .sources import Family, Sources
 from .physics import direct_sum, potential_and_field
 from .physics._direct import FAR_RATIOS, any_far_from_boxes
 
-__all__ = ["Throughput", "solver_throughput", "device_description", "CORE", "API"]
+__all__ = ["Throughput", "solver_throughput", "device_description", "usable_cores", "CORE", "API"]
 
 MU0 = 4e-7 * np.pi
 #: Names of the two fieldbench solvers in the report: the raw core and the public API over it.
@@ -57,7 +57,17 @@ def device_description() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} threads, {len(jax.devices())} JAX CPU device(s)"
+    # The cores this process may use, not the machine's: a run pinned to one core of two must not be
+    # labelled, and compared, as a two-core run.
+    return f"{cpu}, {usable_cores()} threads, {len(jax.devices())} JAX CPU device(s)"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity: ``taskset`` and containers narrow it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _timed(fn) -> float:

@@ -291,15 +291,39 @@ def test_the_scaling_chart_draws_each_run_once_and_skips_unmeasured_sizes():
                      status="skipped (predicted 100 s > budget 30 s)"))
     shared = {"rows": rows, "slopes": [], "environment": {"device": "a CPU", "backend": "cpu"},
               "settings": {"family": "disc", "n_fixed": None}, "seconds": 1.0}
-    records = [{"name": "exact", "scaling": shared}, {"name": "exact", "scaling": shared}, {"name": "linear"}]
-    fragment = scaling_chart(records, Colours())
+    from fieldbench.evaluation import ScalingResult
+
+    runs = [ScalingResult.from_dict(shared), ScalingResult.from_dict(shared)]  # two records, one run
+    fragment = scaling_chart(runs, Colours())
     figure = json.loads(fragment[fragment.index("[{"):fragment.index("}],") + 2])  # the traces plotly draws
     assert sorted(trace["name"] for trace in figure) == ["exact encode (outside)", "exact evaluate (outside)",
                                                        "fmm encode (outside)", "fmm evaluate (outside)"]
     assert all(trace["x"] == [100, 1000] for trace in figure)  # the unmeasured 10,000 is not drawn
     colours = {trace["legendgroup"]: trace["line"]["color"] for trace in figure}
     assert len(set(colours.values())) == 2 and 'id="chart-scaling"' in fragment and "timed on a CPU" in fragment
-    assert scaling_chart(records[2:], Colours()) is None
+    assert scaling_chart([], Colours()) is None
+
+
+def test_the_frontier_compares_every_method_at_the_runs_largest_size():
+    """The accuracy-cost frontier of one scaling run: at its largest M = N, encode + evaluate per
+    (source + point) with each record's error, the ratio to the corrected FMM in the same run, and
+    the methods that did not get there named, not extrapolated."""
+    from fieldbench.evaluation import ScalingResult
+    from fieldbench.leaderboard._render import _frontier_table
+
+    seconds = {("fmm", "encode"): 1e-5, ("fmm", "evaluate"): 12.0, ("fast", "encode"): 4.0,
+               ("fast", "evaluate"): 3.0, ("slow", "encode"): 30.0, ("slow", "evaluate"): 20.0}
+    rows = [{"method": method, "phase": phase, "sweep": "M", "points": "outside", "M": m, "N": m,
+             "seconds": seconds[method, phase] * m / 1e6, "compile_seconds": 0.5, "repeats": 2, "status": "ok"}
+            for method in ("fmm", "fast", "slow") for phase in ("encode", "evaluate") for m in (10**5, 10**6)
+            if not (method == "slow" and m == 10**6)]
+    run = ScalingResult.from_dict({"rows": rows, "slopes": [], "environment": {"device": "a CPU"},
+                                   "settings": {}, "seconds": 1.0})
+    lines, table, text = _frontier_table(run, {"fmm": 1e-3, "fast": 4.4})
+    (fast,) = [line for line in lines if line.startswith("| fast |")]
+    assert "| 7 |" in fast and "| 3.5 |" in fast and "| 4.4 |" in fast and "1.71x faster" in fast  # 12 s / 7 s
+    assert "M = N = 1,000,000" in text and "past the run's time budget): slow" in text
+    assert not any(line.startswith("| slow |") for line in lines) and "<table" in table
 
 
 def test_the_page_is_one_file_and_renders_the_same_bytes_twice(records, tmp_path):

@@ -1,5 +1,6 @@
 """The board's interactive charts (plotly): error by distance (the paper's Fig. 5b), accuracy against
-speed with the rank-L ceiling, and runtime scaling (Fig. 5a). Each returns an HTML fragment (a
+speed with the rank-L ceiling, runtime scaling (Fig. 5a) and the accuracy-cost frontier at
+M = N = 1e6. Each returns an HTML fragment (a
 ``<div>`` and the call that draws it) with a fixed element id, so the page renders byte-identically
 from the same records; plotly.js itself is inlined once per page (:func:`plotly_script`)."""
 
@@ -14,7 +15,8 @@ import plotly.io as pio
 from ..evaluation import ScalingResult
 from ..pipeline import canonical_split
 
-__all__ = ["distance_chart", "speed_chart", "scaling_chart", "plotly_script", "reference_device"]
+__all__ = ["distance_chart", "speed_chart", "scaling_chart", "frontier_chart", "frontier_points", "plotly_script",
+           "reference_device"]
 
 #: One colour per method, assigned in order of first appearance; the same method keeps its colour
 #: across the charts of one page.
@@ -86,6 +88,18 @@ def reference_device(rows: list[tuple[str, dict]]) -> str | None:
     return min(devices, key=lambda d: (-devices[d], d)) if devices else None
 
 
+def _ceiling_lines(figure: go.Figure, ceiling: list[dict] | None) -> None:
+    """The rank-L ceiling's test_multi medians (CEILING_RANKS) as labelled horizontal lines."""
+    multi = next((r for r in ceiling or [] if canonical_split(r["split"]) == "test_multi"), None)
+    for rank, error in zip(multi["ranks"], multi["phi_error"]) if multi else ():
+        if _positive(error) and rank in CEILING_RANKS:
+            figure.add_hline(y=error, line_dash="dot", line_color="#888")
+            # Placed by hand: on a log axis an annotation's y is log10 of the value (add_hline's own
+            # annotation would take the value itself and land elsewhere).
+            figure.add_annotation(x=0, xref="paper", y=math.log10(error), yref="y", text=f"rank-{rank} ceiling",
+                                  showarrow=False, xanchor="left", yanchor="bottom", font={"size": 10})
+
+
 def speed_chart(dataset: str, rows: list[tuple[str, dict]], ceiling: list[dict] | None,
                 colours: Colours) -> tuple[str | None, list[str]]:
     """test_multi phi error against the warm time per point, on the reference device only, with the
@@ -104,14 +118,7 @@ def speed_chart(dataset: str, rows: list[tuple[str, dict]], ceiling: list[dict] 
             x=[row["eval_us_per_point"]], y=[row["test_multi:phi_error"]], mode="markers+text", name=name,
             text=[name], textposition="top center", marker={"size": 11, "color": colours(name)},
             error_y={"type": "data", "array": [std]} if std else None))
-    multi = next((r for r in ceiling or [] if canonical_split(r["split"]) == "test_multi"), None)
-    for rank, error in zip(multi["ranks"], multi["phi_error"]) if multi else ():
-        if _positive(error) and rank in CEILING_RANKS:
-            figure.add_hline(y=error, line_dash="dot", line_color="#888")
-            # Placed by hand: on a log axis an annotation's y is log10 of the value (add_hline's own
-            # annotation would take the value itself and land elsewhere).
-            figure.add_annotation(x=0, xref="paper", y=math.log10(error), yref="y", text=f"rank-{rank} ceiling",
-                                  showarrow=False, xanchor="left", yanchor="bottom", font={"size": 10})
+    _ceiling_lines(figure, ceiling)
     figure.update_layout(title=f"{dataset}: accuracy against speed, timed on {device}", showlegend=False, **_LAYOUT)
     figure.update_xaxes(type="log", title="warm evaluation time per point (us; compilation excluded)")
     ys = [row["test_multi:phi_error"] for _, row in chosen]
@@ -120,11 +127,11 @@ def speed_chart(dataset: str, rows: list[tuple[str, dict]], ceiling: list[dict] 
     return _fragment(figure, f"chart-{dataset}-speed"), left_out
 
 
-def scaling_chart(records: list[dict], colours: Colours) -> str | None:
+def scaling_chart(stored: list[ScalingResult], colours: Colours, element_id: str = "chart-scaling",
+                  title: str = "Runtime scaling") -> str | None:
     """Wall time against the number of sources and points (M = N), one colour per method: solid the
-    evaluation, dotted the encoding; the records' stored scaling rows, each run drawn once."""
-    stored = [ScalingResult.from_dict(record["scaling"]) for record in records
-              if (record.get("scaling") or {}).get("rows")]
+    evaluation, dotted the encoding; each run of ``stored`` drawn once (the records' own short runs,
+    or one long run: the paper's Fig. 5a)."""
     if not stored:
         return None
     combined = ScalingResult.combined(stored)
@@ -142,7 +149,57 @@ def scaling_chart(records: list[dict], colours: Colours) -> str | None:
             marker={"symbol": "circle" if points == "outside" else "diamond"}))
     devices = sorted({str(result.environment.get("device", "")) for result in stored})
     where = devices[0] if len(devices) == 1 else f"{len(devices)} devices (not comparable): {'; '.join(devices)}"
-    figure.update_layout(title=f"Runtime scaling, timed on {where}", **_LAYOUT | {"height": 520})
+    figure.update_layout(title=f"{title}, timed on {where}", **_LAYOUT | {"height": 520})
     figure.update_xaxes(type="log", title="sources M (= points N)")
     figure.update_yaxes(type="log", title="wall time (s), best of the repeats")
-    return _fragment(figure, "chart-scaling")
+    return _fragment(figure, element_id)
+
+
+def frontier_points(result: ScalingResult, errors: dict[str, float]) -> tuple[int | None, list[dict], list[str]]:
+    """The accuracy-cost frontier of one scaling run: at its largest M (= N), each method that was
+    timed there (encode and evaluate, points outside, and for a method timed with points inside too,
+    inside) with its seconds, time per (source + point) and ``errors[method]`` (test_multi phi, %);
+    (M, points, the methods that did not reach M within the run's time budget)."""
+    timed: dict[tuple, dict] = {}
+    for row in result.rows:
+        if row.sweep == "M" and row.M == row.N and _positive(row.seconds):
+            timed.setdefault((row.method, row.points, row.M), {})[row.phase] = row.seconds
+    sizes = [m for (_, _, m), phases in timed.items() if {"encode", "evaluate"} <= set(phases)]
+    if not sizes:
+        return None, [], []
+    largest = max(sizes)
+    points = []
+    for (method, where, size), phases in sorted(timed.items()):
+        if size == largest and {"encode", "evaluate"} <= set(phases):
+            total = phases["encode"] + phases["evaluate"]
+            points.append({"method": method, "points": where, "M": size, "encode_s": phases["encode"],
+                           "evaluate_s": phases["evaluate"], "total_s": total,
+                           "us_per_source_and_point": 1e6 * total / (2 * size), "phi_error": errors.get(method)})
+    reached = {p["method"] for p in points}
+    missing = sorted({method for method, _, _ in timed} - reached)
+    return largest, points, missing
+
+
+def frontier_chart(dataset: str, result: ScalingResult, errors: dict[str, float], ceiling: list[dict] | None,
+                   colours: Colours) -> str | None:
+    """test_multi phi error against the time per (source + point) at the run's largest M = N, one
+    device (the run's), with the rank-L ceilings as horizontal lines."""
+    size, points, _ = frontier_points(result, errors)
+    drawn = [p for p in points if _positive(p["phi_error"])]
+    if not drawn:
+        return None
+    figure = go.Figure()
+    for p in drawn:
+        figure.add_trace(go.Scatter(
+            x=[p["us_per_source_and_point"]], y=[p["phi_error"]], mode="markers+text",
+            name=f"{p['method']} ({p['points']})", text=[p["method"]], textposition="top center",
+            marker={"size": 11, "color": colours(p["method"]),
+                    "symbol": "circle" if p["points"] == "outside" else "diamond"}))
+    _ceiling_lines(figure, ceiling)
+    figure.update_layout(title=f"{dataset}: accuracy against cost at M = N = {size:,.0f}, timed on "
+                               f"{result.environment.get('device', '')}", showlegend=False, **_LAYOUT)
+    figure.update_xaxes(type="log", title="encode + evaluate time per (source + point) (us)")
+    ys = [p["phi_error"] for p in drawn]
+    figure.update_yaxes(type="log", title="test_multi median relative error of phi (%)",
+                        range=[math.log10(min(ys)) - 0.5, math.log10(max(ys)) + 0.7])
+    return _fragment(figure, f"chart-{dataset}-frontier")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .._io import atomic_write_text
 from ..pipeline import canonical_split
-from ._charts import Colours, distance_chart, plotly_script, scaling_chart, speed_chart
+from ._charts import Colours, distance_chart, frontier_chart, frontier_points, plotly_script, scaling_chart, speed_chart
+from ..evaluation import ScalingResult
 from ._record import TEST_SPLITS, canonical_record, load_records
 from ._standing import VALIDATION_SPLIT, local_reasons
 
@@ -224,6 +225,44 @@ def _ceilings(folder: Path) -> dict[str, list[dict]]:
     return found
 
 
+def _scaling_runs(folder: Path) -> dict[str, ScalingResult]:
+    """dataset -> the long scaling run kept in ``folder/DATASET/scaling.json`` (``fieldbench scaling --out``)."""
+    found = {}
+    for path in sorted(folder.glob("*/scaling.json")) if folder.is_dir() else []:
+        try:
+            found[path.parent.name] = ScalingResult.from_dict(json.loads(path.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ValueError(f"{path} is not a scaling result ({error}); rerun the `fieldbench scaling ... --out "
+                             f"{path.parent}` command in leaderboard/README.md") from None
+    return found
+
+
+def _frontier_table(result: ScalingResult, errors: dict[str, float]) -> tuple[list[str], str, str]:
+    """Markdown lines, an HTML table and the text above them: the frontier of one scaling run."""
+    size, points, missing = frontier_points(result, errors)
+    fmm = {p["points"]: p["total_s"] for p in points if p["method"] == "fmm"}
+    head = ["method", "points", "encode (s)", "evaluate (s)", "total (s)", "us per (source + point)",
+            "test_multi phi (%)", "vs corrected FMM"]
+    rows = []
+    for p in sorted(points, key=lambda p: (p["points"], p["total_s"])):
+        ratio = fmm.get(p["points"])
+        rows.append([p["method"], p["points"], _format(p["encode_s"]), _format(p["evaluate_s"]), _format(p["total_s"]),
+                     _format(p["us_per_source_and_point"]), _format(p["phi_error"]),
+                     f"{ratio / p['total_s']:.2f}x faster" if ratio and p["total_s"] < ratio else
+                     (f"{p['total_s'] / ratio:.2f}x slower" if ratio else "-")])
+    text = (f"One `fieldbench scaling` run, every method on the same device ({result.environment.get('device', '')}) "
+            f"and core count, at M = N = {size:,.0f} disc sources and points (the largest size of the run): "
+            "encode and evaluate times, best of the repeats, compilation excluded; the error is the record's "
+            "test_multi median (mean over seeds). A learned model's cost does not depend on where the points are; "
+            "the corrected FMM pays its interior correction for points inside sources."
+            + (f" Not timed at that size (past the run's time budget): {', '.join(missing)}." if missing else ""))
+    markdown = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    table = ('<table class="board"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+             + f"</tr></thead><tbody>{body}</tbody></table>")
+    return markdown, table, text
+
+
 def _ceiling_table(results: list[dict]) -> tuple[list[str], str]:
     """Markdown lines and an HTML table: Eq. 10 of the best rank-L additive model per split."""
     head = ["code size L"] + [f"{canonical_split(r['split'])} phi {kind} (%)" for r in results
@@ -264,6 +303,7 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
     local = [r for r in loaded if r not in records]
     groups = _by_dataset(records)
     ceilings = _ceilings(records_dir.parent / "ceiling")
+    runs = _scaling_runs(records_dir.parent / "scaling")
     colours = Colours()
     markdown = ["# fieldbench leaderboard", "",
                 "Median relative errors (paper Eq. 10, %) on the test splits of each standard dataset "
@@ -291,13 +331,23 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
             lines, table = _ceiling_table(ceilings[dataset])
             markdown += [_CEILING_TEXT, ""] + lines + [""]
             ceiling_html = f"<h3>The rank-L ceiling</h3><p>{html.escape(_CEILING_TEXT)}</p>{table}"
+        if dataset in runs:
+            errors = {r["name"]: _row(r)["test_multi:phi_error"] for r in group}
+            lines, table, text = _frontier_table(runs[dataset], errors)
+            markdown += ["### Accuracy against cost at M = N = 1e6", "", text, ""] + lines + [""]
+            figures = [frontier_chart(dataset, runs[dataset], errors, ceilings.get(dataset), colours),
+                       scaling_chart([runs[dataset]], colours, f"chart-{dataset}-run", "Runtime scaling (Fig. 5a)")]
+            ceiling_html += (f"<h3>Accuracy against cost at M = N = 1e6</h3><p>{html.escape(text)}</p>{table}"
+                             f'<div class="charts">{"".join(f for f in figures if f)}</div>')
         sections.append(
             f'<section id="{html.escape(dataset)}"><h2>{html.escape(dataset)}</h2>'
             f'<div class="scroll"><table class="board ranked"><thead><tr>{header}</tr></thead><tbody>{rows_html}'
             f'{paper_html}</tbody></table></div>{f"<p class=note>{html.escape(_PAPER_TEXT)}</p>" if paper_html else ""}'
             f'<div class="charts">{"".join(c for c in charts if c)}</div>{note}{ceiling_html}'
             f'<h3>Records</h3>{"".join(_details(r) for r in group)}</section>')
-    scaling = scaling_chart(records, colours)
+    scaling = scaling_chart([ScalingResult.from_dict(r["scaling"]) for r in records
+                             if (r.get("scaling") or {}).get("rows")], colours,
+                            title="Runtime scaling of each record's own short run (fieldbench submit)")
     if scaling:
         sections.append(f'<section id="scaling"><h2>Runtime scaling</h2>{scaling}</section>')
     if local:

@@ -23,6 +23,7 @@ __all__ = ["RECIPES", "DATASET_OVERRIDES", "recipe_config", "run_recipe", "recip
 RECIPES: dict[str, tuple[str, dict]] = {
     "fc-ilr": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 600, "relative_epochs": 400}),
     "fc-ilr-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 40, "relative_epochs": 100}),
+    "fc-ilr-bilinear-fast": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 40, "relative_epochs": 100}),
     "fourier": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 400, "relative_epochs": 150,
                               "near_weight": 4.0}),
     "fourier-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 40, "relative_epochs": 30}),

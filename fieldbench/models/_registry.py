@@ -30,6 +30,7 @@ LEARNED: dict[str, tuple[type[SourceFieldModel], dict]] = {
     "fourier-bilinear": (FourierHypernetwork, {"variant": "paper", "head": "bilinear"}),
     "fc-ilr": (FCILR, {}),
     "fc-ilr-bilinear": (FCILR, {"head": "bilinear"}),
+    "fc-ilr-bilinear-fast": (FCILR, {"head": "bilinear"}),
     "fc-inr": (FCINR, {}),
     "linear": (LinearModel, {}),
 }

@@ -46,11 +46,10 @@ PAPER_CODE_SOURCE = (f"constant: the paper's public code, measured once on a {PA
 
 
 def cpu_cores() -> int:
-    """CPU cores this process may run on (its affinity: ``taskset`` and containers narrow it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """CPU cores this process may run on (``bench.usable_cores``)."""
+    from ..bench import usable_cores
+
+    return usable_cores()
 TARGET_SPEEDUP = 40.0
 
 
