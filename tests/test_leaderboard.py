@@ -846,3 +846,46 @@ def test_a_checkpoint_published_by_url_is_downloaded_and_checked(tmp_path):
                 shutil.rmtree(folder, ignore_errors=True)
     (problem, *_) = [str(p) for p in verify_records(records, allow_local=True)]  # the server is gone
     assert "could not download" in problem and urls[0] in problem
+
+
+def test_a_users_own_model_goes_from_submit_to_a_rescored_record_on_a_clone(tmp_path, monkeypatch):
+    """The route of leaderboard/CONTRIBUTING.md with a model class of the user's own (examples/my_model.py
+    as leaderboard/models/my_model.py): three seed checkpoints, `fieldbench submit` with metadata, then
+    on another clone of the repository `verify --rescore --only` passes; a model file changed after
+    the submission (other numbers from the same checkpoints) is caught."""
+    from typer.testing import CliRunner
+
+    from fieldbench.cli import app
+    from fieldbench.models import build_model, save_checkpoint
+
+    repository = tmp_path / "repo"
+    (repository / "leaderboard" / "models").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "examples" / "my_model.py",
+                repository / "leaderboard" / "models" / "my_model.py")
+    monkeypatch.chdir(repository)
+    spec = "leaderboard/models/my_model.py:MyModel"
+    checkpoints = []
+    for seed in range(3):
+        model, hyperparameters = build_model(spec, length_scale=3.0, seed=seed, n_centers=16)
+        checkpoints.append(save_checkpoint(Path(f"leaderboard/checkpoints/rbf-seed{seed}.eqx"), model,
+                                           {"model": spec, "hyperparameters": hyperparameters}))
+    result = CliRunner().invoke(app, [
+        "submit", spec, "--name", "my-rbf", "--dataset", DATASET, "--no-scaling",
+        *[arg for path in checkpoints for arg in ("--checkpoint", str(path))],
+        "--author", "A. Person", "--code-url", "https://example.org/rbf", "--description", "Gaussian bumps."])
+    assert result.exit_code == 0, result.output
+    record = f"leaderboard/records/my-rbf__{DATASET}.json"
+    stored = json.loads(Path(record).read_text())
+    assert stored["model"]["checkpoint"] == "leaderboard/checkpoints/rbf-seed0.eqx" and stored["seeds"]["count"] == 3
+    clone = tmp_path / "clone"
+    shutil.copytree(repository, clone)
+    monkeypatch.chdir(clone)
+    command = ["leaderboard", "verify", "--rescore", "--only", record, "--allow-local"]  # mini: a local result
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    model_file = clone / "leaderboard" / "models" / "my_model.py"
+    code = model_file.read_text()
+    assert "jnp.exp(-0.5 * squared" in code
+    model_file.write_text(code.replace("jnp.exp(-0.5 * squared", "jnp.exp(-0.6 * squared"))  # other numbers
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 1 and "rescoring" in result.output, result.output
