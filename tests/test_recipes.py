@@ -267,4 +267,7 @@ def test_dataset_overrides_refine_a_recipe_only_on_their_dataset():
     assert recipe_config("fc-ilr", "prisms2d").ridge == DATASET_OVERRIDES[("fc-ilr", "prisms2d")]["ridge"] == 1e-4
     assert recipe_config("fc-ilr", "circles2d").ridge == FitConfig.ridge  # circles2d's checkpoints stay reproducible
     assert recipe_config("fc-ilr", "prisms2d", ridge=1e-6).ridge == 1e-6  # an explicit option still wins
-    assert recipe_config("fc-ilr", "prisms2d").epochs == RECIPES["fc-ilr"][1]["epochs"]  # the rest is the model's
+    assert recipe_config("fc-ilr", "prisms2d").epochs == 600 != RECIPES["fc-ilr"][1]["epochs"]  # prisms: 600 + 400
+    assert recipe_config("fc-ilr", "circles2d").epochs == RECIPES["fc-ilr"][1]["epochs"] == 1800
+    # the rest is the model's
+    assert recipe_config("fc-ilr", "prisms2d").basis_steps == RECIPES["fc-ilr"][1]["basis_steps"]
