@@ -319,7 +319,7 @@ def test_the_frontier_compares_every_method_at_the_runs_largest_size():
             if not (method == "slow" and m == 10**6)]
     run = ScalingResult.from_dict({"rows": rows, "slopes": [], "environment": {"device": "a CPU"},
                                    "settings": {}, "seconds": 1.0})
-    lines, table, text = _frontier_table(run, {"fmm": 1e-3, "fast": 4.4})
+    lines, table, text, _ = _frontier_table(run, {"fmm": 1e-3, "fast": 4.4})
     (fast,) = [line for line in lines if line.startswith("| fast |")]
     assert "| 7 |" in fast and "| 3.5 |" in fast and "| 4.4 |" in fast and "1.71x faster" in fast  # 12 s / 7 s
     assert "M = N = 1,000,000" in text and "past the run's time budget): slow" in text

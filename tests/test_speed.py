@@ -52,7 +52,7 @@ def test_the_training_step_is_compared_with_the_paper_code_only_at_its_core_coun
     from fieldbench.models import _speed
 
     for cores, comparable in ((_speed.PAPER_CODE_CORES, True), (1, False)):
-        monkeypatch.setattr(_speed, "cpu_cores", lambda cores=cores: cores)
+        monkeypatch.setattr("fieldbench.bench.usable_cores", lambda cores=cores: cores)
         (row,) = _speed.training_step_speed(("fc-ilr",), preset="paper", repeats=1)
         assert row["comparable"] is comparable and row["cores"] == cores
         assert row["paper_code_s"] == _speed.PAPER_CODE_SECONDS["fc-ilr"] and "constant" in row["paper_code_source"]

@@ -15,9 +15,9 @@ import math
 from pathlib import Path
 
 from .._io import atomic_write_text
+from ..evaluation import ScalingResult
 from ..pipeline import canonical_split
 from ._charts import Colours, distance_chart, frontier_chart, frontier_points, plotly_script, scaling_chart, speed_chart
-from ..evaluation import ScalingResult
 from ._record import TEST_SPLITS, canonical_record, load_records
 from ._standing import VALIDATION_SPLIT, local_reasons
 
@@ -237,8 +237,9 @@ def _scaling_runs(folder: Path) -> dict[str, ScalingResult]:
     return found
 
 
-def _frontier_table(result: ScalingResult, errors: dict[str, float]) -> tuple[list[str], str, str]:
-    """Markdown lines, an HTML table and the text above them: the frontier of one scaling run."""
+def _frontier_table(result: ScalingResult, errors: dict[str, float]) -> tuple[list[str], str, str, int | None]:
+    """Markdown lines, an HTML table, the text above them and the size M = N: the frontier of one
+    scaling run."""
     size, points, missing = frontier_points(result, errors)
     fmm = {p["points"]: p["total_s"] for p in points if p["method"] == "fmm"}
     head = ["method", "points", "encode (s)", "evaluate (s)", "total (s)", "us per (source + point)",
@@ -257,11 +258,16 @@ def _frontier_table(result: ScalingResult, errors: dict[str, float]) -> tuple[li
             "test_multi median (mean over seeds). A learned model's cost does not depend on where the points are; "
             "the corrected FMM pays its interior correction for points inside sources."
             + (f" Not timed at that size (past the run's time budget): {', '.join(missing)}." if missing else ""))
+    return (*_plain_table(head, rows), text, size)
+
+
+def _plain_table(head: list[str], rows: list[list[str]]) -> tuple[list[str], str]:
+    """The same table as markdown lines and as HTML (text cells, escaped)."""
     markdown = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
     table = ('<table class="board"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
              + f"</tr></thead><tbody>{body}</tbody></table>")
-    return markdown, table, text
+    return markdown, table
 
 
 def _ceiling_table(results: list[dict]) -> tuple[list[str], str]:
@@ -270,11 +276,7 @@ def _ceiling_table(results: list[dict]) -> tuple[list[str], str]:
                               for kind in ("median", "rel. L2")]
     rows = [[str(rank)] + [_format(r[key][i]) for r in results for key in ("phi_error", "phi_relative_l2")]
             for i, rank in enumerate(results[0]["ranks"])]
-    markdown = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    table = ('<table class="board"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
-             + f"</tr></thead><tbody>{body}</tbody></table>")
-    return markdown, table
+    return _plain_table(head, rows)
 
 
 _CEILING_TEXT = ("The rank-L ceiling: the best any additive model with an L-dimensional code can score "
@@ -300,8 +302,9 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
     out_dir = Path(out_dir) if out_dir else records_dir.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_records(records_dir)
-    records = [r for r in loaded if local_run or not local_reasons(r)]  # the board proper: official results only
-    local = [r for r in loaded if r not in records]
+    records, local = [], []  # the board proper (official results only, unless a local run) and the rest
+    for record in loaded:
+        (records if local_run or not local_reasons(record) else local).append(record)
     groups = _by_dataset(records)
     ceilings = _ceilings(records_dir.parent / "ceiling")
     runs = _scaling_runs(records_dir.parent / "scaling")
@@ -327,24 +330,25 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
         charts.append(speed)
         note = (f"<p class=\"note\">Left out of the speed chart (timed on another device than the one most records "
                 f"were timed on): {html.escape(', '.join(left_out))}.</p>" if left_out else "")
-        ceiling_html = ""
+        extra_html = ""  # the ceiling, then the frontier
         if dataset in ceilings:
             lines, table = _ceiling_table(ceilings[dataset])
             markdown += [_CEILING_TEXT, ""] + lines + [""]
-            ceiling_html = f"<h3>The rank-L ceiling</h3><p>{html.escape(_CEILING_TEXT)}</p>{table}"
+            extra_html = f"<h3>The rank-L ceiling</h3><p>{html.escape(_CEILING_TEXT)}</p>{table}"
         if dataset in runs:
             errors = {r["name"]: _row(r)["test_multi:phi_error"] for r in group}
-            lines, table, text = _frontier_table(runs[dataset], errors)
-            markdown += ["### Accuracy against cost at M = N = 1e6", "", text, ""] + lines + [""]
+            lines, table, text, size = _frontier_table(runs[dataset], errors)
+            heading = f"Accuracy against cost at M = N = {size:.0e}".replace("e+0", "e")
+            markdown += [f"### {heading}", "", text, ""] + lines + [""]
             figures = [frontier_chart(dataset, runs[dataset], errors, ceilings.get(dataset), colours),
                        scaling_chart([runs[dataset]], colours, f"chart-{dataset}-run", "Runtime scaling (Fig. 5a)")]
-            ceiling_html += (f"<h3>Accuracy against cost at M = N = 1e6</h3><p>{html.escape(text)}</p>{table}"
-                             f'<div class="charts">{"".join(f for f in figures if f)}</div>')
+            extra_html += (f"<h3>{heading}</h3><p>{html.escape(text)}</p>{table}"
+                           f'<div class="charts">{"".join(f for f in figures if f)}</div>')
         sections.append(
             f'<section id="{html.escape(dataset)}"><h2>{html.escape(dataset)}</h2>'
             f'<div class="scroll"><table class="board ranked"><thead><tr>{header}</tr></thead><tbody>{rows_html}'
             f'{paper_html}</tbody></table></div>{f"<p class=note>{html.escape(_PAPER_TEXT)}</p>" if paper_html else ""}'
-            f'<div class="charts">{"".join(c for c in charts if c)}</div>{note}{ceiling_html}'
+            f'<div class="charts">{"".join(c for c in charts if c)}</div>{note}{extra_html}'
             f'<h3>Records</h3>{"".join(_details(r) for r in group)}</section>')
     scaling = scaling_chart([ScalingResult.from_dict(r["scaling"]) for r in records
                              if (r.get("scaling") or {}).get("rows")], colours,

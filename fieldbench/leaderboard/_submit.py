@@ -66,8 +66,9 @@ def check_urls(urls: Sequence[str] | None, checkpoints: Sequence[Path]) -> list[
     if len(urls) != len(checkpoints):
         raise ValueError(f"{len(urls)} checkpoint URL(s) for {len(checkpoints)} checkpoint(s): give one "
                          "--checkpoint-url per --checkpoint, in the same order")
+    pattern = record_schema()["properties"]["model"]["properties"]["checkpoint_url"]["pattern"]  # one rule
     for url, checkpoint in zip(urls, checkpoints):
-        if not re.match(r"^https?://.+\.eqx$", url):
+        if not re.match(pattern, url):
             raise ValueError(f"checkpoint URL {url!r} must be http(s) and name the .eqx file (its .json beside it)")
         if PurePosixPath(url.split("?", 1)[0]).name != Path(checkpoint).with_suffix(".eqx").name:
             raise ValueError(f"checkpoint URL {url} does not name {Path(checkpoint).with_suffix('.eqx').name}: "

@@ -34,7 +34,7 @@ import optax
 
 from ..pipeline import canonical_split
 
-__all__ = ["PAPER_CODE_SECONDS", "PAPER_CODE_CORES", "TARGET_SPEEDUP", "cpu_cores", "training_step_speed",
+__all__ = ["PAPER_CODE_SECONDS", "PAPER_CODE_CORES", "TARGET_SPEEDUP", "training_step_speed",
            "step_breakdown", "evaluation_speed", "timing_device", "main"]
 
 #: The paper code's seconds per training step (batch 100, 1024 points, paper sizes): constants,
@@ -44,12 +44,6 @@ PAPER_CODE_CORES = 2
 PAPER_CODE_SOURCE = (f"constant: the paper's public code, measured once on a {PAPER_CODE_CORES}-core CPU of this "
                      "machine (not installable here, so not rerun)")
 
-
-def cpu_cores() -> int:
-    """CPU cores this process may run on (``bench.usable_cores``)."""
-    from ..bench import usable_cores
-
-    return usable_cores()
 TARGET_SPEEDUP = 40.0
 
 
@@ -99,7 +93,9 @@ def training_step_speed(models=("fourier", "fc-ilr", "fc-inr", "linear"), preset
     if repeats < 1:
         raise ValueError(f"repeats must be positive; got {repeats}")
     batch = _batch(batch_size, points, seed)
-    cores = cpu_cores()
+    from ..bench import usable_cores
+
+    cores = usable_cores()
     rows = []
     for name in models:
         model, _ = build_model(name, preset=preset, length_scale=3.0, seed=seed)
