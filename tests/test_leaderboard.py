@@ -326,6 +326,45 @@ def test_the_frontier_compares_every_method_at_the_runs_largest_size():
     assert not any(line.startswith("| slow |") for line in lines) and "<table" in table
 
 
+def test_fig5a_draws_a_datasets_runs_on_one_and_two_cores_apart(tmp_path):
+    """A dataset's scaling runs (``scaling/DATASET/scaling.json`` and ``scaling/DATASET/*/scaling.json``,
+    the same sweep on more cores) are drawn as separate curves named by their thread counts (not
+    merged as the records' shared rows are), and tabulated side by side at the largest size with the
+    speed-up; the frontier is read from the first run only."""
+    from fieldbench.evaluation import ScalingResult
+    from fieldbench.leaderboard._charts import Colours, scaling_chart
+    from fieldbench.leaderboard._render import _parallel_table, _scaling_runs
+
+    def run(threads, speedup):
+        rows = [{"method": method, "phase": phase, "sweep": "M", "points": "outside", "M": m, "N": m,
+                 "seconds": (2.0 if method == "fmm" else 1.0) * m / 1e6 / speedup[method], "compile_seconds": 0.5,
+                 "repeats": 2, "status": "ok"}
+                for method in ("fmm", "fast") for phase in ("encode", "evaluate") for m in (10**5, 10**6)]
+        return {"rows": rows, "slopes": [], "environment": {"device": f"a CPU, {threads} threads", "threads": threads},
+                "settings": {}, "seconds": 1.0}
+
+    folder = tmp_path / "scaling" / "circles2d"
+    (folder / "2-cores").mkdir(parents=True)
+    (folder / "scaling.json").write_text(json.dumps(run(1, {"fmm": 1.0, "fast": 1.0})))
+    (folder / "2-cores" / "scaling.json").write_text(json.dumps(run(2, {"fmm": 1.6, "fast": 2.0})))
+    runs = _scaling_runs(tmp_path / "scaling")["circles2d"]
+    assert [r.environment["threads"] for r in runs] == [1, 2]
+    fragment = scaling_chart(runs, Colours(), separate_runs=True)
+    figure = json.loads(fragment[fragment.index("[{"):fragment.index("}],") + 2])
+    names = sorted(trace["name"] for trace in figure)
+    assert len(names) == 8 and "fast evaluate (outside), 2 threads" in names and "fmm encode (outside), 1 thread" in names
+    widths = {trace["name"]: trace["line"]["width"] for trace in figure}
+    assert widths["fast evaluate (outside), 2 threads"] > widths["fast evaluate (outside), 1 thread"]
+    lines, table, text = _parallel_table(runs)
+    (fmm,) = [line for line in lines if line.startswith("| fmm |")]
+    (fast,) = [line for line in lines if line.startswith("| fast |")]
+    assert "| 4 | 2.5 | 1.60x |" in fmm and "| 2 | 1 | 2.00x |" in fast  # seconds at M = N = 1e6, both phases
+    assert "1 thread and on 2 threads" in text and "<table" in table
+    (folder / "2-cores" / "scaling.json").write_text("{\"rows\": [")  # cut short
+    with pytest.raises(ValueError, match="2-cores.*is not a scaling result"):
+        _scaling_runs(tmp_path / "scaling")
+
+
 def test_the_page_is_one_file_and_renders_the_same_bytes_twice(records, tmp_path):
     # local_run: the mini records are local results, drawn in the tables and charts as the main job does
     first, second = render(records, tmp_path / "a", local_run=True), render(records, tmp_path / "b", local_run=True)

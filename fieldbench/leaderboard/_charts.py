@@ -128,31 +128,46 @@ def speed_chart(dataset: str, rows: list[tuple[str, dict]], ceiling: list[dict] 
 
 
 def scaling_chart(stored: list[ScalingResult], colours: Colours, element_id: str = "chart-scaling",
-                  title: str = "Runtime scaling") -> str | None:
+                  title: str = "Runtime scaling", *, separate_runs: bool = False) -> str | None:
     """Wall time against the number of sources and points (M = N), one colour per method: solid the
-    evaluation, dotted the encoding; each run of ``stored`` drawn once (the records' own short runs,
-    or one long run: the paper's Fig. 5a)."""
+    evaluation, dotted the encoding. By default the runs of ``stored`` are merged and each row drawn
+    once (the records' own short runs, several records sharing one run); with ``separate_runs``
+    each run is drawn on its own, named by its device, thicker the more threads it had (one
+    dataset's long runs on one and on all cores: the paper's Fig. 5a, sequential and parallel)."""
     if not stored:
         return None
-    combined = ScalingResult.combined(stored)
-    curves: dict[tuple, list] = {}
-    for row in combined.rows:
-        if row.sweep == "M" and _positive(row.seconds):
-            curves.setdefault((row.method, row.phase, row.points), []).append((row.M, row.seconds))
+    runs = [(result, run_label(result)) for result in stored] if separate_runs else \
+        [(ScalingResult.combined(stored), "")]
+    threads = sorted({result.environment.get("threads") or 0 for result, _ in runs})
     figure = go.Figure()
-    for (method, phase, points), values in sorted(curves.items()):
-        values.sort()
-        figure.add_trace(go.Scatter(
-            x=[m for m, _ in values], y=[s for _, s in values], mode="lines+markers",
-            name=f"{method} {phase} ({points})", legendgroup=method,
-            line={"color": colours(method), "dash": "solid" if phase == "evaluate" else "dot"},
-            marker={"symbol": "circle" if points == "outside" else "diamond"}))
+    for result, label in runs:
+        curves: dict[tuple, list] = {}
+        for row in result.rows:
+            if row.sweep == "M" and _positive(row.seconds):
+                curves.setdefault((row.method, row.phase, row.points), []).append((row.M, row.seconds))
+        width = 1.5 + 1.5 * threads.index(result.environment.get("threads") or 0)
+        for (method, phase, points), values in sorted(curves.items()):
+            values.sort()
+            figure.add_trace(go.Scatter(
+                x=[m for m, _ in values], y=[s for _, s in values], mode="lines+markers",
+                name=f"{method} {phase} ({points})" + (f", {label}" if label else ""), legendgroup=method,
+                line={"color": colours(method), "dash": "solid" if phase == "evaluate" else "dot", "width": width},
+                marker={"symbol": "circle" if points == "outside" else "diamond"}))
     devices = sorted({str(result.environment.get("device", "")) for result in stored})
-    where = devices[0] if len(devices) == 1 else f"{len(devices)} devices (not comparable): {'; '.join(devices)}"
+    if separate_runs:
+        where = "; ".join(f"{run_label(result)}: {result.environment.get('device', '')}" for result in stored)
+    else:
+        where = devices[0] if len(devices) == 1 else f"{len(devices)} devices (not comparable): {'; '.join(devices)}"
     figure.update_layout(title=f"{title}, timed on {where}", **_LAYOUT | {"height": 520})
     figure.update_xaxes(type="log", title="sources M (= points N)")
     figure.update_yaxes(type="log", title="wall time (s), best of the repeats")
     return _fragment(figure, element_id)
+
+
+def run_label(result: ScalingResult) -> str:
+    """'1 thread' / 'N threads': what tells a dataset's scaling runs apart (sequential, parallel)."""
+    threads = result.environment.get("threads")
+    return "threads unknown" if not threads else f"{threads} thread" + ("s" if threads != 1 else "")
 
 
 def frontier_points(result: ScalingResult, errors: dict[str, float]) -> tuple[int | None, list[dict], list[str]]:

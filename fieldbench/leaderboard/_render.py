@@ -17,7 +17,8 @@ from pathlib import Path
 from .._io import atomic_write_text
 from ..evaluation import ScalingResult
 from ..pipeline import canonical_split
-from ._charts import Colours, distance_chart, frontier_chart, frontier_points, plotly_script, scaling_chart, speed_chart
+from ._charts import (Colours, distance_chart, frontier_chart, frontier_points, plotly_script, run_label, scaling_chart,
+                      speed_chart)
 from ._record import TEST_SPLITS, canonical_record, load_records
 from ._standing import VALIDATION_SPLIT, local_reasons
 
@@ -225,15 +226,18 @@ def _ceilings(folder: Path) -> dict[str, list[dict]]:
     return found
 
 
-def _scaling_runs(folder: Path) -> dict[str, ScalingResult]:
-    """dataset -> the long scaling run kept in ``folder/DATASET/scaling.json`` (``fieldbench scaling --out``)."""
-    found = {}
-    for path in sorted(folder.glob("*/scaling.json")) if folder.is_dir() else []:
-        try:
-            found[path.parent.name] = ScalingResult.from_dict(json.loads(path.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise ValueError(f"{path} is not a scaling result ({error}); rerun the `fieldbench scaling ... --out "
-                             f"{path.parent}` command in leaderboard/README.md") from None
+def _scaling_runs(folder: Path) -> dict[str, list[ScalingResult]]:
+    """dataset -> its long scaling runs (``fieldbench scaling --out``): ``folder/DATASET/scaling.json``
+    first (the run the frontier is read from), then any ``folder/DATASET/*/scaling.json`` (the same
+    sweep on another core count: Fig. 5a draws them together)."""
+    found: dict[str, list[ScalingResult]] = {}
+    for main in sorted(folder.glob("*/scaling.json")) if folder.is_dir() else []:
+        for path in [main] + sorted(main.parent.glob("*/scaling.json")):
+            try:
+                found.setdefault(main.parent.name, []).append(ScalingResult.from_dict(json.loads(path.read_text())))
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(f"{path} is not a scaling result ({error}); rerun the `fieldbench scaling ... "
+                                 f"--out {path.parent}` command in leaderboard/README.md") from None
     return found
 
 
@@ -268,6 +272,27 @@ def _plain_table(head: list[str], rows: list[list[str]]) -> tuple[list[str], str
     table = ('<table class="board"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
              + f"</tr></thead><tbody>{body}</tbody></table>")
     return markdown, table
+
+
+def _parallel_table(runs: list[ScalingResult]) -> tuple[list[str], str, str]:
+    """Markdown lines, an HTML table and the text above them: encode + evaluate at the largest M = N
+    of the first run, in each of a dataset's scaling runs (sequential and parallel, Fig. 5a)."""
+    size, first, _ = frontier_points(runs[0], {})
+    labels = [run_label(run) for run in runs]
+    totals = []
+    for run in runs:
+        _, points, _ = frontier_points(run, {})
+        totals.append({(p["method"], p["points"]): p["total_s"] for p in points if p["M"] == size})
+    head = ["method", "points"] + [f"{label} (s)" for label in labels] + [f"{labels[-1]} vs {labels[0]}"]
+    rows = []
+    for key in sorted(totals[0], key=lambda k: (k[1], totals[0][k])):
+        seconds = [total.get(key) for total in totals]
+        ratio = f"{seconds[0] / seconds[-1]:.2f}x" if seconds[0] and seconds[-1] else "not timed"
+        rows.append(list(key) + [_format(t) if t else "not timed" for t in seconds] + [ratio])
+    lines, table = _plain_table(head, rows)
+    text = (f"Encode + evaluate at M = N = {size:,.0f} in each of this dataset's scaling runs (the same command "
+            f"on {' and on '.join(labels)}; Fig. 5a below draws every size): how each method uses more cores.")
+    return lines, table, text
 
 
 def _ceiling_table(results: list[dict]) -> tuple[list[str], str]:
@@ -337,11 +362,17 @@ def render(records_dir: str | Path = "leaderboard/records", out_dir: str | Path 
             extra_html = f"<h3>The rank-L ceiling</h3><p>{html.escape(_CEILING_TEXT)}</p>{table}"
         if dataset in runs:
             errors = {r["name"]: _row(r)["test_multi:phi_error"] for r in group}
-            lines, table, text, size = _frontier_table(runs[dataset], errors)
+            frontier_run = runs[dataset][0]
+            lines, table, text, size = _frontier_table(frontier_run, errors)
             heading = f"Accuracy against cost at M = N = {size:.0e}".replace("e+0", "e")
             markdown += [f"### {heading}", "", text, ""] + lines + [""]
-            figures = [frontier_chart(dataset, runs[dataset], errors, ceilings.get(dataset), colours),
-                       scaling_chart([runs[dataset]], colours, f"chart-{dataset}-run", "Runtime scaling (Fig. 5a)")]
+            figures = [frontier_chart(dataset, frontier_run, errors, ceilings.get(dataset), colours),
+                       scaling_chart(runs[dataset], colours, f"chart-{dataset}-run", "Runtime scaling (Fig. 5a)",
+                                     separate_runs=True)]
+            if len(runs[dataset]) > 1:
+                more, more_table, more_text = _parallel_table(runs[dataset])
+                markdown += ["### Sequential and parallel", "", more_text, ""] + more + [""]
+                table += f"<h3>Sequential and parallel</h3><p>{html.escape(more_text)}</p>{more_table}"
             extra_html += (f"<h3>{heading}</h3><p>{html.escape(text)}</p>{table}"
                            f'<div class="charts">{"".join(f for f in figures if f)}</div>')
         sections.append(
