@@ -89,6 +89,33 @@ def test_the_ceiling_matches_a_direct_svd(discs):
     assert result.phi_error[0] > result.phi_error[1] > result.phi_error[2]  # more rank, better
 
 
+def test_the_field_ceiling_matches_a_direct_svd_of_potential_and_field(discs):
+    """field=True: the best rank-L space for the stacked (phi, H) vectors (each block scaled by its
+    RMS over the training sources), from an SVD written here; the potential-only figures are
+    unchanged."""
+    result = ceiling(str(discs), "test_multi", ranks=(4, 16, 64), points=200, train_sources=300, seed=5, field=True)
+    alone = ceiling(str(discs), "test_multi", ranks=(4, 16, 64), points=200, train_sources=300, seed=5)
+    assert result.phi_error == alone.phi_error and alone.field_error is None
+    rng = np.random.default_rng(5)
+    where = rng.uniform(-3, 3, size=(200, 2))
+    train, test = load(str(discs), "train"), load(str(discs), "test_multi")
+    phi, field = (np.asarray(v, np.float64) for v in potential_and_field_batched(train.batch, where))
+    s_phi, s_field = np.sqrt(np.mean(phi ** 2)), np.sqrt(np.mean(field ** 2))
+    _, _, vt = np.linalg.svd(np.hstack([phi / s_phi, field.reshape(len(field), -1) / s_field]), full_matrices=False)
+    target_phi, target_field = (np.asarray(v, np.float64) for v in potential_and_field_batched(test.batch, where))
+    target = np.hstack([target_phi / s_phi, target_field.reshape(len(target_field), -1) / s_field])
+    for index, rank in enumerate(result.ranks):
+        projection = target @ vt[:rank].T @ vt[:rank]
+        h = projection[:, 200:].reshape(target_field.shape) * s_field
+        assert result.field_error[index] == pytest.approx(median_relative_error(h, target_field, vector=True)[0],
+                                                          rel=1e-6)
+        assert result.field_relative_l2[index] == pytest.approx(
+            100 * np.linalg.norm(h - target_field) / np.linalg.norm(target_field), rel=1e-6)
+        assert result.joint_phi_error[index] == pytest.approx(
+            median_relative_error(projection[:, :200] * s_phi, target_phi, vector=False)[0], rel=1e-6)
+    assert result.field_error[0] > result.field_error[1] > result.field_error[2]
+
+
 def test_the_ceiling_refuses_a_rank_beyond_its_data(discs):
     with pytest.raises(ValueError, match="rank 500"):
         ceiling(str(discs), "test_multi", ranks=(500,), points=200, train_sources=300)

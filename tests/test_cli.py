@@ -133,6 +133,12 @@ def test_ceiling_command_prints_and_writes_json(tmp_path):
 
     (entry,) = json.loads(out.read_text())
     assert entry["ranks"] == [4, 8] and entry["phi_error"][0] > entry["phi_error"][1]
+    assert entry["field_error"] is None
+    joint = runner.invoke(app, ["ceiling", "circles2d-mini", "--split", "test_multi", "--ranks", "4,8",
+                                "--points", "64", "--train-sources", "48", "--field", "--json", str(out)])
+    assert joint.exit_code == 0 and "H (joint)" in joint.output, joint.output
+    (entry,) = json.loads(out.read_text())
+    assert entry["field_error"][0] > entry["field_error"][1] and len(entry["joint_phi_error"]) == 2
     bad = runner.invoke(app, ["ceiling", "circles2d-mini", "--ranks", "four"])
     assert bad.exit_code == 1 and "comma-separated integers" in bad.output
 

@@ -94,6 +94,8 @@ def ceiling(
     ranks: str = typer.Option("32,64,128,256,400,1024", help="Code sizes L, comma-separated."),
     points: int = typer.Option(4096, help="Points of the fixed evaluation set P."),
     train_sources: int = typer.Option(8000, help="Training sources whose potentials span the optimal basis."),
+    field: bool = typer.Option(False, help="Also the field's ceiling: the best rank-L space for potential and "
+                                           "field together (an SVD of the stacked vectors; minutes at the defaults)."),
     json_out: Path = json_option("the results"),
 ) -> None:
     """The rank-L ceiling: Eq. 10 of the best additive model with an L-dimensional code (SVD of exact
@@ -105,7 +107,8 @@ def ceiling(
         wanted = [int(r) for r in ranks.split(",") if r.strip()]
     except ValueError:
         raise ValueError(f"--ranks must be comma-separated integers, e.g. 32,64,128; got {ranks!r}") from None
-    results = [run_ceiling(dataset, name, wanted, points=points, train_sources=train_sources) for name in split]
+    results = [run_ceiling(dataset, name, wanted, points=points, train_sources=train_sources, field=field)
+               for name in split]
     show(ceiling_table(results))
     write_json(json_out, [r.as_dict() for r in results])
 

@@ -8,8 +8,14 @@ potential of each held-out sample (its sources summed) onto the top L right sing
 scores that projection with Eq. 10 at P. Sums of sources project like single ones (projection is
 linear), so the ceiling holds for test_multi and test_overlap alike.
 
+With ``field=True`` it also gives the field's ceiling: a model whose field is the gradient of its
+potential spans, at P, at most L dimensions of stacked (phi, H) vectors too, so the SVD of the
+stacked vectors of training sources (each block scaled by its RMS over them, so potential and field
+weigh alike) gives the best L-dimensional space for both at once; ``field_error`` is the median
+relative error of H (Eq. 10) of that projection and ``joint_phi_error`` the potential's.
+
 It is optimal in the least-squares sense (Eckart-Young minimises the summed squared error), for
-the potential only, and on the points of P. A model trained on a relative loss can therefore score
+the potential alone (``phi_error``) or the RMS-weighted pair, and on the points of P. A model trained on a relative loss can therefore score
 a lower *median* relative error (Eq. 10) than the ceiling of its code size, since the median weighs
 small potentials (far from sources) more than least squares does; read a learned model against it
 as the best additive model of its size in the L2 sense, and against the relative L2 column as a
@@ -44,27 +50,46 @@ class CeilingResult:
     phi_error: list[float]
     phi_relative_l2: list[float]
     seconds: float
+    field_error: list[float] | None = None
+    field_relative_l2: list[float] | None = None
+    joint_phi_error: list[float] | None = None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def _potentials(split, rows, points, chunk: int = 1000) -> np.ndarray:
-    out = []
+def _exact(split, rows, points, chunk: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Exact phi (samples, P) and H (samples, P, d) of ``split``'s samples ``rows`` at ``points``."""
+    phi, field = [], []
     for start in range(0, len(rows), chunk):
         r = rows[start:start + chunk]
         batch = SourceBatch(split.family[r], split.centers[r], split.magnetisations[r], split.sizes[r], split.mask[r])
-        out.append(np.asarray(potential_and_field_batched(batch, points)[0], np.float64))
-    return np.concatenate(out)
+        values = potential_and_field_batched(batch, points)
+        phi.append(np.asarray(values[0], np.float64))
+        field.append(np.asarray(values[1], np.float64))
+    return np.concatenate(phi), np.concatenate(field)
+
+
+def _top_right_vectors(rows: np.ndarray, count: int) -> np.ndarray:
+    """The top ``count`` right singular vectors of ``rows`` (columns of the result), from the
+    smaller of its two Gram matrices: cheaper than an SVD of the whole matrix and exact to float64
+    rounding for the ranks asked for."""
+    if rows.shape[1] <= rows.shape[0]:
+        _, vectors = np.linalg.eigh(rows.T @ rows)
+        return vectors[:, ::-1][:, :count]
+    eigenvalues, left = np.linalg.eigh(rows @ rows.T)
+    eigenvalues, left = eigenvalues[::-1][:count], left[:, ::-1][:, :count]
+    return rows.T @ left / np.sqrt(np.maximum(eigenvalues, np.finfo(float).tiny))
 
 
 def ceiling(dataset: str, split: str = "test_multi", ranks=DEFAULT_RANKS, *, points: int = 4096,
-            train_sources: int = 8000, samples: int | None = None, seed: int = 0) -> CeilingResult:
+            train_sources: int = 8000, samples: int | None = None, seed: int = 0, field: bool = False) -> CeilingResult:
     """Eq. 10 (%) of the optimal rank-L additive approximation of ``split``, for each L in ``ranks``.
 
     The basis comes from the SVD of exact potentials of the first ``train_sources`` samples of the
     dataset's train split at ``points`` points drawn uniformly in the train domain (from ``seed``);
-    the first ``samples`` samples of ``split`` (all by default) are scored at the same points.
+    the first ``samples`` samples of ``split`` (all by default) are scored at the same points;
+    ``field`` adds the field's ceiling (the joint SVD of potential and field, see the module).
     """
     from ..datasets import load, open_dataset
 
@@ -83,35 +108,51 @@ def ceiling(dataset: str, split: str = "test_multi", ranks=DEFAULT_RANKS, *, poi
     if ranks[-1] > min(len(basis_rows), points):
         raise ValueError(f"rank {ranks[-1]} needs at least that many training sources and points "
                          f"(have {len(basis_rows)} and {points}); lower the ranks or raise --points/--train-sources")
-    # Right singular vectors from the (points x points) Gram matrix: cheaper than an SVD of the
-    # tall matrix and exact to float64 rounding for the ranks asked for.
-    train_phi = _potentials(train, basis_rows, where)
-    eigenvalues, vectors = np.linalg.eigh(train_phi.T @ train_phi)
-    vectors = vectors[:, ::-1]
+    train_phi, train_field = _exact(train, basis_rows, where)
     count = len(held_out) if samples is None else min(samples, len(held_out))
-    target = _potentials(held_out, np.arange(count), where)
-    coordinates = target @ vectors[:, :ranks[-1]]
+    target_phi, target_field = _exact(held_out, np.arange(count), where)
+    vectors = _top_right_vectors(train_phi, ranks[-1])
+    coordinates = target_phi @ vectors
     medians, l2 = [], []
     for rank in ranks:
         projection = coordinates[:, :rank] @ vectors[:, :rank].T
-        medians.append(median_relative_error(projection, target, vector=False)[0])
-        l2.append(relative_l2_error(projection, target))
-    return CeilingResult(dataset=str(dataset), split=held_out.split, points=points, train_sources=len(basis_rows),
-                         samples=count, ranks=ranks, phi_error=medians, phi_relative_l2=l2,
-                         seconds=time.perf_counter() - started)
+        medians.append(median_relative_error(projection, target_phi, vector=False)[0])
+        l2.append(relative_l2_error(projection, target_phi))
+    result = CeilingResult(dataset=str(dataset), split=held_out.split, points=points, train_sources=len(basis_rows),
+                           samples=count, ranks=ranks, phi_error=medians, phi_relative_l2=l2, seconds=0.0)
+    if field:
+        scales = np.sqrt(np.mean(train_phi ** 2)), np.sqrt(np.mean(train_field ** 2))
+        stack = lambda phi, h: np.concatenate([phi / scales[0], h.reshape(len(h), -1) / scales[1]], 1)  # noqa: E731
+        vectors = _top_right_vectors(stack(train_phi, train_field), ranks[-1])
+        coordinates = stack(target_phi, target_field) @ vectors
+        result.field_error, result.field_relative_l2, result.joint_phi_error = [], [], []
+        for rank in ranks:
+            projection = coordinates[:, :rank] @ vectors[:, :rank].T
+            phi = projection[:, :points] * scales[0]
+            h = projection[:, points:].reshape(target_field.shape) * scales[1]
+            result.field_error.append(median_relative_error(h, target_field, vector=True)[0])
+            result.field_relative_l2.append(relative_l2_error(h, target_field))
+            result.joint_phi_error.append(median_relative_error(phi, target_phi, vector=False)[0])
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 def ceiling_table(results: list[CeilingResult]) -> Table:
-    """One row per rank L, two columns per split (median and pooled relative L2 of phi, in %)."""
+    """One row per rank L; per split the median and pooled relative L2 of phi (in %), and where the
+    field's ceiling was computed the median of H and of phi in the joint space."""
     columns = [("L", "right")]
     for result in results:
         columns += [(f"{result.split} phi", "right"), (f"{result.split} rel. L2", "right")]
+        if result.field_error is not None:
+            columns += [(f"{result.split} H (joint)", "right"), (f"{result.split} phi (joint)", "right")]
     rows = []
     for index, rank in enumerate(results[0].ranks if results else []):
         row = [str(rank)]
         for result in results:
             row += [f"{result.phi_error[index]:.3g}", f"{result.phi_relative_l2[index]:.3g}"]
+            if result.field_error is not None:
+                row += [f"{result.field_error[index]:.3g}", f"{result.joint_phi_error[index]:.3g}"]
         rows.append(tuple(row))
     dataset = results[0].dataset if results else ""
-    return Table(f"rank-L ceiling of additive models on {dataset} (median relative error of phi, %)",
-                 tuple(columns), tuple(rows))
+    return Table(f"rank-L ceiling of additive models on {dataset} (median relative error, %; joint: the best "
+                 "space for potential and field together)", tuple(columns), tuple(rows))

@@ -297,10 +297,11 @@ def _parallel_table(runs: list[ScalingResult]) -> tuple[list[str], str, str]:
 
 def _ceiling_table(results: list[dict]) -> tuple[list[str], str]:
     """Markdown lines and an HTML table: Eq. 10 of the best rank-L additive model per split."""
-    head = ["code size L"] + [f"{canonical_split(r['split'])} phi {kind} (%)" for r in results
-                              for kind in ("median", "rel. L2")]
-    rows = [[str(rank)] + [_format(r[key][i]) for r in results for key in ("phi_error", "phi_relative_l2")]
-            for i, rank in enumerate(results[0]["ranks"])]
+    columns = {"phi_error": "phi median", "phi_relative_l2": "phi rel. L2", "field_error": "H median (joint)",
+               "joint_phi_error": "phi median (joint)"}
+    keys = [(r, key) for r in results for key in columns if r.get(key) is not None]
+    head = ["code size L"] + [f"{canonical_split(r['split'])} {columns[key]} (%)" for r, key in keys]
+    rows = [[str(rank)] + [_format(r[key][i]) for r, key in keys] for i, rank in enumerate(results[0]["ranks"])]
     return _plain_table(head, rows)
 
 
@@ -308,7 +309,8 @@ _CEILING_TEXT = ("The rank-L ceiling: the best any additive model with an L-dime
                  "(SVD of exact potentials of training sources at fixed points, held-out samples projected; "
                  "`fieldbench ceiling DATASET`). It is optimal in the least-squares sense, so a model trained on a "
                  "relative loss can beat its median; its relative L2 error is the one to compare (a bound up to "
-                 "the difference between training and held-out sources).")
+                 "the difference between training and held-out sources). The joint columns are the best space "
+                 "for potential and field together (`--field`): what the field of a rank-L model can reach.")
 
 
 _SPEED_TEXT = ("eval us/point: the warm time per point of the evaluator's call (encode + evaluate) on a batch of "
