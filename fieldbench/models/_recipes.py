@@ -19,12 +19,14 @@ from ._train import TrainConfig, train
 
 __all__ = ["RECIPES", "DATASET_OVERRIDES", "recipe_config", "run_recipe", "recipe_name"]
 
-#: Per model: (recipe, overrides of the recipe's config defaults).
+#: Per model: (recipe, overrides of the recipe's config defaults). Fourier trains 3x the epochs it
+#: did (1200 + 450 instead of 400 + 150; ~9 minutes with both cores of the 2-core machine), since that is
+#: what meets Table 2 on test_multi (seed 0: 6.51 % -> 5.41 %).
 RECIPES: dict[str, tuple[str, dict]] = {
     "fc-ilr": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 1800, "relative_epochs": 1200}),
     "fc-ilr-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 40, "relative_epochs": 100}),
     "fc-ilr-bilinear-fast": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 40, "relative_epochs": 100}),
-    "fourier": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 400, "relative_epochs": 150,
+    "fourier": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 1200, "relative_epochs": 450,
                               "near_weight": 4.0}),
     "fourier-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 40, "relative_epochs": 30}),
     "fourier-harmonic": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 100, "relative_epochs": 30}),
