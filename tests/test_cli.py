@@ -136,7 +136,7 @@ def test_ceiling_command_prints_and_writes_json(tmp_path):
     assert entry["field_error"] is None
     joint = runner.invoke(app, ["ceiling", "circles2d-mini", "--split", "test_multi", "--ranks", "4,8",
                                 "--points", "64", "--train-sources", "48", "--field", "--json", str(out)])
-    assert joint.exit_code == 0 and "H (joint)" in joint.output, joint.output
+    assert joint.exit_code == 0 and "H rel. L2 (joint)" in joint.output, joint.output
     (entry,) = json.loads(out.read_text())
     assert entry["field_error"][0] > entry["field_error"][1] and len(entry["joint_phi_error"]) == 2
     bad = runner.invoke(app, ["ceiling", "circles2d-mini", "--ranks", "four"])

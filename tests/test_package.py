@@ -136,6 +136,15 @@ def test_the_benchmark_finds_the_shipped_checkpoints_in_the_package(installed_co
     assert ["linear", "circles2d"] in [[m, d] for m, d, _ in found]
 
 
+def test_every_shipped_checkpoint_stays_under_8_mib():
+    """Checkpoints in git stay small (larger ones travel like datasets, by URL and sha256): a
+    baseline sized past 8 MiB must be published, not committed."""
+    from fieldbench.models import shipped_checkpoint_dir
+
+    sizes = {path.name: path.stat().st_size for path in shipped_checkpoint_dir().glob("*.eqx")}
+    assert sizes and not {name: size for name, size in sizes.items() if size > 8 * 2 ** 20}
+
+
 def test_a_records_shipped_checkpoint_resolves_by_its_old_and_its_new_path(tmp_path):
     """Committed records name `baselines/checkpoints/NAME` and are sealed by their digest: the moved
     file is found by its name in the package; a record written from a wheel names it by its package

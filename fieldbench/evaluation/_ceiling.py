@@ -139,19 +139,19 @@ def ceiling(dataset: str, split: str = "test_multi", ranks=DEFAULT_RANKS, *, poi
 
 def ceiling_table(results: list[CeilingResult]) -> Table:
     """One row per rank L; per split the median and pooled relative L2 of phi (in %), and where the
-    field's ceiling was computed the median of H and of phi in the joint space."""
+    field's ceiling was computed the median and pooled relative L2 of H in the joint space."""
     columns = [("L", "right")]
     for result in results:
         columns += [(f"{result.split} phi", "right"), (f"{result.split} rel. L2", "right")]
         if result.field_error is not None:
-            columns += [(f"{result.split} H (joint)", "right"), (f"{result.split} phi (joint)", "right")]
+            columns += [(f"{result.split} H (joint)", "right"), (f"{result.split} H rel. L2 (joint)", "right")]
     rows = []
     for index, rank in enumerate(results[0].ranks if results else []):
         row = [str(rank)]
         for result in results:
             row += [f"{result.phi_error[index]:.3g}", f"{result.phi_relative_l2[index]:.3g}"]
             if result.field_error is not None:
-                row += [f"{result.field_error[index]:.3g}", f"{result.joint_phi_error[index]:.3g}"]
+                row += [f"{result.field_error[index]:.3g}", f"{result.field_relative_l2[index]:.3g}"]
         rows.append(tuple(row))
     dataset = results[0].dataset if results else ""
     return Table(f"rank-L ceiling of additive models on {dataset} (median relative error, %; joint: the best "
