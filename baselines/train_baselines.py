@@ -26,8 +26,9 @@ def checkpoint_path(model: str, dataset: str, seed: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["fc-ilr", "fc-ilr-bilinear", "fc-ilr-bilinear-fast", "fourier",
-                                                        "fourier-harmonic", "fc-inr", "linear"])
+    parser.add_argument("--models", nargs="+", default=["fc-ilr", "fc-ilr-bilinear-wide", "fc-ilr-bilinear",
+                                                        "fc-ilr-bilinear-fast", "fourier", "fourier-harmonic", "fc-inr",
+                                                        "linear"])
     parser.add_argument("--datasets", nargs="+", default=["circles2d", "prisms2d"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = parser.parse_args()

@@ -35,8 +35,9 @@ def _demo(out: Path, seed: int) -> None:
 
 @user_errors
 def train(
-    model: str = typer.Argument(..., help="A baseline (fc-ilr, fc-ilr-bilinear, fourier, fourier-bilinear, "
-                                          "fourier-harmonic, fc-inr, linear) or path/file.py:Class."),
+    model: str = typer.Argument(..., help="A baseline (fc-ilr, fc-ilr-bilinear, fc-ilr-bilinear-fast, "
+                                          "fc-ilr-bilinear-wide, fourier, fourier-bilinear, fourier-harmonic, "
+                                          "fc-inr, linear) or path/file.py:Class."),
     dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
     recipe: str = typer.Option(None, help="two-stage (basis by variable projection, then the hypernetwork in "
                                           "whitened coordinates; models linear in their code) or adam (end to end). "

@@ -15,11 +15,11 @@ weigh alike) gives the best L-dimensional space for both at once; ``field_error`
 relative error of H (Eq. 10) of that projection and ``joint_phi_error`` the potential's.
 
 It is optimal in the least-squares sense (Eckart-Young minimises the summed squared error), for
-the potential alone (``phi_error``) or the RMS-weighted pair, and on the points of P. A model trained on a relative loss can therefore score
-a lower *median* relative error (Eq. 10) than the ceiling of its code size, since the median weighs
-small potentials (far from sources) more than least squares does; read a learned model against it
-as the best additive model of its size in the L2 sense, and against the relative L2 column as a
-bound.
+the potential alone (``phi_error``) or the RMS-weighted pair, and on the points of P. A model
+trained on a relative loss can therefore score a lower *median* relative error (Eq. 10) than the
+ceiling of its code size, since the median weighs small potentials (far from sources) more than
+least squares does; read a learned model against it as the best additive model of its size in the
+L2 sense, and against the relative L2 column as a bound.
 """
 
 from __future__ import annotations

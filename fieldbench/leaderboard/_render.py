@@ -245,6 +245,7 @@ def _frontier_table(result: ScalingResult, errors: dict[str, float]) -> tuple[li
     """Markdown lines, an HTML table, the text above them and the size M = N: the frontier of one
     scaling run."""
     size, points, missing = frontier_points(result, errors)
+    absent = sorted(set(errors) - {row.method for row in result.rows})
     fmm = {p["points"]: p["total_s"] for p in points if p["method"] == "fmm"}
     head = ["method", "points", "encode (s)", "evaluate (s)", "total (s)", "us per (source + point)",
             "test_multi phi (%)", "vs corrected FMM"]
@@ -261,7 +262,9 @@ def _frontier_table(result: ScalingResult, errors: dict[str, float]) -> tuple[li
             "encode and evaluate times, best of the repeats, compilation excluded; the error is the record's "
             "test_multi median (mean over seeds). A learned model's cost does not depend on where the points are; "
             "the corrected FMM pays its interior correction for points inside sources."
-            + (f" Not timed at that size (past the run's time budget): {', '.join(missing)}." if missing else ""))
+            + (f" Not timed at that size (past the run's time budget): {', '.join(missing)}." if missing else "")
+            + (f" Records not in this run (rerun the command with their checkpoints to add them): "
+               f"{', '.join(absent)}." if absent else ""))
     return (*_plain_table(head, rows), text, size)
 
 

@@ -26,6 +26,7 @@ RECIPES: dict[str, tuple[str, dict]] = {
     "fc-ilr": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 1800, "relative_epochs": 1200}),
     "fc-ilr-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 40, "relative_epochs": 100}),
     "fc-ilr-bilinear-fast": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 40, "relative_epochs": 100}),
+    "fc-ilr-bilinear-wide": ("two-stage", {"preset": "cpu", "basis_steps": 600, "epochs": 100, "relative_epochs": 100}),
     "fourier": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 1200, "relative_epochs": 450,
                               "near_weight": 4.0}),
     "fourier-bilinear": ("two-stage", {"preset": "cpu", "basis_steps": 100, "epochs": 40, "relative_epochs": 30}),

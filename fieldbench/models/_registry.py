@@ -31,6 +31,7 @@ LEARNED: dict[str, tuple[type[SourceFieldModel], dict]] = {
     "fc-ilr": (FCILR, {}),
     "fc-ilr-bilinear": (FCILR, {"head": "bilinear"}),
     "fc-ilr-bilinear-fast": (FCILR, {"head": "bilinear"}),
+    "fc-ilr-bilinear-wide": (FCILR, {"head": "bilinear"}),
     "fc-inr": (FCINR, {}),
     "linear": (LinearModel, {}),
 }
