@@ -34,8 +34,7 @@ NAME = re.compile(r"^(?P<model>.+)-(?P<dataset>[a-z0-9]+)-seed(?P<seed>\d+)$")
 #: The paper's Table 2 (median relative error of phi, %, circles2d): single, multi.
 PAPER = {"fourier": (4.74, 5.73), "fc-ilr": (4.38, 4.76), "fc-inr": (3.68, None), "linear": (70.0, 71.2)}
 ORDER = ["fc-ilr-bilinear-wide", "fc-ilr-bilinear", "fc-ilr-bilinear-fast", "fourier-bilinear", "fc-ilr", "fourier",
-         "fourier-harmonic",
-         "fc-inr", "linear"]
+         "fourier-harmonic", "fc-inr", "linear"]
 
 
 def seed_checkpoints(datasets) -> dict[tuple[str, str], list[Path]]:

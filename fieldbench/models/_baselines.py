@@ -277,7 +277,7 @@ _FC_ILR = {"paper": {"width": 400, "depth": 3, "hypernet_width": 1.5, "hypernet_
 _FC_ILR_FAST = {"paper": {"width": 96, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2},
                 "quick": {"width": 64, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2},
                 "cpu": {"width": 96, "depth": 2, "hypernet_width": 1.0, "hypernet_depth": 2}}
-#: fc-ilr-bilinear with a 512-wide basis (rank 513; the whitening keeps ~350 directions against ~157
+#: fc-ilr-bilinear with a 512-wide basis (rank 513; the whitening keeps 341-347 directions against 157
 #: of the 256-wide one) and a hypernetwork as wide as the code, so the checkpoint stays under 8 MB:
 #: the size that reaches 1 % on circles2d test_multi. No paper counterpart: "paper" is "cpu".
 _FC_ILR_WIDE = {"paper": {"width": 512, "depth": 3, "hypernet_width": 1.0, "hypernet_depth": 3},
