@@ -8,6 +8,7 @@ deterministic sleep.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -196,3 +197,26 @@ def test_scaling_predictors_builds_the_paper_methods():
     assert isinstance(predictors["exact"], ExactPredictor) and predictors["fc-ilr"].name == "fc-ilr"
     with pytest.raises(ValueError, match="unknown model"):
         scaling_predictors(("nope",))
+
+
+@pytest.mark.parametrize("damage", ["empty", "no rows", "a row without seconds"])
+def test_a_damaged_result_is_refused_naming_what_is_missing(result, damage):
+    stored = json.loads(json.dumps(result.as_dict(), default=str).replace("NaN", "null"))
+    if damage == "empty":
+        stored, expected = {}, "non-empty list 'rows'"
+    elif damage == "no rows":
+        stored["rows"], expected = [], "non-empty list 'rows'"
+    else:
+        del stored["rows"][1]["seconds"]
+        expected = "row 1 lacks seconds"
+    with pytest.raises(ValueError, match=expected):
+        ScalingResult.from_dict(stored)
+
+
+def test_the_board_names_a_damaged_scaling_file_and_its_fix(tmp_path):
+    from fieldbench.leaderboard._render import _scaling_runs
+
+    (tmp_path / "circles2d").mkdir()
+    (tmp_path / "circles2d" / "scaling.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"circles2d/scaling.json is not a scaling result.*rerun"):
+        _scaling_runs(tmp_path)

@@ -235,7 +235,7 @@ def _scaling_runs(folder: Path) -> dict[str, list[ScalingResult]]:
         for path in [main] + sorted(main.parent.glob("*/scaling.json")):
             try:
                 found.setdefault(main.parent.name, []).append(ScalingResult.from_dict(json.loads(path.read_text())))
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
+            except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
                 raise ValueError(f"{path} is not a scaling result ({error}); rerun the `fieldbench scaling ... "
                                  f"--out {path.parent}` command in leaderboard/README.md") from None
     return found

@@ -100,10 +100,18 @@ class ScalingResult:
     @classmethod
     def from_dict(cls, data: Mapping) -> ScalingResult:
         """The inverse of :meth:`as_dict`, also of its JSON form in a leaderboard record (where a
-        NaN is stored as null)."""
+        NaN is stored as null). Raises ValueError, naming what is missing, for anything that is not
+        a whole result: no rows (a run always times something), or a row without one of its fields."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("rows"), list) or not data["rows"]:
+            keys = sorted(data) if isinstance(data, Mapping) else type(data).__name__
+            raise ValueError(f"not a scaling result: it needs a non-empty list 'rows' of timed rows (got {keys})")
         rows = []
-        for stored in data.get("rows", []):
-            values = {field.name: stored.get(field.name) for field in dataclasses.fields(ScalingRow)}
+        names = [field.name for field in dataclasses.fields(ScalingRow)]
+        for index, stored in enumerate(data["rows"]):
+            missing = [name for name in names if not isinstance(stored, Mapping) or name not in stored]
+            if missing:
+                raise ValueError(f"not a scaling result: row {index} lacks {', '.join(missing)}")
+            values = {name: stored[name] for name in names}
             for key in ("seconds", "compile_seconds"):
                 values[key] = _number(values[key])
             rows.append(ScalingRow(**values))
