@@ -104,6 +104,17 @@ def test_forced_policy_every_source_overlaps_another(families):
         assert np.all(np.abs(sample.centers) <= 2.0)
 
 
+def test_forced_overlap_with_normal_centres_follows_an_anchor_outside_the_domain():
+    # Normal centres may leave the domain; a forced partner is drawn around its anchor, wherever
+    # that is (clipping the partner into the domain made it miss a far-out anchor and fail).
+    spec = ConfigurationSpec(families=("disc",), sources=4, domain=1.0, size=0.2, overlap="forced",
+                             centres="normal", max_attempts=64)
+    samples = sample_configurations(spec, 300, np.random.default_rng(5))
+    assert any(np.abs(sample.centers).max() > 1.0 for sample in samples)  # some anchors left the domain
+    for sample in samples:
+        assert brute_pairs(sample).any(axis=1).all(), "a source overlaps no other"
+
+
 def test_forced_discs_pairwise_distances():
     spec = ConfigurationSpec(families=("disc",), sources=4, domain=1.0, size=(0.2, 0.3), overlap="forced")
     for sample in sample_configurations(spec, 50, np.random.default_rng(4)):

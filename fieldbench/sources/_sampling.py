@@ -143,11 +143,15 @@ def _sample_forced(spec, rng, count):
             tried += block
             cand_family, cand_sizes, unit = _draw_candidates(spec, rng, block)
             # Any overlap needs |dc| < half_anchor + half_new on every axis: draw the centre uniformly
-            # in that box (intersected with the domain, which holds the anchor centre), then test exactly.
+            # in that box, then test exactly. Uniform centres keep to the domain (which holds the
+            # anchor, so the box meets it); normal ones are unbounded, and their anchor may lie outside.
             reach = sizes[anchor] / 2 + cand_sizes / 2
-            low = np.maximum(lo_dom, centers[anchor] - reach)
-            high = np.minimum(hi_dom, centers[anchor] + reach)
-            cand_centers = np.clip(low + unit * (high - low), lo_dom, hi_dom)
+            low, high = centers[anchor] - reach, centers[anchor] + reach
+            if spec.centres == "uniform":
+                low, high = np.maximum(lo_dom, low), np.minimum(hi_dom, high)
+            cand_centers = low + unit * (high - low)
+            if spec.centres == "uniform":
+                cand_centers = np.clip(cand_centers, lo_dom, hi_dom)
             hits = overlap_table(cand_family, cand_centers, cand_sizes,
                                   family[anchor:anchor + 1], centers[anchor:anchor + 1], sizes[anchor:anchor + 1])[:, 0]
             good = np.flatnonzero(hits)
