@@ -159,3 +159,19 @@ class FMM:
 
     def time_fmm(self, size):
         self.run()
+
+
+class ScalingInputs:
+    """``fieldbench.evaluation.scaling_configuration``: the non-overlapping discs and the points
+    (outside and inside the sources) of one scaling run at M = N = 1e6, the sizes of Fig. 5a.
+    Generating them must stay linear in M (a grid, not rejection sampling), or the harness's own
+    inputs would cost more than the methods it times."""
+
+    params = [[False, True]]
+    param_names = ["points inside"]
+    timeout = 120
+
+    def time_scaling_configuration(self, inside):
+        from fieldbench.evaluation import scaling_configuration
+
+        scaling_configuration(1_000_000, 1_000_000, points_inside=inside)

@@ -63,6 +63,7 @@ def test_declared_benchmarks_cover_the_suite():
                      "physics.MagpylibAgreement.track_max_relative_deviation", "pipeline.Generate.time_generate",
                      "pipeline.Load.time_load", "training.TrainStep.time_train_step", "models.Encode.time_encode",
                      "models.Evaluate.time_evaluate", "models.FMM.time_fmm",
+                     "models.ScalingInputs.time_scaling_configuration",
                      "accuracy.CheckpointError.track_phi_error", "accuracy.CheckpointError.track_field_error"):
         assert expected in names
 

@@ -160,11 +160,11 @@ def test_configurations_do_not_overlap_and_points_are_where_asked(family):
     assert np.all(sources.contains(inside).sum(axis=1) == 1)
 
 
-def test_large_configurations_are_cheap():
-    start = time.perf_counter()
+def test_a_configuration_of_fig_5a_size_is_whole():
+    # Its cost is tracked by asv (models.ScalingInputs), not timed here.
     sources, points = scaling_configuration(1_000_000, 1_000_000)
     assert len(sources) == 1_000_000 and points.shape == (1_000_000, 2)
-    assert time.perf_counter() - start < 10
+    assert np.isfinite(sources.centers).all() and np.isfinite(points).all()
 
 
 def test_bad_arguments_raise_clear_errors():
