@@ -149,9 +149,9 @@ def _sample_forced(spec, rng, count):
             low, high = centers[anchor] - reach, centers[anchor] + reach
             if spec.centres == "uniform":
                 low, high = np.maximum(lo_dom, low), np.minimum(hi_dom, high)
-            cand_centers = low + unit * (high - low)
-            if spec.centres == "uniform":
-                cand_centers = np.clip(cand_centers, lo_dom, hi_dom)
+                cand_centers = np.clip(low + unit * (high - low), lo_dom, hi_dom)
+            else:
+                cand_centers = low + unit * (high - low)
             hits = overlap_table(cand_family, cand_centers, cand_sizes,
                                   family[anchor:anchor + 1], centers[anchor:anchor + 1], sizes[anchor:anchor + 1])[:, 0]
             good = np.flatnonzero(hits)
