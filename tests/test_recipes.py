@@ -33,7 +33,9 @@ from fieldbench.models import (
     run_recipe,
     train,
 )
-from fieldbench.models._fit import _fold, _scenes, _solve_head, _Targets, code_head
+from fieldbench.models._fit import (
+    _fold, _relative_targets, _scenes, _solve_head, _Targets, _whitened_targets, _whitening, code_head,
+)
 from fieldbench.pipeline import SplitSpec
 from fieldbench.sources import ConfigurationSpec, Sources, boundary_distance, pairwise_overlaps
 
@@ -202,7 +204,8 @@ def test_the_two_stage_recipe_refuses_a_model_not_linear_in_its_code(few):
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("ridge", float("nan")), ("learning_rate", -1.0),
                                           ("basis_steps", -1), ("relative_epochs", -2), ("joint_epochs", -1),
-                                          ("near_weight", -1.0), ("near_scale", 0.0), ("near_weight", float("inf"))])
+                                          ("near_weight", -1.0), ("near_scale", 0.0), ("near_weight", float("inf")),
+                                          ("target_floor", -0.1), ("target_points", 0)])
 def test_bad_fit_settings_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
         FitConfig(**{field: value})
@@ -271,3 +274,34 @@ def test_dataset_overrides_refine_a_recipe_only_on_their_dataset():
     assert recipe_config("fc-ilr", "circles2d").epochs == RECIPES["fc-ilr"][1]["epochs"] == 1800
     # the rest is the model's
     assert recipe_config("fc-ilr", "prisms2d").basis_steps == RECIPES["fc-ilr"][1]["basis_steps"]
+
+
+def test_relative_targets_minimise_each_sources_relative_error(few):
+    # target_floor: the whitened stage regresses on the code that minimises each source's relative
+    # error (the fine-tune's loss), not on z*, which minimises its plain error. Both are exact
+    # solves, so per source the relative loss of the first is at most that of the second.
+    from fieldbench.datasets import open_dataset
+
+    split = load(str(few), "train")
+    domain = open_dataset(str(few)).spec.splits["train"].configuration.domain
+    data = _Targets(split, domain, 1.0)
+    model = build_model("fc-ilr-bilinear", preset="quick", length_scale=3.0, **SMALL)[0]
+    points = data.uniform(np.random.default_rng(0), 256)
+    matrix, whiten = _whitening(model, data, points, FitConfig())
+    projector = matrix @ whiten
+    plain, _, values = _whitened_targets(data, np.arange(60), points, projector)
+    relative = _relative_targets(values, projector, 2, 0.1, 256)
+    weights = _Targets.relative_weights(values.astype(np.float64), 2, 0.1)
+
+    def loss(z):
+        residual = z @ projector.T - values
+        return np.sum(weights * residual ** 2, 1) / np.sum(weights * values ** 2, 1)
+
+    assert np.all(loss(relative) <= loss(plain) * 1.01 + 1e-7)
+    assert np.mean(loss(relative)) < 0.8 * np.mean(loss(plain)), (np.mean(loss(relative)), np.mean(loss(plain)))
+
+
+def test_a_fit_with_relative_targets_trains_and_validates(few):
+    result = fit(_tiny(few, target_floor=0.1), None)
+    assert result.history[-1]["stage"] == "relative fine-tune"
+    assert np.isfinite(result.history[-1]["phi_error"]) and np.isfinite(result.history[-1]["field_error"])

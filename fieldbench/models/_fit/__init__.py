@@ -36,5 +36,7 @@ from ._basis import _load_basis as _load_basis
 from ._head import _fold as _fold, _solve_head as _solve_head
 from ._targets import _Targets as _Targets
 from ._validation import _scenes as _scenes
+from ._whitening import _relative_targets as _relative_targets, _whitened_targets as _whitened_targets
+from ._whitening import _whitening as _whitening
 
 __all__ = ["FitConfig", "FitResult", "fit", "code_head"]

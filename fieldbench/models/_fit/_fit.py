@@ -19,7 +19,7 @@ from ._head import _fold, _resize_head
 from ._hypernet import _hypernet_stage
 from ._targets import _features, _Targets
 from ._validation import _validator
-from ._whitening import _whitened_targets, _whitening
+from ._whitening import _relative_targets, _whitened_targets, _whitening
 
 
 def _single_source(split) -> None:
@@ -75,6 +75,8 @@ def fit(config: FitConfig, checkpoint: str | Path | None = None, *, restart: boo
     projector = matrix @ whiten  # y -> z* = whiten^T D^T y
     rows = np.arange(len(train_split))
     targets, weights, values = _whitened_targets(data, rows, points, projector)
+    if config.target_floor:
+        targets = _relative_targets(values, projector, data.dim, config.target_floor, config.target_points)
     features = _features(model, train_split, rows).reshape(len(rows), -1)
     model = _resize_head(model, whiten.shape[0], whiten.shape[1], jax.random.PRNGKey(config.seed + 7))
     ref = {"model": model, "whiten": whiten}

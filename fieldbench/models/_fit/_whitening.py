@@ -1,8 +1,11 @@
 """Between the stages: the whitened coordinates of the basis on the fixed points P (D, V L^-1/2) and
-the whitened optimal codes z* of the training sources, the hypernetwork's regression targets."""
+the whitened optimal codes of the training sources, the hypernetwork's regression targets (z*, or
+the relative-error optimal codes of ``FitConfig.target_floor``)."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._config import FitConfig
@@ -26,3 +29,25 @@ def _whitened_targets(data: _Targets, rows, points, projector, chunk: int = 500)
         weights.append(1.0 / np.maximum(np.sum(y ** 2, 1), 1e-30))
         values.append(y.astype(np.float32))
     return np.concatenate(targets), np.concatenate(weights), np.concatenate(values)
+
+
+def _relative_targets(values, projector, dim: int, floor: float, points: int, ridge: float = 1e-6,
+                      chunk: int = 100) -> np.ndarray:
+    """(S, r) per source, the whitened code minimising its relative error on the first ``points`` of
+    the fixed points: (U^T W U)^-1 U^T W y, U the whitened design (``projector``), W the weights of
+    ``_Targets.relative_weights`` with ``floor`` (what the relative fine-tune optimises), y its rows
+    in ``values``. ``ridge`` (times the mean eigenvalue) keeps float32 solves well posed."""
+    total = projector.shape[0] // (1 + dim)
+    keep = (np.arange(min(points, total))[None, :] + total * np.arange(1 + dim)[:, None]).reshape(-1)
+    whitened = jnp.asarray(projector[keep], jnp.float32)
+
+    @jax.jit
+    def solve(rows):
+        weights = _Targets.relative_weights(rows, dim, floor)
+        gram = jnp.einsum("nr,bn,ns->brs", whitened, weights, whitened)
+        shift = ridge * jnp.trace(gram, axis1=1, axis2=2) / whitened.shape[1]
+        gram = gram + shift[:, None, None] * jnp.eye(whitened.shape[1], dtype=gram.dtype)
+        return jnp.linalg.solve(gram, jnp.einsum("nr,bn->br", whitened, weights * rows)[..., None])[..., 0]
+
+    return np.concatenate([np.asarray(solve(jnp.asarray(values[start:start + chunk][:, keep])))
+                           for start in range(0, len(values), chunk)])
