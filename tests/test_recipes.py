@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fieldbench.datasets import load
+from fieldbench.datasets import load, open_dataset
 from fieldbench.evaluation import evaluate
 from fieldbench.models import (
     DATASET_OVERRIDES,
@@ -280,8 +280,6 @@ def test_relative_targets_minimise_each_sources_relative_error(few):
     # target_floor: the whitened stage regresses on the code that minimises each source's relative
     # error (the fine-tune's loss), not on z*, which minimises its plain error. Both are exact
     # solves, so per source the relative loss of the first is at most that of the second.
-    from fieldbench.datasets import open_dataset
-
     split = load(str(few), "train")
     domain = open_dataset(str(few)).spec.splits["train"].configuration.domain
     data = _Targets(split, domain, 1.0)

@@ -39,9 +39,8 @@ class FitConfig:
       adapts to the codes the hypernetwork can produce.
     target_floor, target_points: 0 regresses the whitened stage on each source's plain least-squares
       code z*; > 0 on the code that minimises the source's RELATIVE error (the relative fine-tune's
-      weights with this floor) on the first ``target_points`` of P, one small solve per source.
-      Those are the codes whose sums score well on scenes: with the shipped wide basis they give
-      4.8 % H on circles2d test_multi against 7.2 % for z*.
+      weights with this floor) on the first ``target_points`` of P, one small solve per source:
+      a better start for that fine-tune than z*, which spends the code on large values.
     """
 
     model: str = "fc-ilr"

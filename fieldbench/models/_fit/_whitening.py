@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._config import FitConfig
-from ._targets import _Targets
+from ._targets import _ridge_solve, _Targets
 
 
 def _whitening(model, data: _Targets, points, config: FitConfig):
@@ -36,7 +36,7 @@ def _relative_targets(values, projector, dim: int, floor: float, points: int, ri
     """(S, r) per source, the whitened code minimising its relative error on the first ``points`` of
     the fixed points: (U^T W U)^-1 U^T W y, U the whitened design (``projector``), W the weights of
     ``_Targets.relative_weights`` with ``floor`` (what the relative fine-tune optimises), y its rows
-    in ``values``. ``ridge`` (times the mean eigenvalue) keeps float32 solves well posed."""
+    in ``values``. ``ridge`` (``_ridge_solve``'s) keeps the float32 solves well posed."""
     total = projector.shape[0] // (1 + dim)
     keep = (np.arange(min(points, total))[None, :] + total * np.arange(1 + dim)[:, None]).reshape(-1)
     whitened = jnp.asarray(projector[keep], jnp.float32)
@@ -45,9 +45,8 @@ def _relative_targets(values, projector, dim: int, floor: float, points: int, ri
     def solve(rows):
         weights = _Targets.relative_weights(rows, dim, floor)
         gram = jnp.einsum("nr,bn,ns->brs", whitened, weights, whitened)
-        shift = ridge * jnp.trace(gram, axis1=1, axis2=2) / whitened.shape[1]
-        gram = gram + shift[:, None, None] * jnp.eye(whitened.shape[1], dtype=gram.dtype)
-        return jnp.linalg.solve(gram, jnp.einsum("nr,bn->br", whitened, weights * rows)[..., None])[..., 0]
+        rhs = jnp.einsum("nr,bn->br", whitened, weights * rows)
+        return jax.vmap(lambda g, b: _ridge_solve(g, b, ridge))(gram, rhs)
 
     return np.concatenate([np.asarray(solve(jnp.asarray(values[start:start + chunk][:, keep])))
                            for start in range(0, len(values), chunk)])
