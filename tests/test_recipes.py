@@ -205,7 +205,8 @@ def test_the_two_stage_recipe_refuses_a_model_not_linear_in_its_code(few):
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("ridge", float("nan")), ("learning_rate", -1.0),
                                           ("basis_steps", -1), ("relative_epochs", -2), ("joint_epochs", -1),
                                           ("near_weight", -1.0), ("near_scale", 0.0), ("near_weight", float("inf")),
-                                          ("target_floor", -0.1), ("target_points", 0)])
+                                          ("target_floor", -0.1), ("target_points", 0),
+                                          ("robust_scale", -0.05), ("robust_scale", float("nan"))])
 def test_bad_fit_settings_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
         FitConfig(**{field: value})
@@ -303,3 +304,46 @@ def test_a_fit_with_relative_targets_trains_and_validates(few):
     result = fit(_tiny(few, target_floor=0.1), None)
     assert result.history[-1]["stage"] == "relative fine-tune"
     assert np.isfinite(result.history[-1]["phi_error"]) and np.isfinite(result.history[-1]["field_error"])
+
+
+def _rows_with_errors(rng, errors, tau=None):
+    """y and predictions laid out like ``_Targets.weighted`` (one source, d = 2, 64 points) whose
+    phi rows carry the given relative errors (point 0 gets ``errors[0]``, ...), the field exact."""
+    n = 64
+    y = rng.normal(size=(1, 3 * n))
+    weights = _Targets.relative_weights(y, 2, 0.1)
+    scale = np.mean(weights[:, :n] * y[:, :n] ** 2)
+    predicted = y.copy()
+    for point, error in enumerate(errors):  # w r^2 / mean(w y^2) = error^2
+        predicted[0, point] += error * np.sqrt(scale / weights[0, point])
+    return jnp.asarray(predicted), jnp.asarray(y), jnp.asarray(weights)
+
+
+def test_the_robust_loss_is_the_squared_one_at_zero_and_bounds_a_hopeless_points_pull(rng):
+    tau = 0.05
+    predicted, y, weights = _rows_with_errors(rng, [0.01, 0.03])
+    squared = _Targets.relative_loss(predicted, y, weights, 2)
+    expected = np.sum(weights * (predicted - y) ** 2) / np.sum(weights * y ** 2)
+    assert float(squared) == pytest.approx(float(expected), rel=1e-6)  # robust_scale 0: unchanged
+    # the relative errors the Cauchy loss sees are the ones planted: log(1 + e^2 / tau^2) per
+    # (point, quantity), averaged over 64 points x 2 quantities
+    robust = _Targets.relative_loss(predicted, y, weights, 2, tau)
+    planted = np.log1p((0.01 / tau) ** 2) + np.log1p((0.03 / tau) ** 2)
+    assert float(robust) == pytest.approx(planted / 128, rel=1e-4)
+
+    def pull(error, robust_scale):  # |d loss / d prediction| at the point with this error
+        predicted, y, weights = _rows_with_errors(np.random.default_rng(1), [error])
+        grad = jax.grad(lambda p: _Targets.relative_loss(p, y, weights, 2, robust_scale))(predicted)
+        return float(jnp.abs(grad[0, 0]))
+
+    # squared: a point 10x worse pulls 10x harder; Cauchy: a point at 10 tau pulls a fifth as hard
+    # as one at tau (2e / (tau^2 + e^2)), so the points the median counts keep the gradient
+    assert pull(10 * tau, 0.0) / pull(tau, 0.0) == pytest.approx(10.0, rel=1e-3)
+    assert pull(10 * tau, tau) / pull(tau, tau) == pytest.approx(20 / 101, rel=1e-3)
+
+
+def test_a_fit_with_the_robust_loss_trains_validates_and_records_it(few):
+    result = fit(_tiny(few, robust_scale=0.05), None)
+    assert result.history[-1]["stage"] == "relative fine-tune"
+    assert np.isfinite(result.history[-1]["phi_error"]) and np.isfinite(result.history[-1]["field_error"])
+    assert FitConfig(robust_scale=0.05).to_dict()["robust_scale"] == 0.05

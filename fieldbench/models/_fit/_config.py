@@ -41,6 +41,10 @@ class FitConfig:
       code z*; > 0 on the code that minimises the source's RELATIVE error (the relative fine-tune's
       weights with this floor) on the first ``target_points`` of P, one small solve per source:
       a better start for that fine-tune than z*, which spends the code on large values.
+    robust_scale: 0 fine-tunes (relative and joint) on the mean squared relative error; tau > 0 on
+      a Cauchy loss, the mean of log(1 + e^2 / tau^2) over sources, points and quantities
+      (``_Targets.relative_loss``), closer to the median that Eq. 10 scores: points whose error is
+      far above tau (the band where the field jumps at a boundary) stop dominating the gradient.
     """
 
     model: str = "fc-ilr"
@@ -69,6 +73,7 @@ class FitConfig:
     joint_epochs: int = 0
     target_floor: float = 0.0
     target_points: int = 2048
+    robust_scale: float = 0.0
     hyperparameters: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
@@ -84,7 +89,7 @@ class FitConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number; got {value}")
-        for name in ("field_weight", "near_weight", "target_floor"):
+        for name in ("field_weight", "near_weight", "target_floor", "robust_scale"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if not (math.isfinite(self.near_scale) and self.near_scale > 0):

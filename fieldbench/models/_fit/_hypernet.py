@@ -84,12 +84,12 @@ def _hypernet_stage(model, config, features, targets, weights, values, whitened_
         return chosen, (chosen[None, :] + config.fit_points * jnp.arange(1 + dim)[:, None]).reshape(-1)
 
     def relative_error(predicted, rows, expanded):
-        """The squared relative error of predicted rows (what Eq. 10 scores), near weights included."""
+        """The relative error of predicted rows (what Eq. 10 scores), near weights included."""
         y = values[rows][:, expanded]
         w = _Targets.relative_weights(y, dim, config.fine_tune_floor)
         if near is not None:
             w = w * near[rows][:, expanded % config.fit_points]
-        return jnp.mean(jnp.sum(w * (predicted - y) ** 2, 1) / jnp.sum(w * y ** 2, 1))
+        return _Targets.relative_loss(predicted, y, w, dim, config.robust_scale)
 
     def relative_loss(hyper, rows, key):
         _, expanded = draw(key)
