@@ -306,7 +306,7 @@ def test_a_fit_with_relative_targets_trains_and_validates(few):
     assert np.isfinite(result.history[-1]["phi_error"]) and np.isfinite(result.history[-1]["field_error"])
 
 
-def _rows_with_errors(rng, errors, tau=None):
+def _rows_with_errors(rng, errors):
     """y and predictions laid out like ``_Targets.weighted`` (one source, d = 2, 64 points) whose
     phi rows carry the given relative errors (point 0 gets ``errors[0]``, ...), the field exact."""
     n = 64

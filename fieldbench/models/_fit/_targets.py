@@ -58,8 +58,7 @@ class _Targets:
         mean |value|^2) per point, the potential and the field apart (the d field rows of a point
         share its |H|); ``floor`` bounds the weight at zeros of the target (a dipole's nodal line)."""
         xp = jnp if isinstance(rows, jax.Array) else np
-        blocks = rows.reshape(rows.shape[0], 1 + dim, -1) ** 2
-        magnitudes = xp.stack([blocks[:, 0], blocks[:, 1:].sum(1)], axis=1)  # (B, 2, N)
+        magnitudes = _per_quantity(rows ** 2, dim)  # (B, 2, N)
         mean = xp.maximum(magnitudes.mean(-1, keepdims=True), 1e-30)  # field_weight 0: all-zero field rows
         weights = mean / (magnitudes + floor ** 2 * mean)
         return xp.concatenate([weights[:, 0]] + [weights[:, 1]] * dim, axis=-1)
@@ -78,13 +77,8 @@ class _Targets:
         residual = weights * (predicted - y) ** 2
         if not robust_scale:
             return jnp.mean(jnp.sum(residual, 1) / jnp.sum(weights * y ** 2, 1))
-
-        def per_quantity(rows):  # (B, (1+d) N) -> (B, 2, N): phi, then |H|^2 summed over its d rows
-            blocks = rows.reshape(rows.shape[0], 1 + dim, -1)
-            return jnp.stack([blocks[:, 0], blocks[:, 1:].sum(1)], axis=1)
-
-        scale = jnp.maximum(per_quantity(weights * y ** 2).mean(-1, keepdims=True), 1e-30)
-        return jnp.mean(jnp.log1p(per_quantity(residual) / scale / robust_scale ** 2))
+        scale = jnp.maximum(_per_quantity(weights * y ** 2, dim).mean(-1, keepdims=True), 1e-30)
+        return jnp.mean(jnp.log1p(_per_quantity(residual, dim) / scale / robust_scale ** 2))
 
     def near_weights(self, rows, points, weight: float, scale: float) -> np.ndarray:
         """(B, N) point weights 1 + weight * exp(-max(s, 0) / scale) of training rows at points
@@ -104,6 +98,14 @@ class _Targets:
         parts = [psi / self.phi_scale] + [gradient[..., a] * math.sqrt(self.field_weight) / self.field_scale
                                           for a in range(gradient.shape[-1])]
         return jnp.concatenate(parts, axis=0) / math.sqrt(points.shape[0])
+
+
+def _per_quantity(rows, dim: int):
+    """Rows laid out like ``_Targets.weighted`` ((B, (1+d) N), NumPy or JAX) -> (B, 2, N): the phi
+    row, then the field's d rows summed (a point's |H|^2 when the rows are squares)."""
+    xp = jnp if isinstance(rows, jax.Array) else np
+    blocks = rows.reshape(rows.shape[0], 1 + dim, -1)
+    return xp.stack([blocks[:, 0], blocks[:, 1:].sum(1)], axis=1)
 
 
 def _ridge_solve(gram, rhs, ridge: float):
