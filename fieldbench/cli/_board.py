@@ -12,7 +12,7 @@ from ._common import check_writable, console, say, show, user_errors
 
 @user_errors
 def submit(
-    model: str = typer.Argument(..., help="exact | fmm | fmm-pure | a baseline name | path/file.py:Class"),
+    model: str = typer.Argument(..., help="exact | fmm | fmm-dipole | fmm-pure | a baseline name | path/file.py:Class"),
     name: str = typer.Option(..., help="Leaderboard name."),
     checkpoint: list[Path] = typer.Option(None, help="Checkpoint of a learned model; repeat it for one checkpoint "
                                                      "per seed (the record then holds mean +- std over seeds; the "

@@ -35,9 +35,8 @@ def _demo(out: Path, seed: int) -> None:
 
 @user_errors
 def train(
-    model: str = typer.Argument(..., help="A baseline (fc-ilr, fc-ilr-bilinear, fc-ilr-bilinear-fast, "
-                                          "fc-ilr-bilinear-wide, fourier, fourier-bilinear, fourier-harmonic, "
-                                          "fc-inr, linear) or path/file.py:Class."),
+    model: str = typer.Argument(..., help="A baseline's name (README, Models; an unknown name is answered "
+                                          "with the list) or path/file.py:Class."),
     dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
     recipe: str = typer.Option(None, help="two-stage (basis by variable projection, then the hypernetwork in "
                                           "whitened coordinates; models linear in their code) or adam (end to end). "
@@ -120,7 +119,7 @@ EVALUATE_SPLITS = ("test_single", "test_multi", "test_overlap")
 
 @user_errors
 def evaluate(
-    model: str = typer.Argument(None, help="A reference (exact, fmm, fmm-pure), a baseline name, or "
+    model: str = typer.Argument(None, help="A reference (exact, fmm, fmm-dipole, fmm-pure), a baseline name, or "
                                            "path/file.py:Class. Omit it with --predictions."),
     dataset: str = typer.Option("circles2d", help="Standard dataset name or a dataset directory."),
     split: list[str] = typer.Option(None, help="Splits (repeatable; test-multi means test_multi). Default: "

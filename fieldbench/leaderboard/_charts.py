@@ -173,12 +173,16 @@ def run_label(result: ScalingResult) -> str:
 def frontier_points(result: ScalingResult, errors: dict[str, float]) -> tuple[int | None, list[dict], list[str]]:
     """The accuracy-cost frontier of one scaling run: at its largest M (= N), each method that was
     timed there (encode and evaluate, points outside, and for a method timed with points inside too,
-    inside) with its seconds, time per (source + point) and ``errors[method]`` (test_multi phi, %);
+    inside) with its seconds, time per (source + point), ``errors[method]`` (test_multi phi, %) and
+    whether one call was all it was timed by (``one_call``: past the time budget, no repeats);
     (M, points, the methods that did not reach M within the run's time budget)."""
     timed: dict[tuple, dict] = {}
+    once: set[tuple] = set()  # timed by one call only (it ran past the time budget: no repeats)
     for row in result.rows:
         if row.sweep == "M" and row.M == row.N and _positive(row.seconds):
             timed.setdefault((row.method, row.points, row.M), {})[row.phase] = row.seconds
+            if row.repeats == 0:
+                once.add((row.method, row.points, row.M))
     sizes = [m for (_, _, m), phases in timed.items() if {"encode", "evaluate"} <= set(phases)]
     if not sizes:
         return None, [], []
@@ -189,7 +193,8 @@ def frontier_points(result: ScalingResult, errors: dict[str, float]) -> tuple[in
             total = phases["encode"] + phases["evaluate"]
             points.append({"method": method, "points": where, "M": size, "encode_s": phases["encode"],
                            "evaluate_s": phases["evaluate"], "total_s": total,
-                           "us_per_source_and_point": 1e6 * total / (2 * size), "phi_error": errors.get(method)})
+                           "us_per_source_and_point": 1e6 * total / (2 * size), "phi_error": errors.get(method),
+                           "one_call": (method, where, size) in once})
     reached = {p["method"] for p in points}
     missing = sorted({method for method, _, _ in timed} - reached)
     return largest, points, missing

@@ -257,11 +257,15 @@ def _frontier_table(result: ScalingResult, errors: dict[str, float]) -> tuple[li
                      "(the reference)" if p["method"] == "fmm" or not ratio else
                      f"{ratio / p['total_s']:.2f}x faster" if p["total_s"] < ratio else
                      f"{p['total_s'] / ratio:.2f}x slower"])
+    family = result.settings.get("family", "disc")
+    once = sorted({f"{p['method']} ({p['points']})" for p in points if p.get("one_call")})
     text = (f"One `fieldbench scaling` run, every method on the same device ({result.environment.get('device', '')}) "
-            f"and core count, at M = N = {size:,.0f} disc sources and points (the largest size of the run): "
+            f"and core count, at M = N = {size:,.0f} {family} sources and points (the largest size of the run): "
             "encode and evaluate times, best of the repeats, compilation excluded; the error is the record's "
             "test_multi median (mean over seeds). A learned model's cost does not depend on where the points are; "
             "the corrected FMM pays its interior correction for points inside sources."
+            + (f" Timed by one call (it ran past the run's time budget, so no repeats): {', '.join(once)}."
+               if once else "")
             + (f" Not timed at that size (past the run's time budget): {', '.join(missing)}." if missing else "")
             + (f" Records not in this run (rerun the command with their checkpoints to add them): "
                f"{', '.join(absent)}." if absent else ""))

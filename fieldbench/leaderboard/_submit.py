@@ -107,7 +107,7 @@ def submit(spec: str, name: str, *, checkpoint: str | Path | Sequence[str | Path
     """Score a model on the test splits of standard datasets and write one record per dataset.
 
     Args:
-      spec: a reference name (exact, fmm, fmm-pure), a baseline name, or 'path/file.py:Class'.
+      spec: a reference name (exact, fmm, fmm-dipole, fmm-pure), a baseline name, or 'path/file.py:Class'.
       name: the leaderboard name (letters, digits, . _ + -).
       checkpoint: the learned model's checkpoint (its JSON names the dataset it was trained on,
         which is then the default dataset), or a list of them, one per seed: the first gives the

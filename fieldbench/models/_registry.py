@@ -40,6 +40,7 @@ REFERENCE = {
     "exact": lambda: ExactPredictor(),
     "fmm": lambda: FMMPredictor("corrected"),
     "fmm-pure": lambda: FMMPredictor("pure"),
+    "fmm-dipole": lambda: FMMPredictor("corrected", prism_order=1),
 }
 
 

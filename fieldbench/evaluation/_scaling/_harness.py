@@ -178,7 +178,7 @@ def scaling(predictors: Mapping[str, Predictor], *, sizes_m=DEFAULT_SIZES, n_equ
 
 def scaling_predictors(names: Sequence[str] = SCALING_METHODS, *, preset: str = "quick", seed: int = 0,
                        length_scale: float = 1.0, skip_unavailable: bool = True) -> dict[str, Predictor]:
-    """The methods of Fig. 5a by name: references (``exact``, ``fmm``, ``fmm-pure``) and learned
+    """The methods of Fig. 5a by name: references (``exact``, ``fmm``, ``fmm-dipole``, ``fmm-pure``) and learned
     models built fresh at ``preset`` (untrained weights time the same as trained ones). FMM methods
     are left out when pyfmmlib is missing and ``skip_unavailable``."""
     from ...models import build_model, build_reference
