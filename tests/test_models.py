@@ -252,13 +252,14 @@ def test_fmm_dipole_is_the_corrected_fmm_with_a_point_dipole_per_prism():
     (a ring of dipoles per prism) and ``fmm-pure``'s (wrong inside and near them): worst error over
     the largest |phi|, each at least 10x apart. On discs (dipole exact outside) it is ``fmm``."""
     _fmm_or_skip()
-    from fieldbench.models._registry import REFERENCE, build_reference
+    from fieldbench.models._registry import REFERENCE
 
     assert all(build_reference(name).name == name for name in REFERENCE)
     rng = np.random.default_rng(3)
     discs = Sources.discs(rng.uniform(-2, 2, (6, 2)), rng.normal(size=(6, 2)), rng.uniform(0.2, 0.5, 6))
     points = rng.uniform(-3, 3, (500, 2))
-    for a, b in zip(build_reference("fmm").predict(discs, points), build_reference("fmm-dipole").predict(discs, points)):
+    with_ring, dipole = build_reference("fmm"), build_reference("fmm-dipole")
+    for a, b in zip(with_ring.predict(discs, points), dipole.predict(discs, points)):
         np.testing.assert_array_equal(a, b)
     prisms = Sources.prisms(rng.uniform(-2, 2, (6, 2)), rng.normal(size=(6, 2)), rng.uniform(0.3, 0.8, (6, 2)))
     exact_phi, _ = fieldbench.potential_and_field(prisms, points)
@@ -267,6 +268,11 @@ def test_fmm_dipole_is_the_corrected_fmm_with_a_point_dipole_per_prism():
     assert error["fmm"] < error["fmm-dipole"] / 10 and error["fmm-dipole"] < error["fmm-pure"] / 10, error
     with pytest.raises(ValueError, match="prism_order applies to the corrected variant only"):
         FMMPredictor("pure", prism_order=1)
+    for bad in (0, True, 2.0):  # refused when built, not at the first prediction (True would read as 1)
+        with pytest.raises(ValueError, match="prism_order must be None"):
+            FMMPredictor("corrected", prism_order=bad)
+    with pytest.raises(ValueError, match="'fmm-dipole' is a reference method .*learned baselines: fourier"):
+        build_model("fmm-dipole")
 
 
 # -- checkpoints -------------------------------------------------------------------------------------------

@@ -174,14 +174,15 @@ def frontier_points(result: ScalingResult, errors: dict[str, float]) -> tuple[in
     """The accuracy-cost frontier of one scaling run: at its largest M (= N), each method that was
     timed there (encode and evaluate, points outside, and for a method timed with points inside too,
     inside) with its seconds, time per (source + point), ``errors[method]`` (test_multi phi, %) and
-    whether one call was all it was timed by (``one_call``: past the time budget, no repeats);
+    whether its first call alone timed it (``one_call``: that call ran past the time budget, so
+    its time, compilation included if any, is an upper bound);
     (M, points, the methods that did not reach M within the run's time budget)."""
     timed: dict[tuple, dict] = {}
-    once: set[tuple] = set()  # timed by one call only (it ran past the time budget: no repeats)
+    once: set[tuple] = set()  # timed by its first call alone (past the time budget): an upper bound
     for row in result.rows:
         if row.sweep == "M" and row.M == row.N and _positive(row.seconds):
             timed.setdefault((row.method, row.points, row.M), {})[row.phase] = row.seconds
-            if row.repeats == 0:
+            if row.status == "over budget" and row.repeats <= 1 and row.seconds == row.compile_seconds:
                 once.add((row.method, row.points, row.M))
     sizes = [m for (_, _, m), phases in timed.items() if {"encode", "evaluate"} <= set(phases)]
     if not sizes:

@@ -264,8 +264,8 @@ def _frontier_table(result: ScalingResult, errors: dict[str, float]) -> tuple[li
             "encode and evaluate times, best of the repeats, compilation excluded; the error is the record's "
             "test_multi median (mean over seeds). A learned model's cost does not depend on where the points are; "
             "the corrected FMM pays its interior correction for points inside sources."
-            + (f" Timed by one call (it ran past the run's time budget, so no repeats): {', '.join(once)}."
-               if once else "")
+            + (f" Timed by its first call alone (it ran past the run's time budget: an upper bound, compilation "
+               f"included if any): {', '.join(once)}." if once else "")
             + (f" Not timed at that size (past the run's time budget): {', '.join(missing)}." if missing else "")
             + (f" Records not in this run (rerun the command with their checkpoints to add them): "
                f"{', '.join(absent)}." if absent else ""))

@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..physics import fmm_available, fmm_potential_and_field, potential_and_field_batched
+from ..physics.fmm import check_prism_order
 from ..sources import SourceBatch
 from ._protocol import Predictor
 
@@ -39,7 +40,7 @@ class FMMPredictor(Predictor):
     dipoles only. ``iprec`` sets the FMM accuracy (1: ~1e-5, 2: ~1e-8, 4: ~1e-15). ``prism_order``
     (corrected only): the prism multipoles handed to the FMM beyond each prism's near zone (None:
     enough for the FMM's own accuracy, a ring of dipoles per prism; 1: the point dipole, the
-    paper's corrected FMM, ~10x cheaper on prisms at ~1e-4 median error). Discs ignore it (their
+    paper's corrected FMM, 7-10x cheaper on prisms at ~1e-4 median error). Discs ignore it (their
     dipole is exact outside them).
     """
 
@@ -53,6 +54,7 @@ class FMMPredictor(Predictor):
             raise ValueError(f"variant must be 'corrected' or 'pure'; got {variant!r}")
         if prism_order is not None and variant == "pure":
             raise ValueError("prism_order applies to the corrected variant only; drop it for variant 'pure'")
+        check_prism_order(prism_order)
         self.variant = variant
         self.iprec = iprec
         self.prism_order = prism_order

@@ -39,8 +39,8 @@ LEARNED: dict[str, tuple[type[SourceFieldModel], dict]] = {
 REFERENCE = {
     "exact": lambda: ExactPredictor(),
     "fmm": lambda: FMMPredictor("corrected"),
-    "fmm-pure": lambda: FMMPredictor("pure"),
     "fmm-dipole": lambda: FMMPredictor("corrected", prism_order=1),
+    "fmm-pure": lambda: FMMPredictor("pure"),
 }
 
 
@@ -86,7 +86,10 @@ def model_class(spec: str) -> tuple[type, dict]:
         return LEARNED[spec]
     if ":" in spec and spec.split(":")[0].endswith(".py"):
         return _load_user_class(spec), {}
-    raise ValueError(f"unknown model {spec!r}; baselines: {', '.join(model_names())}, or a user model "
+    if spec in REFERENCE:
+        raise ValueError(f"{spec!r} is a reference method (no weights to build, train or load); learned baselines: "
+                         f"{', '.join(LEARNED)}, or a user model 'path/to/file.py:ClassName'")
+    raise ValueError(f"unknown model {spec!r}; learned baselines: {', '.join(LEARNED)}, or a user model "
                      "'path/to/file.py:ClassName'")
 
 

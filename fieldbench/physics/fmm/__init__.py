@@ -7,7 +7,8 @@ package never needs it. Modules: ``_loading`` (pyfmmlib, its OpenMP threads, its
 multipoles as rings of dipoles), ``_corrections`` (the exact local corrections, jitted).
 """
 
-from ._algorithm import IPREC_TOLERANCE, SNAP_RADIUS, VARIANTS, fmm_potential_and_field
+from ._algorithm import IPREC_TOLERANCE, SNAP_RADIUS, VARIANTS, check_prism_order, fmm_potential_and_field
 from ._loading import fmm_available
 
-__all__ = ["IPREC_TOLERANCE", "SNAP_RADIUS", "VARIANTS", "fmm_available", "fmm_potential_and_field"]
+__all__ = ["IPREC_TOLERANCE", "SNAP_RADIUS", "VARIANTS", "check_prism_order", "fmm_available",
+           "fmm_potential_and_field"]

@@ -57,7 +57,7 @@ from ._loading import lfmm_dipoles, omp_threads, require_pyfmmlib
 from ._neighbours import near_pairs, segment_min
 from ._rings import MAX_RING, Rings, build_rings, ring_size_for
 
-__all__ = ["fmm_potential_and_field", "VARIANTS", "IPREC_TOLERANCE", "SNAP_RADIUS"]
+__all__ = ["fmm_potential_and_field", "check_prism_order", "VARIANTS", "IPREC_TOLERANCE", "SNAP_RADIUS"]
 
 #: The two variants of the paper's Fig. 5.
 VARIANTS = ("pure", "corrected")
@@ -351,6 +351,13 @@ def _replace_non_finite(sources: Sources, points, phi, field, corrected: bool) -
 
 # -- validation and the snap radius -------------------------------------------------------------
 
+def check_prism_order(prism_order) -> None:
+    """ValueError unless ``prism_order`` is None (automatic) or an integer in [1, MAX_RING]."""
+    if prism_order is not None and (isinstance(prism_order, bool) or not isinstance(prism_order, (int, np.integer))
+                                    or not 1 <= prism_order <= MAX_RING):
+        raise ValueError(f"prism_order must be None (automatic) or an integer in [1, {MAX_RING}]; got {prism_order!r}")
+
+
 def _validate(sources, points, iprec, variant, near, threads, prism_order, corners):
     if not isinstance(sources, Sources):
         raise TypeError(f"sources must be a fieldbench.Sources (e.g. Sources.discs(...)); got {type(sources).__name__}")
@@ -378,9 +385,7 @@ def _validate(sources, points, iprec, variant, near, threads, prism_order, corne
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
                                 or threads < 1):
         raise ValueError(f"threads must be None or a positive integer; got {threads!r}")
-    if prism_order is not None and (isinstance(prism_order, bool) or not isinstance(prism_order, (int, np.integer))
-                                    or not 1 <= prism_order <= MAX_RING):
-        raise ValueError(f"prism_order must be None (automatic) or an integer in [1, {MAX_RING}]; got {prism_order!r}")
+    check_prism_order(prism_order)
     if corners not in ("raise", "finite-part"):
         raise ValueError(f"corners must be 'raise' or 'finite-part'; got {corners!r}")
     return points
