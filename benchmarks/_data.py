@@ -29,13 +29,20 @@ def random_points(count: int, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-DOMAIN, DOMAIN, (count, 2))
 
 
-def disc_batch(count: int, seed: int = 0):
-    """ONE collection of ``count`` discs as a padded :class:`fieldbench.SourceBatch` (B = 1)."""
+def source_batch(family: str, count: int, seed: int = 0):
+    """ONE collection of ``count`` sources of ``family`` ("disc" or "prism") as a padded
+    :class:`fieldbench.SourceBatch` (B = 1)."""
     from fieldbench import Family, SourceBatch
 
-    centers, magnetisations, sizes = random_sources("disc", count, seed)
-    return SourceBatch(family=np.full((1, count), int(Family.DISC), np.int8), centers=centers[None],
+    code = Family.DISC if family == "disc" else Family.PRISM
+    centers, magnetisations, sizes = random_sources(family, count, seed)
+    return SourceBatch(family=np.full((1, count), int(code), np.int8), centers=centers[None],
                        magnetisations=magnetisations[None], sizes=sizes[None], mask=np.ones((1, count), bool))
+
+
+def disc_batch(count: int, seed: int = 0):
+    """ONE collection of ``count`` discs as a padded :class:`fieldbench.SourceBatch` (B = 1)."""
+    return source_batch("disc", count, seed)
 
 
 def block(value):
