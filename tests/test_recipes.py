@@ -27,7 +27,6 @@ from fieldbench.models import (
     build_model,
     fit,
     load_checkpoint,
-    model_names,
     recipe_config,
     recipe_name,
     run_recipe,
@@ -189,10 +188,9 @@ def test_linear_reaches_its_least_squares_optimum_in_closed_form(few):
 
 
 def test_every_baseline_has_a_default_recipe():
-    from fieldbench.models._registry import REFERENCE
+    from fieldbench.models._registry import LEARNED
 
-    learned = [name for name in model_names() if name not in REFERENCE]
-    assert sorted(RECIPES) == sorted(learned)
+    assert sorted(RECIPES) == sorted(LEARNED)
     assert recipe_name("fc-inr") == "adam" and recipe_name("fc-ilr") == "two-stage"
     assert isinstance(recipe_config("fc-inr", "circles2d"), TrainConfig)
     config = recipe_config("fourier", "circles2d", seed=2, epochs=3)
